@@ -1,0 +1,482 @@
+//! usbkit's helper: the only code in usbkit that makes system calls.
+//!
+//! Loaded by src/ffi.ts with Deno FFI. Every exported function takes and
+//! returns 32-bit integers, f64 or pointers (a JS number passed to a 64-bit
+//! integer parameter takes Deno's slow path). Errors come back as negative
+//! errno values.
+//!
+//! Data path: JS fills a URB slot and calls `usbkit_submit`; the reaper thread
+//! (reaper.rs) reaps completions into the ring (ring.rs); JS keeps one parked
+//! `usbkit_wait` per process and drains the ring when it returns.
+
+mod abi;
+mod device;
+mod reaper;
+mod ring;
+mod sys;
+
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use device::{Dev, SLOT_SIZE};
+use reaper::Shared;
+use ring::Ring;
+
+/// Bumped whenever an exported signature or a layout changes; src/ffi.ts
+/// refuses a helper with another version.
+pub const ABI_VERSION: u32 = 1;
+
+struct Global {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+static GLOBAL: Mutex<Option<Global>> = Mutex::new(None);
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+fn neg_errno() -> i32 {
+    -sys::errno()
+}
+
+#[no_mangle]
+pub extern "C" fn usbkit_abi_version() -> u32 {
+    ABI_VERSION
+}
+
+/// Fills `out` (i32 words) with the layouts JS needs, so no offset is
+/// written twice: see src/ffi.ts `Layout` for the order.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_layout(out: *mut i32, n: u32) -> u32 {
+    let values: [i32; 16] = [
+        SLOT_SIZE as i32,
+        abi::URB_ISO_DESC_OFFSET as i32,
+        core::mem::size_of::<abi::usbdevfs_iso_packet_desc>() as i32,
+        abi::MAX_ISO_PACKETS as i32,
+        ring::RECORD_WORDS as i32,
+        ring::RING_CAPACITY as i32,
+        4,  // offsetof(usbdevfs_urb, status)
+        28, // offsetof(usbdevfs_urb, actual_length)
+        32, // offsetof(usbdevfs_urb, start_frame)
+        36, // offsetof(usbdevfs_urb, number_of_packets)
+        40, // offsetof(usbdevfs_urb, error_count)
+        abi::USBDEVFS_URB_SHORT_NOT_OK as i32,
+        abi::USBDEVFS_URB_ISO_ASAP as i32,
+        abi::USBDEVFS_URB_BULK_CONTINUATION as i32,
+        abi::USBDEVFS_URB_ZERO_PACKET as i32,
+        abi::USBDEVFS_URB_NO_INTERRUPT as i32,
+    ];
+    let n = (n as usize).min(values.len());
+    core::ptr::copy_nonoverlapping(values.as_ptr(), out, n);
+    n as u32
+}
+
+const _: () = assert!(core::mem::offset_of!(abi::usbdevfs_urb, status) == 4);
+const _: () = assert!(core::mem::offset_of!(abi::usbdevfs_urb, actual_length) == 28);
+const _: () = assert!(core::mem::offset_of!(abi::usbdevfs_urb, start_frame) == 32);
+const _: () = assert!(core::mem::offset_of!(abi::usbdevfs_urb, number_of_packets) == 36);
+const _: () = assert!(core::mem::offset_of!(abi::usbdevfs_urb, error_count) == 40);
+
+// ---- one-shot probes (no reaper, no pool): used by `usb describe` ----
+
+/// Opens `path`, reads USBDEVFS_GET_CAPABILITIES and USBDEVFS_GET_SPEED,
+/// closes it. out[0] = capability bits, out[1] = speed (USB_SPEED_* of ch9.h)
+/// or -errno.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_probe(path: *const c_char, out: *mut i32) -> i32 {
+    let fd = sys::open(path, sys::O_RDWR | sys::O_CLOEXEC);
+    if fd < 0 {
+        return neg_errno();
+    }
+    let mut caps: u32 = 0;
+    let r = sys::ioctl(fd, abi::USBDEVFS_GET_CAPABILITIES as _, &mut caps);
+    let err = if r < 0 { neg_errno() } else { 0 };
+    let speed = sys::ioctl(fd, abi::USBDEVFS_GET_SPEED as _);
+    *out = caps as i32;
+    *out.add(1) = if speed < 0 { neg_errno() } else { speed };
+    sys::close(fd);
+    err
+}
+
+// ---- the process-wide completion machinery ----
+
+/// Creates the ring, the two eventfds and the reaper thread, once per
+/// process. Idempotent.
+#[no_mangle]
+pub extern "C" fn usbkit_init() -> i32 {
+    let mut g = GLOBAL.lock().unwrap();
+    if g.is_some() {
+        return 0;
+    }
+    let doorbell = unsafe { sys::eventfd(0, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK) };
+    if doorbell < 0 {
+        return neg_errno();
+    }
+    let wake = unsafe { sys::eventfd(0, sys::EFD_CLOEXEC | sys::EFD_NONBLOCK) };
+    if wake < 0 {
+        let e = neg_errno();
+        unsafe { sys::close(doorbell) };
+        return e;
+    }
+    let shared = Arc::new(Shared {
+        ring: Ring::new(doorbell),
+        wake_fd: wake,
+        devices: Mutex::new(Vec::new()),
+        stop: Default::default(),
+    });
+    let s2 = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("usbkit-reaper".into())
+        .spawn(move || reaper::run(s2));
+    match thread {
+        Ok(t) => {
+            *g = Some(Global { shared, thread: Some(t) });
+            0
+        }
+        Err(_) => {
+            unsafe {
+                sys::close(doorbell);
+                sys::close(wake);
+            }
+            -12 // ENOMEM
+        }
+    }
+}
+
+/// Stops the reaper and frees the ring. Refused (-EBUSY) while devices are
+/// open. JS must have dropped its views of the ring and must not be parked in
+/// `usbkit_wait`.
+#[no_mangle]
+pub extern "C" fn usbkit_shutdown() -> i32 {
+    let mut g = GLOBAL.lock().unwrap();
+    let Some(global) = g.as_mut() else { return 0 };
+    if !global.shared.devices.lock().unwrap().is_empty() {
+        return -16; // EBUSY
+    }
+    global.shared.stop.store(true, Ordering::Release);
+    global.shared.wake();
+    if let Some(t) = global.thread.take() {
+        let _ = t.join();
+    }
+    let global = g.take().unwrap();
+    unsafe {
+        sys::close(global.shared.wake_fd);
+        sys::close(global.shared.ring.doorbell_fd);
+    }
+    0
+}
+
+fn shared() -> Option<Arc<Shared>> {
+    GLOBAL.lock().unwrap().as_ref().map(|g| g.shared.clone())
+}
+
+#[no_mangle]
+pub extern "C" fn usbkit_ring_records() -> *const u8 {
+    match GLOBAL.lock().unwrap().as_ref() {
+        Some(g) => g.shared.ring.records_ptr(),
+        None => core::ptr::null(),
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn usbkit_ring_bytes() -> u32 {
+    match GLOBAL.lock().unwrap().as_ref() {
+        Some(g) => g.shared.ring.byte_len() as u32,
+        None => 0,
+    }
+}
+
+/// Fast path: a raw pointer to the shared state, so `usbkit_ring_ack` does
+/// not take the global lock. Valid until `usbkit_shutdown`.
+#[no_mangle]
+pub extern "C" fn usbkit_ring_handle() -> *const c_void {
+    match GLOBAL.lock().unwrap().as_ref() {
+        Some(g) => Arc::as_ptr(&g.shared) as *const c_void,
+        None => core::ptr::null(),
+    }
+}
+
+/// JS has read every record before `tail`; returns the producer's head.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_ring_ack(handle: *const c_void, tail: u32) -> u32 {
+    (*(handle as *const Shared)).ring.ack(tail)
+}
+
+/// The one parked wait (called `nonblocking` from JS): blocks until the
+/// doorbell rings or `timeout_ms` passes. 1 = rang, 0 = timed out.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_wait(handle: *const c_void, timeout_ms: i32) -> i32 {
+    let shared = &*(handle as *const Shared);
+    let mut pfd = sys::pollfd { fd: shared.ring.doorbell_fd, events: sys::POLLIN, revents: 0 };
+    let r = sys::poll(&mut pfd, 1, timeout_ms);
+    if r > 0 {
+        let mut v: u64 = 0;
+        sys::read(shared.ring.doorbell_fd, &mut v as *mut u64 as *mut _, 8);
+        1
+    } else {
+        0
+    }
+}
+
+/// Unparks the JS wait (used before shutdown).
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_ring_doorbell(handle: *const c_void) {
+    (*(handle as *const Shared)).ring.ring_doorbell();
+}
+
+// ---- devices ----
+
+/// Opens a usbfs node with a pool of `nslots` URB slots. Returns the device
+/// handle, or null with -errno in `*err`.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_open(path: *const c_char, nslots: u32, err: *mut i32) -> *const Dev {
+    let Some(shared) = shared() else {
+        *err = -22; // EINVAL: usbkit_init first
+        return core::ptr::null();
+    };
+    let fd = sys::open(path, sys::O_RDWR | sys::O_CLOEXEC);
+    if fd < 0 {
+        *err = neg_errno();
+        return core::ptr::null();
+    }
+    let dev = Arc::new(Dev::new(NEXT_ID.fetch_add(1, Ordering::Relaxed), fd, nslots.max(1)));
+    shared.devices.lock().unwrap().push(dev.clone());
+    *err = 0;
+    Arc::into_raw(dev)
+}
+
+/// Closes in order: discard pending URBs, wait until the reaper has reaped
+/// them (their records reach JS), stop polling the fd, close it.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_close(dev: *const Dev) -> i32 {
+    if dev.is_null() {
+        return -sys::EINVAL;
+    }
+    let d = &*dev;
+    d.discard_all();
+    let deadline = sys::now_ms() + 5000.0;
+    while d.inflight.load(Ordering::Acquire) > 0 && sys::now_ms() < deadline {
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+    if let Some(shared) = shared() {
+        shared.devices.lock().unwrap().retain(|x| !std::ptr::eq(Arc::as_ptr(x), dev));
+        shared.wake();
+    }
+    let arc = Arc::from_raw(dev);
+    // The reaper may still hold a clone from its last poll round; it drops
+    // it on its next round (woken above). The fd closes when the last goes.
+    let deadline = sys::now_ms() + 5000.0;
+    while Arc::strong_count(&arc) > 1 && sys::now_ms() < deadline {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+    drop(arc);
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_device_id(dev: *const Dev) -> u32 {
+    (*dev).id
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_slab(dev: *const Dev) -> *mut u8 {
+    (*dev).slab_ptr()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_slab_bytes(dev: *const Dev) -> u32 {
+    (*dev).slab_len() as u32
+}
+
+/// Submits slot `slot`. `buffer + offset` is the data (for control URBs, the
+/// 8-byte setup packet followed by the data stage). Returns 0 or -errno.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_submit(
+    dev: *const Dev,
+    slot: u32,
+    type_: u32,
+    endpoint: u32,
+    flags: u32,
+    buffer: *mut u8,
+    offset: u32,
+    length: i32,
+    packets_or_stream: i32,
+) -> i32 {
+    let d = &*dev;
+    let buf = if buffer.is_null() { buffer } else { buffer.add(offset as usize) };
+    match d.submit(slot, type_ as u8, endpoint as u8, flags, buf, length, packets_or_stream) {
+        Ok(became_busy) => {
+            if became_busy {
+                if let Some(s) = shared() {
+                    s.wake();
+                }
+            }
+            0
+        }
+        Err(e) => -e,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_discard(dev: *const Dev, slot: u32) -> i32 {
+    (*dev).discard(slot)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_inflight(dev: *const Dev) -> i32 {
+    (*dev).inflight.load(Ordering::Acquire)
+}
+
+unsafe fn ioctl_u32(dev: *const Dev, req: u64, v: u32) -> i32 {
+    let mut v = v;
+    let r = sys::ioctl((*dev).fd, req as _, &mut v);
+    if r < 0 {
+        neg_errno()
+    } else {
+        r
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_get_capabilities(dev: *const Dev, out: *mut u32) -> i32 {
+    let r = sys::ioctl((*dev).fd, abi::USBDEVFS_GET_CAPABILITIES as _, out);
+    if r < 0 {
+        neg_errno()
+    } else {
+        0
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_get_speed(dev: *const Dev) -> i32 {
+    let r = sys::ioctl((*dev).fd, abi::USBDEVFS_GET_SPEED as _);
+    if r < 0 {
+        neg_errno()
+    } else {
+        r
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_claim_interface(dev: *const Dev, ifno: u32) -> i32 {
+    ioctl_u32(dev, abi::USBDEVFS_CLAIMINTERFACE, ifno)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_release_interface(dev: *const Dev, ifno: u32) -> i32 {
+    ioctl_u32(dev, abi::USBDEVFS_RELEASEINTERFACE, ifno)
+}
+
+/// USBDEVFS_DISCONNECT_CLAIM: detach whatever kernel driver holds `ifno`
+/// (except usbfs itself, so another usbfs user is never kicked off) and claim
+/// it in one step.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_disconnect_claim(dev: *const Dev, ifno: u32) -> i32 {
+    let mut dc = abi::usbdevfs_disconnect_claim {
+        interface: ifno,
+        flags: abi::USBDEVFS_DISCONNECT_CLAIM_EXCEPT_DRIVER,
+        driver: [0; abi::USBDEVFS_MAXDRIVERNAME + 1],
+    };
+    dc.driver[..5].copy_from_slice(b"usbfs");
+    let r = sys::ioctl((*dev).fd, abi::USBDEVFS_DISCONNECT_CLAIM as _, &mut dc);
+    if r < 0 {
+        neg_errno()
+    } else {
+        0
+    }
+}
+
+/// The name of the kernel driver bound to `ifno`, into `out` (NUL-ended).
+/// -ENODATA when none is bound.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_get_driver(dev: *const Dev, ifno: u32, out: *mut u8, n: u32) -> i32 {
+    let mut gd = abi::usbdevfs_getdriver { interface: ifno, driver: [0; abi::USBDEVFS_MAXDRIVERNAME + 1] };
+    let r = sys::ioctl((*dev).fd, abi::USBDEVFS_GETDRIVER as _, &mut gd);
+    if r < 0 {
+        return neg_errno();
+    }
+    let len = gd.driver.iter().position(|&c| c == 0).unwrap_or(gd.driver.len());
+    let n = (n as usize).saturating_sub(1).min(len);
+    core::ptr::copy_nonoverlapping(gd.driver.as_ptr(), out, n);
+    *out.add(n) = 0;
+    n as i32
+}
+
+/// Asks the kernel to bind its driver to `ifno` again (USBDEVFS_IOCTL with
+/// USBDEVFS_CONNECT), after usbkit released the interface.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_connect_driver(dev: *const Dev, ifno: u32) -> i32 {
+    let mut cmd = abi::usbdevfs_ioctl {
+        ifno: ifno as i32,
+        ioctl_code: abi::USBDEVFS_CONNECT as i32,
+        data: core::ptr::null_mut(),
+    };
+    let r = sys::ioctl((*dev).fd, abi::USBDEVFS_IOCTL as _, &mut cmd);
+    if r < 0 {
+        neg_errno()
+    } else {
+        0
+    }
+}
+
+/// These send a control request to the device and may take milliseconds:
+/// JS calls them `nonblocking`.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_set_interface(dev: *const Dev, ifno: u32, alt: u32) -> i32 {
+    let mut si = abi::usbdevfs_setinterface { interface: ifno, altsetting: alt };
+    let r = sys::ioctl((*dev).fd, abi::USBDEVFS_SETINTERFACE as _, &mut si);
+    if r < 0 {
+        neg_errno()
+    } else {
+        0
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_set_configuration(dev: *const Dev, value: i32) -> i32 {
+    ioctl_u32(dev, abi::USBDEVFS_SETCONFIGURATION, value as u32)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_clear_halt(dev: *const Dev, endpoint: u32) -> i32 {
+    ioctl_u32(dev, abi::USBDEVFS_CLEAR_HALT, endpoint)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_reset(dev: *const Dev) -> i32 {
+    let r = sys::ioctl((*dev).fd, abi::USBDEVFS_RESET as _);
+    if r < 0 {
+        neg_errno()
+    } else {
+        0
+    }
+}
+
+/// Maps `len` bytes of usbfs DMA-able memory (USBDEVFS_CAP_MMAP). Returns
+/// the address, or null with -errno in `*err`.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_mmap(dev: *const Dev, len: u32, err: *mut i32) -> *mut c_void {
+    let p = sys::mmap(
+        core::ptr::null_mut(),
+        len as usize,
+        sys::PROT_READ | sys::PROT_WRITE,
+        sys::MAP_SHARED,
+        (*dev).fd,
+        0,
+    );
+    if p == sys::MAP_FAILED {
+        *err = neg_errno();
+        return core::ptr::null_mut();
+    }
+    *err = 0;
+    p
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_munmap(addr: *mut c_void, len: u32) -> i32 {
+    if sys::munmap(addr, len as usize) < 0 {
+        neg_errno()
+    } else {
+        0
+    }
+}

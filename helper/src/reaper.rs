@@ -1,0 +1,96 @@
+//! The reaper thread: polls every busy usbfs fd and reaps with
+//! REAPURBNDELAY until EAGAIN, writing one record per URB into the ring.
+//!
+//! usbfs reports EPOLLERR whenever a device has no pending URB
+//! (devio.c, usbdev_poll: "if (list_empty(&ps->list)) mask |= EPOLLERR"), so
+//! an idle fd would make poll spin. Only devices with URBs in flight are
+//! polled; a submit that makes a device busy wakes the thread to add it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::abi::{self, usbdevfs_urb};
+use crate::device::Dev;
+use crate::ring::{Ring, KIND_GONE, KIND_URB};
+use crate::sys;
+
+pub struct Shared {
+    pub ring: Ring,
+    pub wake_fd: i32,
+    pub devices: Mutex<Vec<Arc<Dev>>>,
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        unsafe { sys::write(self.wake_fd, &one as *const u64 as *const _, 8) };
+    }
+}
+
+pub fn run(shared: Arc<Shared>) {
+    // Reused across iterations: the steady state allocates nothing.
+    let mut busy: Vec<Arc<Dev>> = Vec::with_capacity(16);
+    let mut fds: Vec<sys::pollfd> = Vec::with_capacity(17);
+    loop {
+        busy.clear();
+        fds.clear();
+        fds.push(sys::pollfd { fd: shared.wake_fd, events: sys::POLLIN, revents: 0 });
+        {
+            let devices = shared.devices.lock().unwrap();
+            for d in devices.iter() {
+                if d.inflight.load(Ordering::Acquire) > 0 && !d.gone.load(Ordering::Acquire) {
+                    fds.push(sys::pollfd { fd: d.fd, events: sys::POLLOUT, revents: 0 });
+                    busy.push(d.clone());
+                }
+            }
+        }
+        let r = unsafe { sys::poll(fds.as_mut_ptr(), fds.len() as _, -1) };
+        if r < 0 {
+            continue; // EINTR
+        }
+        if fds[0].revents & sys::POLLIN != 0 {
+            let mut v: u64 = 0;
+            unsafe { sys::read(shared.wake_fd, &mut v as *mut u64 as *mut _, 8) };
+            if shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        for (i, d) in busy.iter().enumerate() {
+            if fds[i + 1].revents != 0 {
+                reap_all(&shared.ring, d);
+            }
+        }
+        shared.ring.publish();
+    }
+    busy.clear();
+}
+
+fn reap_all(ring: &Ring, d: &Dev) {
+    loop {
+        let mut urb: *mut usbdevfs_urb = core::ptr::null_mut();
+        let r = unsafe { sys::ioctl(d.fd, abi::USBDEVFS_REAPURBNDELAY as _, &mut urb) };
+        if r == 0 {
+            if let Some(slot) = d.slot_of(urb) {
+                let (status, actual, errors) =
+                    unsafe { ((*urb).status, (*urb).actual_length, (*urb).error_count) };
+                ring.push(KIND_URB, d.id, slot, status, actual, errors);
+                d.reaped(slot);
+            }
+            continue;
+        }
+        match sys::errno() {
+            sys::EINTR => continue,
+            sys::EAGAIN => return,
+            // Disconnected and nothing left to reap: every URB the kernel
+            // killed at unplug has been reported above.
+            sys::ENODEV => {
+                if !d.gone.swap(true, Ordering::AcqRel) {
+                    ring.push(KIND_GONE, d.id, 0, -sys::ENODEV, 0, 0);
+                }
+                return;
+            }
+            _ => return,
+        }
+    }
+}

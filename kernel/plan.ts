@@ -1,0 +1,334 @@
+/**
+ * The per-run part of a guest boot, computed on the host: which modules to
+ * load with which parameters, the configfs commands for the gadgets, the
+ * bench record template, and the command line with its environment. It is
+ * rendered as `bench.sh`, which kernel/init.sh sources.
+ *
+ * Pure functions only, so it is unit-tested on the host.
+ *
+ * @module
+ */
+
+import type { BenchInfo, ResolvedBench, ResolvedGadget } from "./bench.ts";
+import { loadOrder, type ModuleDb, moduleName } from "./modules.ts";
+import { shQuote } from "./util.ts";
+
+/** A module load step: `insmod <guestPath> <params>`. */
+export interface ModuleLoad {
+  /** Canonical module name. */
+  name: string;
+  /** Path of the .ko as the guest init sees it (initramfs or /host/...). */
+  guestPath: string;
+  /** Parameters, e.g. `is_super_speed=1 num=2`. */
+  params: string;
+}
+
+/**
+ * Kernel parameters of dummy_hcd for a bench: `is_super_speed`,
+ * `is_high_speed` and `num` (one controller per gadget), as declared in
+ * drivers/usb/gadget/udc/dummy_hcd.c.
+ *
+ * @example
+ * ```ts
+ * import { dummyHcdParams } from "./plan.ts";
+ * console.assert(dummyHcdParams("super", 2) === "is_super_speed=1 num=2");
+ * ```
+ */
+export function dummyHcdParams(speed: "super" | "high", count: number): string {
+  const n = Math.max(1, count);
+  return speed === "super"
+    ? `is_super_speed=1 num=${n}`
+    : `is_super_speed=0 is_high_speed=1 num=${n}`;
+}
+
+/**
+ * Splits a `modules` entry (`"usbtest"` or `"usbtest realworld=1"`) into name
+ * and parameters.
+ *
+ * @example
+ * ```ts
+ * import { splitModuleSpec } from "./plan.ts";
+ * const m = splitModuleSpec("usbtest  realworld=1");
+ * console.assert(m.name === "usbtest" && m.params === "realworld=1");
+ * ```
+ */
+export function splitModuleSpec(spec: string): { name: string; params: string } {
+  const [name = "", ...rest] = spec.trim().split(/\s+/);
+  if (name === "") throw new Error("empty module name");
+  for (const p of rest) {
+    if (!/^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.,:/+-]*)?$/.test(p)) {
+      throw new Error(`module parameter "${p}" has unsupported characters`);
+    }
+  }
+  return { name: moduleName(name), params: rest.join(" ") };
+}
+
+/**
+ * The modules a bench needs, after the base ones the init already loaded, in
+ * load order with their parameters. dummy_hcd is loaded before xhci_pci so
+ * the gadgets get the first bus numbers (a lone SuperSpeed gadget is bus 2).
+ *
+ * @example
+ * ```ts
+ * import { benchModules } from "./plan.ts";
+ * import { parseModulesDep } from "./modules.ts";
+ * import { resolveBench, defaultBench } from "./bench.ts";
+ * const db = parseModulesDep([
+ *   "kernel/usb-common.ko:",
+ *   "kernel/usbcore.ko: kernel/usb-common.ko",
+ *   "kernel/udc-core.ko: kernel/usbcore.ko kernel/usb-common.ko",
+ *   "kernel/dummy_hcd.ko: kernel/udc-core.ko kernel/usbcore.ko kernel/usb-common.ko",
+ *   "kernel/configfs.ko:",
+ *   "kernel/libcomposite.ko: kernel/udc-core.ko kernel/configfs.ko",
+ *   "kernel/usb_f_ss_lb.ko: kernel/libcomposite.ko kernel/configfs.ko",
+ * ].join("\n"));
+ * const loads = benchModules(resolveBench(defaultBench), db, new Set(), new Set(), () => "/x.ko");
+ * console.assert(loads.find((m) => m.name === "dummy_hcd")?.params === "is_super_speed=1 num=1");
+ * ```
+ */
+export function benchModules(
+  bench: ResolvedBench,
+  db: ModuleDb,
+  builtin: ReadonlySet<string>,
+  alreadyLoaded: ReadonlySet<string>,
+  guestPath: (name: string) => string,
+): ModuleLoad[] {
+  const params = new Map<string, string>();
+  const wanted: string[] = [];
+  if (bench.gadgets.length > 0) {
+    wanted.push("dummy_hcd");
+    params.set("dummy_hcd", dummyHcdParams(bench.speed, bench.gadgets.length));
+    for (const g of bench.gadgets) wanted.push(g.module);
+  }
+  if (bench.qemuDevices.length > 0) wanted.push("xhci_pci");
+  for (const spec of bench.modules) {
+    const { name, params: p } = splitModuleSpec(spec);
+    wanted.push(name);
+    if (p !== "") {
+      params.set(name, [params.get(name), p].filter(Boolean).join(" "));
+    }
+  }
+  return loadOrder(db, wanted, builtin)
+    .filter((m) => !alreadyLoaded.has(m.name))
+    .map((m) => ({
+      name: m.name,
+      guestPath: guestPath(m.name),
+      params: params.get(m.name) ?? "",
+    }));
+}
+
+/**
+ * Host paths hidden in the guest by the tmpfs mounts (/tmp, /run, /root)
+ * that must be bound back: the deno binary's directory, the working
+ * directory, storage images. Paths inside the project are skipped (the
+ * project share is mounted over its own path).
+ *
+ * @example
+ * ```ts
+ * import { keepPaths } from "./plan.ts";
+ * const k = keepPaths(["/root/.npm/x/deno-dir", "/usr/bin", "/work/p/a"], "/work/p");
+ * console.assert(k.length === 1 && k[0] === "/root/.npm/x/deno-dir");
+ * ```
+ */
+export function keepPaths(paths: readonly string[], project: string): string[] {
+  const hidden = ["/tmp", "/run", "/root"];
+  const under = (p: string, d: string) => p === d || p.startsWith(d + "/");
+  const out: string[] = [];
+  for (const p of paths) {
+    if (under(p, project) || !hidden.some((h) => under(p, h))) continue;
+    if (hidden.includes(p)) continue; // binding a whole tmpfs root back is pointless
+    if (/\s/.test(p)) throw new Error(`path with white space cannot be kept: ${p}`);
+    if (!out.some((o) => under(p, o))) out.push(p);
+  }
+  return out;
+}
+
+/** Everything {@link renderBenchScript} needs. */
+export interface GuestPlan {
+  /** Token that ends the stdout/stderr streams. */
+  eofToken: string;
+  /** Project directory (mounted read-write at the same path). */
+  project: string;
+  /** Host paths to bind back over the tmpfs mounts. */
+  keepPaths: string[];
+  /** Modules to load, in order. */
+  modules: ModuleLoad[];
+  /** The bench (gadgets are created from it). */
+  bench: ResolvedBench;
+  /** Serials to wait for before running the command. */
+  expectSerials: string[];
+  /** Bound on that wait, seconds. */
+  enumTimeoutSec: number;
+  /** The record template (locations filled in by the guest). */
+  info: BenchInfo;
+  /** Command to run, argv[0] looked up in the guest PATH. */
+  argv: string[];
+  /** Environment of the command (nothing else is inherited). */
+  env: Record<string, string>;
+  /** Working directory of the command. */
+  cwd: string;
+}
+
+function gadgetCommands(g: ResolvedGadget): string[] {
+  const G = `"$G"`;
+  const fn = `${G}/functions/${g.functionDir}`;
+  const lines = [
+    `G=${shQuote(g.configfs)}`,
+    `cfg_mkdir ${G}`,
+    `cfg ${G}/idVendor 0x${g.vendorId.toString(16).padStart(4, "0")}`,
+    `cfg ${G}/idProduct 0x${g.productId.toString(16).padStart(4, "0")}`,
+    `cfg_mkdir ${G}/strings/0x409`,
+    `cfg ${G}/strings/0x409/manufacturer ${shQuote(g.manufacturer)}`,
+    `cfg ${G}/strings/0x409/product ${shQuote(g.product)}`,
+    `cfg ${G}/strings/0x409/serialnumber ${shQuote(g.serial)}`,
+    `cfg_mkdir ${G}/configs/c.1`,
+    `cfg ${G}/configs/c.1/MaxPower ${g.maxPowerMa}`,
+    `cfg_mkdir ${G}/configs/c.1/strings/0x409`,
+    `cfg ${G}/configs/c.1/strings/0x409/configuration ${shQuote(g.product)}`,
+    `cfg_mkdir ${fn}`,
+  ];
+  for (const [k, v] of Object.entries(g.attributes)) {
+    lines.push(`cfg ${fn}/${k} ${shQuote(v)}`);
+  }
+  lines.push(
+    `ln -s ${fn} ${G}/configs/c.1/ || die ${
+      shQuote(`configfs: cannot link ${g.functionDir} into ${g.name}`)
+    }`,
+  );
+  if (g.bound) lines.push(`cfg ${G}/UDC ${g.udc}`);
+  return lines;
+}
+
+/**
+ * Renders `bench.sh`, the per-run script the guest init sources. See
+ * kernel/init.sh for the functions it may call (`cfg`, `cfg_mkdir`, `die`)
+ * and the names it must define.
+ *
+ * @example
+ * ```ts
+ * import { renderBenchScript } from "./plan.ts";
+ * import { defaultBench, resolveBench } from "./bench.ts";
+ * const bench = resolveBench(defaultBench);
+ * const sh = renderBenchScript({
+ *   eofToken: "EOF", project: "/p", keepPaths: [], modules: [], bench,
+ *   expectSerials: ["usbkit-ss-0001"], enumTimeoutSec: 30,
+ *   info: { version: 1, kernel: "k", speed: "super", gadgets: [], qemuDevices: [], modules: [] },
+ *   argv: ["sh", "-c", "exit 7"], env: { PATH: "/usr/bin" }, cwd: "/p",
+ * });
+ * console.assert(sh.includes("cfg \"$G\"/UDC dummy_udc.0"));
+ * ```
+ */
+export function renderBenchScript(plan: GuestPlan): string {
+  const q = shQuote;
+  const out: string[] = [
+    "# bench.sh: written by kernel/plan.ts for one boot; sourced by /init",
+    `USBKIT_EOF=${q(plan.eofToken)}`,
+    `PROJECT=${q(plan.project)}`,
+    `KEEP_PATHS=${q(plan.keepPaths.join(" "))}`,
+    `EXPECT_SERIALS=${q(plan.expectSerials.join(" "))}`,
+    `ENUM_TIMEOUT=${Math.ceil(plan.enumTimeoutSec)}`,
+    "",
+    "bench_modules() {",
+  ];
+  for (const m of plan.modules) {
+    const params = m.params === "" ? "" : ` ${m.params}`;
+    out.push(
+      `\tinsmod ${q(m.guestPath)}${params} || die ${
+        q(`insmod ${m.name}${params} failed`)
+      }`,
+    );
+  }
+  out.push("\t:", "}", "", "bench_gadgets() {");
+  for (const g of plan.bench.gadgets) {
+    out.push(...gadgetCommands(g).map((l) => `\t${l}`));
+  }
+  out.push("\t:", "}", "");
+  // Each "location" sits alone on a line so that the init can fill it in
+  // with a line-by-line shell loop.
+  const json = unquotePlaceholders(JSON.stringify(plan.info, null, 2));
+  out.push(
+    "bench_info_template() {",
+    "cat <<'USBKIT_JSON_EOF'",
+    json,
+    "USBKIT_JSON_EOF",
+    "}",
+    "",
+  );
+  const envWords = Object.entries(plan.env).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+      throw new Error(`bad environment variable name "${k}"`);
+    }
+    return q(`${k}=${v}`);
+  });
+  const inner = 'cd "$1" || exit 126; shift; exec "$@"';
+  out.push(
+    "run_command() {",
+    `\tenv -i ${envWords.join(" ")} \\`,
+    `\t\t/bin/busybox chroot /host /bin/sh -c ${q(inner)} usbkit ${
+      q(plan.cwd)
+    } \\`,
+    `\t\t${plan.argv.map(q).join(" ")}`,
+    "}",
+    "",
+  );
+  return out.join("\n");
+}
+
+/**
+ * The bench record as a template: every `location` is the placeholder
+ * `@LOC:<serial>@`, which the guest replaces with the device's location (or
+ * `null`) once it has enumerated.
+ *
+ * @example
+ * ```ts
+ * import { benchInfoTemplate } from "./plan.ts";
+ * import { defaultBench, resolveBench } from "./bench.ts";
+ * const t = benchInfoTemplate(resolveBench(defaultBench), "6.1.0-56-amd64", ["dummy_hcd"]);
+ * console.assert(JSON.stringify(t).includes("@LOC:usbkit-ss-0001@"));
+ * ```
+ */
+export function benchInfoTemplate(
+  bench: ResolvedBench,
+  kernel: string,
+  modules: string[],
+): BenchInfo {
+  // The placeholder travels as a string and is unquoted by the renderer.
+  const loc = (serial: string) => `@LOC:${serial}@` as unknown as null;
+  return {
+    version: 1,
+    kernel,
+    speed: bench.speed,
+    gadgets: bench.gadgets.map((g) => ({
+      name: g.name,
+      function: g.function,
+      functionDir: g.functionDir,
+      configfs: g.configfs,
+      udc: g.udc,
+      vendorId: g.vendorId,
+      productId: g.productId,
+      id: g.id,
+      manufacturer: g.manufacturer,
+      product: g.product,
+      serial: g.serial,
+      attributes: g.attributes,
+      bound: g.bound,
+      location: g.bound ? loc(g.serial) : null,
+    })),
+    qemuDevices: bench.qemuDevices.map((d) => ({ ...d, location: loc(d.serial) })),
+    modules,
+  };
+}
+
+/**
+ * Turns the quoted placeholders of a JSON text back into bare ones
+ * (`"@LOC:x@"` → `@LOC:x@`) so the guest can substitute JSON objects.
+ *
+ * @example
+ * ```ts
+ * import { unquotePlaceholders } from "./plan.ts";
+ * console.assert(unquotePlaceholders('{"location": "@LOC:a@"}') === '{"location": @LOC:a@}');
+ * ```
+ */
+export function unquotePlaceholders(json: string): string {
+  return json.replace(/"(@LOC:[^"@]+@)"/g, "$1");
+}

@@ -1,0 +1,187 @@
+/**
+ * The QEMU command line of a bench boot (pure, unit-tested on the host).
+ *
+ * @module
+ */
+
+import type { ResolvedQemuDevice } from "./bench.ts";
+import { qemuEscape } from "./util.ts";
+
+/** Unix socket paths QEMU connects to (the host listens on them). */
+export interface QemuSockets {
+  /** Serial console (ttyS0): kernel messages and init's log. */
+  console: string;
+  /** virtio-serial port `usbkit.ctl`. */
+  ctl: string;
+  /** virtio-serial port `usbkit.stdout`. */
+  stdout: string;
+  /** virtio-serial port `usbkit.stderr`. */
+  stderr: string;
+}
+
+/** Inputs of {@link qemuArgs}. */
+export interface QemuConfig {
+  /** Uncompressed ELF kernel. */
+  vmlinux: string;
+  /** Initramfs archive. */
+  initramfs: string;
+  /** Kernel command line. */
+  cmdline: string;
+  /** Guest memory in MiB. */
+  memoryMiB: number;
+  /** vCPUs. */
+  smp: number;
+  /** Project directory, shared read-write with tag `project`. */
+  project: string;
+  /** Sockets for console and ports. */
+  sockets: QemuSockets;
+  /** Emulated USB devices; storage entries must have `image` set. */
+  devices: readonly ResolvedQemuDevice[];
+  /** Directory for per-run files (usb-serial output). */
+  runDir: string;
+}
+
+/**
+ * The kernel command line. `quiet loglevel=3` keeps the serial console (slow
+ * under TCG) nearly silent unless `verbose`; `panic=-1` reboots at once on a
+ * panic, which `-no-reboot` turns into a QEMU exit; `usbkit_run=` reaches
+ * init as an environment variable (init/main.c passes unknown `name=value`
+ * parameters to init).
+ *
+ * @example
+ * ```ts
+ * import { kernelCmdline } from "./qemu.ts";
+ * console.assert(kernelCmdline("/tmp/r", false).includes("usbkit_run=/tmp/r"));
+ * ```
+ */
+export function kernelCmdline(runDir: string, verbose: boolean): string {
+  if (/\s/.test(runDir)) {
+    throw new Error(`run directory must not contain white space: ${runDir}`);
+  }
+  return [
+    "console=ttyS0",
+    ...(verbose ? ["loglevel=7"] : ["quiet", "loglevel=3"]),
+    "panic=-1",
+    "mitigations=off",
+    // No TSC watchdog or timer check: under TCG both only cost boot time.
+    "tsc=reliable",
+    "no_timer_check",
+    `usbkit_run=${runDir}`,
+  ].join(" ");
+}
+
+/**
+ * QEMU arguments (without the program name) for a bench boot: TCG with
+ * multi-threading (KVM does not work on this machine kind, BENCH-NOTES),
+ * direct boot of the ELF kernel, the host root read-only and the project
+ * read-write over 9p, a virtio-serial device with the three usbkit ports,
+ * and qemu-xhci with the emulated devices.
+ *
+ * @example
+ * ```ts
+ * import { qemuArgs } from "./qemu.ts";
+ * const a = qemuArgs({
+ *   vmlinux: "/k/vmlinux", initramfs: "/k/i.gz", cmdline: "quiet", memoryMiB: 512, smp: 2,
+ *   project: "/p", runDir: "/r",
+ *   sockets: { console: "/r/con", ctl: "/r/ctl", stdout: "/r/out", stderr: "/r/err" },
+ *   devices: [{ name: "kbd0", kind: "kbd", driver: "usb-kbd", vendorId: 0x627, productId: 1, id: "0627:0001", serial: "k1" }],
+ * });
+ * console.assert(a.includes("usb-kbd,bus=xhci.0,serial=k1,id=kbd0"));
+ * ```
+ */
+export function qemuArgs(c: QemuConfig): string[] {
+  const e = qemuEscape;
+  const a: string[] = [
+    "-accel",
+    "tcg,thread=multi",
+    "-cpu",
+    "max",
+    "-M",
+    "q35",
+    "-smp",
+    String(c.smp),
+    "-m",
+    `${c.memoryMiB}M`,
+    "-nodefaults",
+    "-no-user-config",
+    "-display",
+    "none",
+    "-monitor",
+    "none",
+    "-no-reboot",
+    "-kernel",
+    c.vmlinux,
+    "-initrd",
+    c.initramfs,
+    "-append",
+    c.cmdline,
+    "-chardev",
+    `socket,id=con,path=${e(c.sockets.console)}`,
+    "-serial",
+    "chardev:con",
+    "-fsdev",
+    "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+    "-device",
+    "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+    "-fsdev",
+    `local,id=project,path=${e(c.project)},security_model=none,multidevs=remap`,
+    "-device",
+    "virtio-9p-pci,fsdev=project,mount_tag=project",
+    "-device",
+    "virtio-serial-pci,id=vser",
+  ];
+  for (const [id, name] of [["ctl", "usbkit.ctl"], ["stdout", "usbkit.stdout"], [
+    "stderr",
+    "usbkit.stderr",
+  ]] as const) {
+    a.push(
+      "-chardev",
+      `socket,id=${id},path=${e(c.sockets[id])}`,
+      "-device",
+      `virtserialport,bus=vser.0,chardev=${id},name=${name}`,
+    );
+  }
+  if (c.devices.length > 0) {
+    // 8+8 ports instead of the default 4+4, room for every device kind twice.
+    a.push("-device", "qemu-xhci,id=xhci,p2=8,p3=8");
+  }
+  for (const d of c.devices) {
+    const common = `bus=xhci.0,serial=${e(d.serial)},id=${d.name}`;
+    switch (d.kind) {
+      case "storage": {
+        if (d.image === undefined) {
+          throw new Error(`storage ${d.name}: no image path`);
+        }
+        const snap = d.snapshot ? ",snapshot=on" : "";
+        a.push(
+          "-drive",
+          `if=none,id=drv-${d.name},format=raw,file=${e(d.image)}${snap}`,
+          "-device",
+          `usb-storage,${common},drive=drv-${d.name}`,
+        );
+        break;
+      }
+      case "kbd":
+        a.push("-device", `usb-kbd,${common}`);
+        break;
+      case "serial":
+        // usb-serial needs an open backend (BENCH-NOTES): a file on the host.
+        a.push(
+          "-chardev",
+          `file,id=chr-${d.name},path=${e(`${c.runDir}/${d.name}.out`)}`,
+          "-device",
+          `usb-serial,${common},chardev=chr-${d.name}`,
+        );
+        break;
+      case "audio":
+        a.push(
+          "-audiodev",
+          `none,id=aud-${d.name}`,
+          "-device",
+          `usb-audio,${common},audiodev=aud-${d.name}`,
+        );
+        break;
+    }
+  }
+  return a;
+}

@@ -1,0 +1,64 @@
+/**
+ * `deno task vm [options] -- <command...>`: boot a virtual USB bench and run a
+ * command in it. See {@link VM_USAGE} for the flags.
+ *
+ * @example
+ * ```ts ignore
+ * // shell: deno task vm --full -- sh -c 'cat /sys/bus/usb/devices/* /idVendor'
+ * import { main } from "./vm.ts";
+ * Deno.exit(await main(["--", "true"]));
+ * ```
+ *
+ * @module
+ */
+
+import { isAbsolute, resolve } from "node:path";
+import { parseVmArgs, UsageError, VM_USAGE } from "./cli.ts";
+import { EXIT_VM_FAILURE, runInGuest } from "./run.ts";
+
+/**
+ * Runs the CLI with `args` and returns the exit status.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./vm.ts";
+ * const code = await main(["--kbd", "--", "ls", "/dev/bus/usb"]);
+ * ```
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  let cli;
+  try {
+    cli = parseVmArgs(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`usbkit vm: ${e.message}\n\n${VM_USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  if (cli.help) {
+    console.log(VM_USAGE);
+    return 0;
+  }
+  // Relative image paths are relative to where the user ran the task.
+  const base = Deno.env.get("INIT_CWD") ?? Deno.cwd();
+  const bench = {
+    ...cli.bench,
+    qemuDevices: cli.bench.qemuDevices.map((d) =>
+      d.kind === "storage" && d.image !== undefined && !isAbsolute(d.image)
+        ? { ...d, image: resolve(base, d.image) }
+        : d
+    ),
+  };
+  try {
+    const r = await runInGuest(bench, cli.command, cli.options);
+    return r.code;
+  } catch (e) {
+    console.error(`usbkit vm: ${(e as Error).message}`);
+    return EXIT_VM_FAILURE;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,49 @@
+/**
+ * # usbkit
+ *
+ * Drive Linux USB devices from TypeScript, through the kernel's usbfs, with
+ * many transfers in flight, timeouts and cancellation by `AbortSignal`, and
+ * errors that say what to do. A small Rust helper makes the system calls; a
+ * reaper thread and a shared completion ring keep JavaScript out of the way
+ * of the data.
+ *
+ * usbkit is for lab automation, test-bench sequencing and prototyping device
+ * protocols. It is not a class driver: for a keyboard, a disk or a serial
+ * port, the kernel's own driver is what you want.
+ *
+ * With no hardware on the desk, `deno task vm -- <command>` runs any script
+ * inside a real Linux kernel whose USB devices are emulated (a SuperSpeed
+ * SourceSink gadget by default).
+ *
+ * @example Read the SourceSink pattern from the virtual bench's gadget
+ * ```ts ignore
+ * import { listDevices, open } from "./mod.ts";
+ *
+ * for (const d of await listDevices()) console.log(d.portPath, d.vendorId.toString(16), d.speed);
+ *
+ * await using dev = await open("0525:a4a0");
+ * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+ * const { status, data } = await iface.endpoint(0x81).transferIn(4096, { timeout: 1000 });
+ * console.log(status, data.subarray(0, 8)); // ok Uint8Array [0, 1, 2, 3, 4, 5, 6, 7]
+ * ```
+ *
+ * The concepts, in the order you meet them:
+ * - {@linkcode listDevices} reads sysfs and opens nothing;
+ * - {@linkcode open} takes a selector (`"VID:PID"`, a port path like `"2-1"`,
+ *   a serial number or a /dev/bus/usb path) and returns a {@linkcode Device};
+ * - {@linkcode Device.claimInterface} returns an {@linkcode Interface}, whose
+ *   {@linkcode Interface.endpoint} returns an {@linkcode Endpoint};
+ * - every failure is a {@linkcode UsbError} with a stable `code` and a `hint`.
+ *
+ * @module
+ */
+
+export { type OpenOptions, open, Device, encodeSetup, type SetupPacket } from "./src/device.ts";
+export { Interface } from "./src/interface.ts";
+export { Endpoint } from "./src/endpoint.ts";
+export type { InResult, OutResult, TransferOptions, TransferStatus } from "./src/transfer.ts";
+export { Errno, errnoName, errorFromErrno, udevRule, UsbError, type UsbErrorCode, type UsbErrorOptions } from "./src/errors.ts";
+export { type Capabilities, capabilityNames, readCapabilities } from "./src/capabilities.ts";
+export * from "./src/descriptors.ts";
+export * from "./src/enumeration.ts";
+export * from "./src/selector.ts";

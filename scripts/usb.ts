@@ -1,0 +1,309 @@
+/**
+ * The `usb` command line: `deno task usb <command> ...`.
+ *
+ * Each subcommand is one entry of {@linkcode commands}; adding a command is
+ * adding an entry. Exit status: 0 success, 1 failure, 2 usage errors and a
+ * selector that matches no device or several.
+ *
+ * @example Listing the fixture devices as JSON
+ * ```ts
+ * import { main } from "./usb.ts";
+ * const lines: string[] = [];
+ * const root = new URL("../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const status = await main(["list", "--json", "--sysfs-root", root], {
+ *   out: (s) => lines.push(s),
+ *   err: (s) => lines.push(s),
+ * });
+ * console.assert(status === 0 && JSON.parse(lines.join("\n")).length === 4);
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsbError, type UsbErrorCode } from "../src/errors.ts";
+import { listDevices, type ListOptions } from "../src/enumeration.ts";
+import { selectDevice } from "../src/selector.ts";
+import { formatDeviceTable, formatDeviceTree, toJson, type UsbfsView } from "../src/format.ts";
+
+/**
+ * Where a command writes: lines of text for stdout and stderr.
+ *
+ * @example
+ * ```ts
+ * import type { Io } from "./usb.ts";
+ * const quiet: Io = { out: () => {}, err: () => {} };
+ * quiet.out("nothing");
+ * ```
+ */
+export interface Io {
+  /** Writes a line (or lines) to standard output. */
+  out(text: string): void;
+  /** Writes a line (or lines) to standard error. */
+  err(text: string): void;
+}
+
+/**
+ * A subcommand: a one-line summary for `usb --help`, the full help text for
+ * `usb <command> --help`, and what it does. `run` returns the exit status.
+ *
+ * @example
+ * ```ts
+ * import type { Command } from "./usb.ts";
+ * const hello: Command = {
+ *   summary: "say hello",
+ *   help: "usb hello\n\nSays hello.",
+ *   run: (_args, io) => {
+ *     io.out("hello");
+ *     return Promise.resolve(0);
+ *   },
+ * };
+ * console.assert(hello.summary === "say hello");
+ * ```
+ */
+export interface Command {
+  /** One line for the command list. */
+  readonly summary: string;
+  /** The text `usb <command> --help` prints. */
+  readonly help: string;
+  /** Runs the command with the arguments after its name. */
+  run(args: string[], io: Io): Promise<number>;
+}
+
+const consoleIo: Io = {
+  out: (text) => console.log(text),
+  err: (text) => console.error(text),
+};
+
+/** Usage errors and "which device?" errors exit with 2, like a bad command line. */
+const USAGE_CODES: ReadonlySet<UsbErrorCode> = new Set([
+  "invalid-argument",
+  "not-found",
+  "ambiguous",
+]);
+
+const ROOT_OPTIONS_HELP = `
+Options for testing against a fixture tree:
+  --sysfs-root DIR   read DIR/bus/usb/devices instead of /sys/bus/usb/devices
+  --dev-root DIR     device nodes are under DIR/bus/usb instead of /dev/bus/usb`;
+
+const rootOptions = {
+  "sysfs-root": { type: "string" },
+  "dev-root": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsConfig["options"];
+
+/**
+ * The subcommands, by name.
+ *
+ * @example
+ * ```ts
+ * import { commands } from "./usb.ts";
+ * console.assert("list" in commands && "describe" in commands);
+ * ```
+ */
+export const commands: Record<string, Command> = {
+  list: {
+    summary: "list the USB devices attached",
+    help: `usb list [--all] [--json]
+
+Lists the USB devices attached, from sysfs. No device is opened.
+
+  --all    include root hubs (the host controllers' virtual hubs)
+  --json   print a JSON array for programs: ids are numbers, descriptor bytes
+           are hex strings, absent strings are null
+${ROOT_OPTIONS_HELP}`,
+    async run(args, io) {
+      const { values } = parse("list", args, {
+        ...rootOptions,
+        all: { type: "boolean" },
+        json: { type: "boolean" },
+      }, 0);
+      if (values.help) {
+        io.out(commands.list!.help);
+        return 0;
+      }
+      const devices = await listDevices(listOptions(values));
+      const shown = values.all ? devices : devices.filter((d) => !d.isRootHub);
+      if (values.json) {
+        io.out(JSON.stringify(toJson(shown), null, 2));
+      } else if (devices.length === 0) {
+        io.out("no USB devices found; on a machine with no USB try `deno task demo`");
+      } else if (shown.length === 0) {
+        io.out(
+          `no USB devices attached (${devices.length} root hub(s) hidden; \`usb list --all\` shows them)`,
+        );
+      } else {
+        io.out(formatDeviceTable(shown));
+      }
+      return 0;
+    },
+  },
+
+  describe: {
+    summary: "show a device's descriptors and usbfs capabilities",
+    help: `usb describe <selector> [--json]
+
+Prints the device's descriptors as a tree (like lsusb -v) with the driver
+bound to each interface, and the usbfs capabilities and speed read through
+the helper (this opens the device node).
+
+A selector is one of:
+  0525:a4a0               vendor and product id, hex
+  2-1, 1-1.4              port path
+  /dev/bus/usb/002/002    device node
+  ABC123                  serial number (or serial=ABC123 to force it)
+
+  --json   print the device and its parsed descriptors as JSON
+${ROOT_OPTIONS_HELP}`,
+    async run(args, io) {
+      const { values, positionals } = parse("describe", args, {
+        ...rootOptions,
+        json: { type: "boolean" },
+      }, 1);
+      if (values.help) {
+        io.out(commands.describe!.help);
+        return 0;
+      }
+      const selector = positionals[0];
+      if (selector === undefined) {
+        throw new UsbError("invalid-argument", "usb describe needs a device selector", {
+          hint: "for example `usb describe 0525:a4a0`; `usb list` shows what is attached",
+        });
+      }
+      const info = selectDevice(await listDevices(listOptions(values)), selector);
+      const usbfs = await readUsbfs(info.devnode);
+      if (values.json) {
+        const json = {
+          ...info,
+          capabilities: "error" in usbfs ? undefined : usbfs,
+          capabilitiesError: "error" in usbfs ? usbfs.error : undefined,
+        };
+        io.out(JSON.stringify(toJson(json), null, 2));
+      } else {
+        io.out(formatDeviceTree(info, usbfs));
+      }
+      return 0;
+    },
+  },
+};
+
+const USAGE = () =>
+  `usb: USB devices through usbfs
+
+usage: usb <command> [options]
+
+commands:
+${
+    Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join("\n")
+  }
+
+\`usb <command> --help\` tells more.`;
+
+/**
+ * Runs the command line.
+ *
+ * @param args the arguments after `usb`
+ * @param io where to write; the console by default
+ * @returns the exit status
+ *
+ * @example
+ * ```ts
+ * import { main } from "./usb.ts";
+ * const out: string[] = [];
+ * const status = await main(["describe"], { out: (s) => out.push(s), err: (s) => out.push(s) });
+ * console.assert(status === 2 && out[0]!.startsWith("error[invalid-argument]"));
+ * ```
+ */
+export async function main(args: string[], io: Io = consoleIo): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    const topic = name === "help" ? rest[0] : undefined;
+    const command = topic === undefined ? undefined : commands[topic];
+    io.out(command?.help ?? USAGE());
+    return name === undefined ? 2 : 0;
+  }
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  try {
+    if (command === undefined) {
+      throw new UsbError("invalid-argument", `unknown command "${name}"`, {
+        hint: `the commands are: ${Object.keys(commands).join(", ")}`,
+      });
+    }
+    return await command.run(rest, io);
+  } catch (e) {
+    return report(e, io);
+  }
+}
+
+function report(e: unknown, io: Io): number {
+  if (e instanceof UsbError) {
+    io.err(e.describe());
+    if (Deno.env.get("USBKIT_DEBUG") === "1" && e.stack) io.err(e.stack);
+    return USAGE_CODES.has(e.code) ? 2 : 1;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  io.err(`error: ${message.split("\n")[0]}`);
+  if (Deno.env.get("USBKIT_DEBUG") === "1") {
+    if (e instanceof Error && e.stack) io.err(e.stack);
+  } else {
+    io.err("  (set USBKIT_DEBUG=1 for the stack trace)");
+  }
+  return 1;
+}
+
+/** `node:util` parseArgs, with its errors turned into usage errors. */
+function parse<O extends NonNullable<ParseArgsConfig["options"]>>(
+  command: string,
+  args: string[],
+  options: O,
+  maxPositionals: number,
+) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsbError("invalid-argument", e instanceof Error ? e.message : String(e), {
+      hint: `see \`usb ${command} --help\``,
+    });
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    throw new UsbError(
+      "invalid-argument",
+      `unexpected argument "${parsed.positionals[maxPositionals]}"`,
+      { hint: `see \`usb ${command} --help\`` },
+    );
+  }
+  return parsed;
+}
+
+function listOptions(values: { "sysfs-root"?: string; "dev-root"?: string }): ListOptions {
+  const options: ListOptions = {};
+  if (values["sysfs-root"] !== undefined) options.sysfsRoot = values["sysfs-root"];
+  if (values["dev-root"] !== undefined) options.devRoot = values["dev-root"];
+  return options;
+}
+
+/**
+ * The usbfs view of a device. Loaded lazily so that `usb list` works even
+ * where the FFI helper is not built; any failure becomes the reason shown.
+ */
+async function readUsbfs(devnode: string): Promise<UsbfsView> {
+  try {
+    const { readCapabilities } = await import("../src/capabilities.ts");
+    return readCapabilities(devnode);
+  } catch (e) {
+    if (e instanceof UsbError) return { error: e };
+    return {
+      error: new UsbError(
+        "helper-unavailable",
+        `could not read usbfs capabilities: ${e instanceof Error ? e.message : String(e)}`,
+        { hint: "build the helper with `deno task build`", cause: e },
+      ),
+    };
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

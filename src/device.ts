@@ -1,0 +1,463 @@
+/**
+ * An open USB device: configuration, interfaces, control transfers, reset
+ * and close.
+ *
+ * @module
+ */
+
+import { capabilityNames, speedFromKernel } from "./capabilities.ts";
+import type { ConfigurationDescriptor, DeviceDescriptor, Speed } from "./descriptors.ts";
+import { listDevices, type UsbDeviceInfo } from "./enumeration.ts";
+import { Errno, errorFromErrno, UsbError } from "./errors.ts";
+import { cString, helper } from "./ffi.ts";
+import { Interface } from "./interface.ts";
+import { type AllocBufferOptions, BufferPool, type UsbBuffer } from "./buffer.ts";
+import { type DeviceSelector, selectDevice } from "./selector.ts";
+import { type InResult, type OutResult, Transfer, type TransferOptions, UrbEngine, UrbType } from "./transfer.ts";
+
+/** A control transfer's setup packet, WebUSB style. */
+export interface SetupPacket {
+  /** bmRequestType bits 6..5. */
+  requestType: "standard" | "class" | "vendor";
+  /** bmRequestType bits 4..0. */
+  recipient: "device" | "interface" | "endpoint" | "other";
+  /** bRequest. */
+  request: number;
+  /** wValue. */
+  value: number;
+  /** wIndex. */
+  index: number;
+}
+
+/** Options of {@linkcode open}. */
+export interface OpenOptions {
+  /** URB slots in the device's pool: the most URBs in flight at once. Default 1024. */
+  maxUrbs?: number;
+  /** Cap on usbfs-mapped buffer bytes for this device. Default 64 MiB. */
+  maxBufferBytes?: number;
+}
+
+const REQUEST_TYPES = { standard: 0, class: 1, vendor: 2 } as const;
+const RECIPIENTS = { device: 0, interface: 1, endpoint: 2, other: 3 } as const;
+
+/**
+ * Encodes a setup packet into the first 8 bytes of `buf` (USB 2.0, 9.3).
+ *
+ * @example
+ * ```ts
+ * import { encodeSetup } from "./device.ts";
+ * const buf = new Uint8Array(8);
+ * encodeSetup(buf, "in", { requestType: "standard", recipient: "device", request: 6, value: 0x0100, index: 0 }, 18);
+ * console.assert(buf.join() === "128,6,0,1,0,0,18,0");
+ * ```
+ */
+export function encodeSetup(buf: Uint8Array, dir: "in" | "out", setup: SetupPacket, length: number): void {
+  const type = REQUEST_TYPES[setup.requestType];
+  const recipient = RECIPIENTS[setup.recipient];
+  if (type === undefined) {
+    throw new UsbError("invalid-argument", `requestType must be "standard", "class" or "vendor", got ${JSON.stringify(setup.requestType)}`);
+  }
+  if (recipient === undefined) {
+    throw new UsbError(
+      "invalid-argument",
+      `recipient must be "device", "interface", "endpoint" or "other", got ${JSON.stringify(setup.recipient)}`,
+    );
+  }
+  for (const [name, v, max] of [["request", setup.request, 0xff], ["value", setup.value, 0xffff], ["index", setup.index, 0xffff], ["length", length, 0xffff]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > max) {
+      throw new UsbError("invalid-argument", `control ${name} must be an integer 0..0x${max.toString(16)}, got ${v}`);
+    }
+  }
+  buf[0] = (dir === "in" ? 0x80 : 0) | (type << 5) | recipient;
+  buf[1] = setup.request;
+  buf[2] = setup.value & 0xff;
+  buf[3] = setup.value >> 8;
+  buf[4] = setup.index & 0xff;
+  buf[5] = setup.index >> 8;
+  buf[6] = length & 0xff;
+  buf[7] = length >> 8;
+}
+
+/** Who holds a usbfs node open, other than this process: "process 123 (name)". */
+function usbfsHolders(devnode: string): string[] {
+  const found: string[] = [];
+  try {
+    for (const p of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(p.name) || Number(p.name) === Deno.pid) continue;
+      try {
+        for (const fd of Deno.readDirSync(`/proc/${p.name}/fd`)) {
+          if (Deno.readLinkSync(`/proc/${p.name}/fd/${fd.name}`) === devnode) {
+            const comm = Deno.readTextFileSync(`/proc/${p.name}/comm`).trim();
+            found.push(`process ${p.name} (${comm})`);
+            break;
+          }
+        }
+      } catch {
+        // Not ours to read, or gone.
+      }
+    }
+  } catch {
+    // No /proc.
+  }
+  return found;
+}
+
+/**
+ * An open USB device. Get one with {@linkcode open}.
+ *
+ * @example
+ * ```ts ignore
+ * import { open } from "../mod.ts";
+ * await using dev = await open("0525:a4a0");
+ * console.log(dev.deviceDescriptor.vendorId.toString(16), dev.speed, dev.capabilityNames);
+ * ```
+ */
+export class Device {
+  /** What enumeration found for this device. */
+  readonly info: UsbDeviceInfo;
+  /** The usbfs capability bits (USBDEVFS_CAP_*). */
+  readonly capabilities: number;
+  /** The speed usbfs reports. */
+  readonly speed: Speed | "unknown";
+  readonly #engine: UrbEngine;
+  readonly #pool: BufferPool;
+  #configurationValue: number;
+  #claimed = new Map<number, Interface>();
+  #closed = false;
+  #langId: number | undefined;
+
+  private constructor(info: UsbDeviceInfo, engine: UrbEngine, speed: number, options: OpenOptions) {
+    this.info = info;
+    this.#engine = engine;
+    this.#pool = new BufferPool(engine, options.maxBufferBytes === undefined ? {} : { maxBufferBytes: options.maxBufferBytes });
+    this.capabilities = engine.capabilities;
+    this.speed = speedFromKernel(speed);
+    this.#configurationValue = info.activeConfiguration ?? 0;
+  }
+
+  /** Opens a listed device. Prefer {@linkcode open}. */
+  static openInfo(info: UsbDeviceInfo, options: OpenOptions = {}): Device {
+    const h = helper();
+    const err = new Int32Array(1);
+    // usbkit_open needs the reaper machinery; creating it is idempotent.
+    const init = h.sym.usbkit_init();
+    if (init < 0) throw errorFromErrno(init, "starting the usbkit reaper thread");
+    const ids = { vendorId: info.vendorId, productId: info.productId, devnode: info.devnode };
+    const handle = h.sym.usbkit_open(cString(info.devnode), options.maxUrbs ?? 1024, err);
+    if (handle === null) {
+      const e = err[0] ?? -Errno.EIO;
+      if (e === -Errno.ENOENT) {
+        throw new UsbError("not-found", `${info.devnode} does not exist: the device is gone`, {
+          errno: Errno.ENOENT,
+          hint: "run `deno task usb list` to see what is attached",
+        });
+      }
+      throw errorFromErrno(e, `cannot open ${info.devnode}`, ids);
+    }
+    const caps = new Uint32Array(1);
+    h.sym.usbkit_get_capabilities(handle, caps);
+    const speed = h.sym.usbkit_get_speed(handle);
+    const engine = new UrbEngine(h, handle, caps[0] ?? 0);
+    engine.ids = ids;
+    const id = `${info.vendorId.toString(16).padStart(4, "0")}:${info.productId.toString(16).padStart(4, "0")}`;
+    engine.describe = () => `device ${id} at ${info.portPath}`;
+    return new Device(info, engine, speed, options);
+  }
+
+  /** The device descriptor. */
+  get deviceDescriptor(): DeviceDescriptor {
+    return this.info.device;
+  }
+
+  /** Every configuration. */
+  get configurations(): readonly ConfigurationDescriptor[] {
+    return this.info.configurations;
+  }
+
+  /** The active configuration, or null when the device is unconfigured. */
+  get configuration(): ConfigurationDescriptor | null {
+    return this.configurations.find((c) => c.configurationValue === this.#configurationValue) ?? null;
+  }
+
+  /** Names of the usbfs capability bits, such as `"MMAP"`. */
+  get capabilityNames(): string[] {
+    return capabilityNames(this.capabilities);
+  }
+
+  /** True once usbfs reported the device gone. */
+  get disconnected(): boolean {
+    return this.#engine.gone;
+  }
+
+  /** True once closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The URB engine, for buffers and streams in this package. */
+  get engine(): UrbEngine {
+    return this.#engine;
+  }
+
+  #live(what: string): void {
+    if (this.#closed) {
+      throw new UsbError("invalid-argument", `${what}: the device was closed`, { hint: "open it again" });
+    }
+    if (this.#engine.gone) throw this.#engine.disconnectedError(what);
+  }
+
+  /**
+   * Allocates a transfer buffer from memory mapped on the usbfs fd
+   * (zero-copy), or ordinary memory where usbfs cannot map (`zeroCopy` tells
+   * which). Buffers come from a pool and are reused after `release()`.
+   * Exceeding the pool's cap (`maxBufferBytes`) or the kernel's
+   * usbfs_memory_mb gives a `no-memory` error naming the limit.
+   *
+   * @example
+   * ```ts ignore
+   * const buf = dev.allocBuffer(65536);
+   * console.log(buf.zeroCopy);
+   * ```
+   */
+  allocBuffer(size: number, options: AllocBufferOptions = {}): UsbBuffer {
+    this.#live("allocBuffer");
+    return this.#pool.alloc(size, options);
+  }
+
+  /** Bytes of usbfs-mapped memory this device holds, in use or pooled. */
+  get mappedBufferBytes(): number {
+    return this.#pool.mappedBytes;
+  }
+
+  /**
+   * Selects configuration `n` (bConfigurationValue). Fails with `busy` while
+   * interfaces are claimed.
+   *
+   * @example
+   * ```ts ignore
+   * await dev.selectConfiguration(1);
+   * ```
+   */
+  async selectConfiguration(n: number): Promise<void> {
+    this.#live("selectConfiguration");
+    if (!this.configurations.some((c) => c.configurationValue === n) && n !== 0) {
+      throw new UsbError(
+        "invalid-argument",
+        `the device has no configuration ${n}; it has: ${this.configurations.map((c) => c.configurationValue).join(", ")}`,
+      );
+    }
+    if (this.#claimed.size > 0) {
+      throw new UsbError("busy", `cannot change configuration while interfaces ${[...this.#claimed.keys()].join(", ")} are claimed`, {
+        hint: "release them first",
+      });
+    }
+    const r = await this.#engine.h.sym.usbkit_set_configuration(this.#engine.handle, n);
+    this.#engine.check(r, `selecting configuration ${n}`);
+    this.#configurationValue = n;
+  }
+
+  /**
+   * Claims interface `n` of the active configuration. With
+   * `detachKernelDriver`, a kernel driver bound to it is detached for the
+   * session (USBDEVFS_DISCONNECT_CLAIM) and bound again on release or close.
+   *
+   * @example
+   * ```ts ignore
+   * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+   * ```
+   */
+  // deno-lint-ignore require-await
+  async claimInterface(n: number, options: { detachKernelDriver?: boolean } = {}): Promise<Interface> {
+    this.#live("claimInterface");
+    const existing = this.#claimed.get(n);
+    if (existing) return existing;
+    const config = this.configuration;
+    const desc = config?.interfaces.find((i) => i.interfaceNumber === n);
+    if (!config || !desc) {
+      throw new UsbError(
+        "invalid-argument",
+        config
+          ? `configuration ${config.configurationValue} has no interface ${n}; it has: ${config.interfaces.map((i) => i.interfaceNumber).join(", ")}`
+          : "the device is unconfigured",
+        { hint: config ? "interface numbers are bInterfaceNumber values" : "call selectConfiguration(1) first" },
+      );
+    }
+    const { sym } = this.#engine.h;
+    const handle = this.#engine.handle;
+    const driver = this.#driverOf(n);
+    let detached: string | undefined;
+    if (options.detachKernelDriver && driver !== undefined && driver !== "usbfs") {
+      const r = sym.usbkit_disconnect_claim(handle, n);
+      this.#engine.check(r, `detaching ${driver} from interface ${n}`, this.#holder(n));
+      detached = driver;
+    } else {
+      const r = sym.usbkit_claim_interface(handle, n);
+      if (r < 0) {
+        if (r === -Errno.EBUSY) {
+          const holder = this.#holder(n);
+          const e = errorFromErrno(r, `cannot claim interface ${n} of ${this.#engine.describe()}`, {
+            ...this.#engine.ids,
+            holder,
+          });
+          throw e;
+        }
+        this.#engine.check(r, `claiming interface ${n}`);
+      }
+    }
+    const iface = new Interface(this.#engine, this.#pool, desc, detached, (i) => this.#claimed.delete(i.interfaceNumber));
+    this.#claimed.set(n, iface);
+    return iface;
+  }
+
+  #driverOf(n: number): string | undefined {
+    const out = new Uint8Array(256);
+    const r = this.#engine.h.sym.usbkit_get_driver(this.#engine.handle, n, out, out.length);
+    if (r < 0) return undefined;
+    return new TextDecoder().decode(out.subarray(0, r));
+  }
+
+  #holder(n: number): string {
+    const driver = this.#driverOf(n);
+    if (driver === undefined) return "something unknown";
+    if (driver !== "usbfs") return `kernel driver ${driver}`;
+    const who = usbfsHolders(this.info.devnode);
+    return who.length > 0 ? `another usbfs user: ${who.join(", ")}` : "another usbfs user";
+  }
+
+  #control(dir: "in" | "out", setup: SetupPacket, buf: Uint8Array<ArrayBuffer>, options: TransferOptions) {
+    const what = `control ${dir.toUpperCase()} request 0x${setup.request.toString(16).padStart(2, "0")}`;
+    const t = new Transfer(this.#engine, dir, what, buf, 8);
+    return t.start(UrbType.control, 0, 0, false, options);
+  }
+
+  /**
+   * A control transfer from the device: reads up to `length` bytes.
+   *
+   * @example GET_DESCRIPTOR(DEVICE)
+   * ```ts ignore
+   * const r = await dev.controlTransferIn(
+   *   { requestType: "standard", recipient: "device", request: 6, value: 0x0100, index: 0 },
+   *   18,
+   * );
+   * ```
+   */
+  controlTransferIn(setup: SetupPacket, length: number, options: TransferOptions = {}): Promise<InResult> {
+    this.#live("controlTransferIn");
+    const buf = new Uint8Array(8 + length);
+    encodeSetup(buf, "in", setup, length);
+    return this.#control("in", setup, buf, options) as Promise<InResult>;
+  }
+
+  /**
+   * A control transfer to the device, with `data` as the data stage.
+   *
+   * @example
+   * ```ts ignore
+   * await dev.controlTransferOut(
+   *   { requestType: "vendor", recipient: "device", request: 0x5b, value: 0, index: 0 },
+   *   new Uint8Array([1, 2, 3]),
+   * );
+   * ```
+   */
+  controlTransferOut(setup: SetupPacket, data: Uint8Array = new Uint8Array(0), options: TransferOptions = {}): Promise<OutResult> {
+    this.#live("controlTransferOut");
+    const buf = new Uint8Array(8 + data.length);
+    encodeSetup(buf, "out", setup, data.length);
+    buf.set(data, 8);
+    return this.#control("out", setup, buf, options) as Promise<OutResult>;
+  }
+
+  /**
+   * Reads string descriptor `index` in `langId` (default: the device's first
+   * language), decoded from UTF-16LE.
+   *
+   * @example
+   * ```ts ignore
+   * const product = await dev.getStringDescriptor(dev.deviceDescriptor.productStringIndex);
+   * ```
+   */
+  async getStringDescriptor(index: number, langId?: number, options: TransferOptions = {}): Promise<string> {
+    if (index === 0) throw new UsbError("invalid-argument", "string index 0 is the language table, not a string");
+    const get = (i: number, lang: number) =>
+      this.controlTransferIn({ requestType: "standard", recipient: "device", request: 6, value: 0x0300 | i, index: lang }, 255, options);
+    if (langId === undefined) {
+      if (this.#langId === undefined) {
+        const langs = await get(0, 0);
+        if (langs.status !== "ok" || langs.data.length < 4) {
+          throw new UsbError("not-supported", "the device has no string descriptors (no language table)");
+        }
+        this.#langId = langs.data[2]! | (langs.data[3]! << 8);
+      }
+      langId = this.#langId;
+    }
+    const r = await get(index, langId);
+    if (r.status !== "ok") {
+      throw new UsbError("io", `reading string descriptor ${index} ended with ${r.status}`);
+    }
+    const len = Math.min(r.data[0] ?? 0, r.data.length);
+    if (len < 2 || r.data[1] !== 3) {
+      throw new UsbError("invalid-descriptor", `string descriptor ${index} is malformed (${len} bytes)`);
+    }
+    return new TextDecoder("utf-16le").decode(r.data.subarray(2, len - ((len - 2) % 2)));
+  }
+
+  /**
+   * Resets the device (USBDEVFS_RESET). Claimed interfaces stay claimed.
+   *
+   * @example
+   * ```ts ignore
+   * await dev.reset();
+   * ```
+   */
+  async reset(): Promise<void> {
+    this.#live("reset");
+    await this.#engine.cancelAll("cancelled");
+    const r = await this.#engine.h.sym.usbkit_reset(this.#engine.handle);
+    this.#engine.check(r, "resetting the device");
+  }
+
+  /**
+   * Closes the device: cancels pending transfers, releases interfaces (and
+   * re-attaches kernel drivers usbkit detached), closes the usbfs fd. Safe to
+   * call twice, and after an unplug.
+   *
+   * @example
+   * ```ts ignore
+   * await dev.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#engine.cancelAll("closed");
+    for (const iface of [...this.#claimed.values()]) await iface.release();
+    this.#pool.close();
+    await this.#engine.h.sym.usbkit_close(this.#engine.handle);
+    this.#engine.dispose();
+  }
+
+  /** `await using dev = await open(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Opens a device by selector: `"VID:PID"`, a port path like `"2-1"`, a serial
+ * number, a /dev/bus/usb path, a selector object, or a listed device.
+ *
+ * @example
+ * ```ts ignore
+ * import { open } from "../mod.ts";
+ * await using dev = await open("0525:a4a0");
+ * ```
+ */
+export async function open(selector: DeviceSelector | string | UsbDeviceInfo, options: OpenOptions = {}): Promise<Device> {
+  let info: UsbDeviceInfo;
+  if (typeof selector === "object" && selector !== null && "devnode" in selector && "descriptors" in selector) {
+    info = selector as UsbDeviceInfo;
+  } else {
+    info = selectDevice(await listDevices(), selector as DeviceSelector | string);
+  }
+  return Device.openInfo(info, options);
+}

@@ -1,0 +1,279 @@
+/**
+ * Loads the Rust helper (helper/) with Deno FFI, building it first when it is
+ * missing or older than its sources.
+ *
+ * The symbol table below is the one place where JavaScript meets the helper's
+ * C ABI. Struct offsets are not repeated here: the helper reports them through
+ * `usbkit_layout`, read once into {@linkcode Layout}.
+ *
+ * Types follow the measured FFI costs in DESIGN.md: 32-bit integers, f64,
+ * `buffer` and `pointer` only; a JS number passed to a 64-bit parameter takes a
+ * slow path.
+ *
+ * @module
+ */
+
+import { UsbError } from "./errors.ts";
+
+/** The ABI version this file was written for (helper/src/lib.rs ABI_VERSION). */
+const ABI_VERSION = 1;
+
+const symbols = {
+  usbkit_abi_version: { parameters: [], result: "u32" },
+  usbkit_layout: { parameters: ["buffer", "u32"], result: "u32" },
+  usbkit_probe: { parameters: ["buffer", "buffer"], result: "i32" },
+  usbkit_init: { parameters: [], result: "i32" },
+  usbkit_shutdown: { parameters: [], result: "i32" },
+  usbkit_ring_records: { parameters: [], result: "pointer" },
+  usbkit_ring_bytes: { parameters: [], result: "u32" },
+  usbkit_ring_handle: { parameters: [], result: "pointer" },
+  usbkit_ring_ack: { parameters: ["pointer", "u32"], result: "u32" },
+  usbkit_wait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
+  usbkit_ring_doorbell: { parameters: ["pointer"], result: "void" },
+  usbkit_open: { parameters: ["buffer", "u32", "buffer"], result: "pointer" },
+  usbkit_close: { parameters: ["pointer"], result: "i32", nonblocking: true },
+  usbkit_device_id: { parameters: ["pointer"], result: "u32" },
+  usbkit_slab: { parameters: ["pointer"], result: "pointer" },
+  usbkit_slab_bytes: { parameters: ["pointer"], result: "u32" },
+  /** Submit with the data in a JS typed array (the kernel copies it). */
+  usbkit_submit: {
+    parameters: ["pointer", "u32", "u32", "u32", "u32", "buffer", "u32", "i32", "i32"],
+    result: "i32",
+  },
+  /** The same entry point, with the data in a mapped region: base + offset. */
+  usbkit_submit_mapped: {
+    name: "usbkit_submit",
+    parameters: ["pointer", "u32", "u32", "u32", "u32", "pointer", "u32", "i32", "i32"],
+    result: "i32",
+  },
+  usbkit_discard: { parameters: ["pointer", "u32"], result: "i32" },
+  usbkit_inflight: { parameters: ["pointer"], result: "i32" },
+  usbkit_get_capabilities: { parameters: ["pointer", "buffer"], result: "i32" },
+  usbkit_get_speed: { parameters: ["pointer"], result: "i32" },
+  usbkit_claim_interface: { parameters: ["pointer", "u32"], result: "i32" },
+  usbkit_release_interface: { parameters: ["pointer", "u32"], result: "i32" },
+  usbkit_disconnect_claim: { parameters: ["pointer", "u32"], result: "i32" },
+  usbkit_get_driver: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
+  usbkit_connect_driver: { parameters: ["pointer", "u32"], result: "i32", nonblocking: true },
+  usbkit_set_interface: {
+    parameters: ["pointer", "u32", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  usbkit_set_configuration: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
+  usbkit_clear_halt: { parameters: ["pointer", "u32"], result: "i32", nonblocking: true },
+  usbkit_reset: { parameters: ["pointer"], result: "i32", nonblocking: true },
+  usbkit_mmap: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
+  usbkit_munmap: { parameters: ["pointer", "u32"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The helper's symbols, as Deno FFI exposes them. */
+export type HelperSymbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
+
+/**
+ * Offsets and limits reported by the helper (helper/src/lib.rs,
+ * `usbkit_layout`), so that the usbfs ABI is declared only in helper/src/abi.rs.
+ */
+export interface Layout {
+  /** Bytes per URB slot in a device's pool. */
+  slotSize: number;
+  /** Offset of `iso_frame_desc[0]` in `struct usbdevfs_urb`. */
+  isoDescOffset: number;
+  /** Size of `struct usbdevfs_iso_packet_desc`. */
+  isoDescSize: number;
+  /** The kernel's limit on packets per iso URB. */
+  maxIsoPackets: number;
+  /** 32-bit words per completion record. */
+  recordWords: number;
+  /** Records in the completion ring. */
+  ringCapacity: number;
+  /** Offset of `status` in `struct usbdevfs_urb`. */
+  urbStatus: number;
+  /** Offset of `actual_length`. */
+  urbActualLength: number;
+  /** Offset of `start_frame`. */
+  urbStartFrame: number;
+  /** Offset of `number_of_packets`. */
+  urbNumberOfPackets: number;
+  /** Offset of `error_count`. */
+  urbErrorCount: number;
+  /** USBDEVFS_URB_SHORT_NOT_OK. */
+  flagShortNotOk: number;
+  /** USBDEVFS_URB_ISO_ASAP. */
+  flagIsoAsap: number;
+  /** USBDEVFS_URB_BULK_CONTINUATION. */
+  flagBulkContinuation: number;
+  /** USBDEVFS_URB_ZERO_PACKET. */
+  flagZeroPacket: number;
+  /** USBDEVFS_URB_NO_INTERRUPT. */
+  flagNoInterrupt: number;
+}
+
+/** The loaded helper. */
+export interface Helper {
+  /** The FFI symbols. */
+  sym: HelperSymbols;
+  /** Layouts reported by the helper. */
+  layout: Layout;
+  /** Where the shared library was loaded from. */
+  path: string;
+}
+
+let loaded: Helper | undefined;
+
+const projectRoot = new URL("../", import.meta.url);
+const helperDir = new URL("helper/", projectRoot);
+
+/** The path of the built helper library. `USBKIT_HELPER` overrides it. */
+function libraryPath(): string {
+  return Deno.env.get("USBKIT_HELPER") ??
+    new URL("target/release/libusbkit_helper.so", helperDir).pathname;
+}
+
+function mtime(path: string): number {
+  try {
+    return Deno.statSync(path).mtime?.getTime() ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+function newestSource(): number {
+  let newest = mtime(new URL("Cargo.toml", helperDir).pathname);
+  const src = new URL("src/", helperDir).pathname;
+  try {
+    for (const e of Deno.readDirSync(src)) {
+      newest = Math.max(newest, mtime(src + e.name));
+    }
+  } catch {
+    // No sources (an installed copy): use the library as it is.
+  }
+  return newest;
+}
+
+/**
+ * Builds the helper with cargo when the library is missing or older than its
+ * sources. Returns true when it built. Throws a `helper-unavailable` UsbError
+ * that says what to install when cargo is missing.
+ *
+ * @example
+ * ```ts ignore
+ * import { buildHelper } from "./ffi.ts";
+ * buildHelper({ force: true }); // runs cargo build --release --offline
+ * ```
+ */
+export function buildHelper(options: { force?: boolean; quiet?: boolean } = {}): boolean {
+  const lib = libraryPath();
+  if (Deno.env.get("USBKIT_HELPER")) return false;
+  const built = mtime(lib);
+  if (!options.force && built !== 0 && built >= newestSource()) return false;
+  if (!options.quiet) {
+    console.error(`usbkit: building the helper (cargo build --release --offline in helper/)`);
+  }
+  let out: Deno.CommandOutput;
+  try {
+    out = new Deno.Command("cargo", {
+      args: ["build", "--release", "--offline", "--quiet"],
+      cwd: helperDir.pathname,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).outputSync();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UsbError("helper-unavailable", "cargo was not found, so the usbkit helper cannot be built", {
+        hint: "install Rust 1.77 or newer: `apt-get install cargo` on a recent Debian, or https://rustup.rs; " +
+          "then run `deno task build`",
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  if (!out.success) {
+    throw new UsbError("helper-unavailable", `building the usbkit helper failed (cargo exit ${out.code})`, {
+      hint: "the cargo output above says why; `deno task build` retries",
+    });
+  }
+  return true;
+}
+
+/**
+ * Loads the helper once per process, building it when needed.
+ *
+ * @example
+ * ```ts ignore
+ * import { helper } from "./ffi.ts";
+ * console.log(helper().layout.maxIsoPackets); // 128
+ * ```
+ */
+export function helper(): Helper {
+  if (loaded) return loaded;
+  buildHelper();
+  const path = libraryPath();
+  let lib: Deno.DynamicLibrary<typeof symbols>;
+  try {
+    lib = Deno.dlopen(path, symbols);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      throw new UsbError("helper-unavailable", "usbkit needs FFI permission to load its helper", {
+        hint: "run deno with --allow-ffi (the bare flag: a path-scoped --allow-ffi=... does not cover " +
+          "the pointer views usbkit uses), or -A",
+        cause: e,
+      });
+    }
+    throw new UsbError("helper-unavailable", `cannot load the usbkit helper from ${path}`, {
+      hint: "run `deno task build` to rebuild it",
+      cause: e,
+    });
+  }
+  const version = lib.symbols.usbkit_abi_version();
+  if (version !== ABI_VERSION) {
+    lib.close();
+    throw new UsbError(
+      "helper-unavailable",
+      `the usbkit helper at ${path} speaks ABI ${version}, this code expects ${ABI_VERSION}`,
+      { hint: "run `deno task build` to rebuild it" },
+    );
+  }
+  const words = new Int32Array(16);
+  lib.symbols.usbkit_layout(words, words.length);
+  const w = (i: number) => words[i] ?? 0;
+  loaded = {
+    sym: lib.symbols,
+    path,
+    layout: {
+      slotSize: w(0),
+      isoDescOffset: w(1),
+      isoDescSize: w(2),
+      maxIsoPackets: w(3),
+      recordWords: w(4),
+      ringCapacity: w(5),
+      urbStatus: w(6),
+      urbActualLength: w(7),
+      urbStartFrame: w(8),
+      urbNumberOfPackets: w(9),
+      urbErrorCount: w(10),
+      flagShortNotOk: w(11),
+      flagIsoAsap: w(12),
+      flagBulkContinuation: w(13),
+      flagZeroPacket: w(14),
+      flagNoInterrupt: w(15),
+    },
+  };
+  return loaded;
+}
+
+/**
+ * A NUL-terminated copy of a string, for C `const char *` parameters.
+ *
+ * @example
+ * ```ts
+ * import { cString } from "./ffi.ts";
+ * console.assert(cString("ab").length === 3);
+ * ```
+ */
+export function cString(s: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(s);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}

@@ -1,0 +1,161 @@
+/**
+ * A claimed interface: owns its endpoints, selects alternate settings, and
+ * gives the interface back (and its kernel driver, if usbkit detached one)
+ * on release.
+ *
+ * @module
+ */
+
+import type { AlternateSetting, InterfaceDescriptor } from "./descriptors.ts";
+import { Endpoint } from "./endpoint.ts";
+import { UsbError } from "./errors.ts";
+import type { UrbEngine } from "./transfer.ts";
+import type { BufferPool } from "./buffer.ts";
+
+const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+
+/**
+ * An interface claimed with `Device.claimInterface(n)`.
+ *
+ * @example
+ * ```ts ignore
+ * import { open } from "../mod.ts";
+ * await using dev = await open("0525:a4a0");
+ * const iface = await dev.claimInterface(0);
+ * console.log(iface.alternate.endpoints.map((e) => e.address));
+ * await iface.release();
+ * ```
+ */
+export class Interface {
+  /** bInterfaceNumber. */
+  readonly interfaceNumber: number;
+  /** The interface's descriptors: every alternate setting. */
+  readonly descriptor: InterfaceDescriptor;
+  /** The kernel driver usbkit detached to claim it, re-attached on release. */
+  readonly detachedDriver: string | undefined;
+  #alternate: AlternateSetting;
+  #claimed = true;
+  #endpoints = new Map<number, Endpoint>();
+  readonly #engine: UrbEngine;
+  readonly #pool: BufferPool;
+  readonly #onRelease: (iface: Interface) => void;
+
+  /** Made by Device.claimInterface; not for direct use. */
+  constructor(
+    engine: UrbEngine,
+    pool: BufferPool,
+    descriptor: InterfaceDescriptor,
+    detachedDriver: string | undefined,
+    onRelease: (iface: Interface) => void,
+  ) {
+    this.#engine = engine;
+    this.#pool = pool;
+    this.descriptor = descriptor;
+    this.interfaceNumber = descriptor.interfaceNumber;
+    this.detachedDriver = detachedDriver;
+    this.#onRelease = onRelease;
+    this.#alternate = descriptor.alternates[0]!;
+    this.#makeEndpoints();
+  }
+
+  /** False once released. */
+  get claimed(): boolean {
+    return this.#claimed;
+  }
+
+  /** The current alternate setting. */
+  get alternate(): AlternateSetting {
+    return this.#alternate;
+  }
+
+  #makeEndpoints(): void {
+    this.#endpoints = new Map(
+      this.#alternate.endpoints.map((d) => [d.address, new Endpoint(this.#engine, this.#pool, this, d)]),
+    );
+  }
+
+  /**
+   * The endpoint with this address (0x81 is IN 1, 0x02 is OUT 2) in the
+   * current alternate setting.
+   *
+   * @example
+   * ```ts ignore
+   * const bulkIn = iface.endpoint(0x81);
+   * ```
+   */
+  endpoint(address: number): Endpoint {
+    if (!this.#claimed) {
+      throw new UsbError("invalid-argument", `interface ${this.interfaceNumber} was released`, {
+        hint: `claim it again with claimInterface(${this.interfaceNumber})`,
+      });
+    }
+    const ep = this.#endpoints.get(address);
+    if (!ep) {
+      const have = [...this.#endpoints.keys()].map(hex2).join(", ") || "none";
+      throw new UsbError(
+        "invalid-argument",
+        `interface ${this.interfaceNumber} (alternate ${this.#alternate.alternateSetting}) has no endpoint ` +
+          `${hex2(address)}; its endpoints are: ${have}`,
+        {
+          hint: (address & 0x80) === 0 && this.#endpoints.has(address | 0x80)
+            ? `IN endpoints have bit 7 set: did you mean ${hex2(address | 0x80)}?`
+            : "endpoint addresses include the direction bit: 0x81 is IN 1, 0x01 is OUT 1",
+        },
+      );
+    }
+    return ep;
+  }
+
+  /** Every endpoint of the current alternate setting. */
+  get endpoints(): Endpoint[] {
+    return [...this.#endpoints.values()];
+  }
+
+  /**
+   * Selects alternate setting `n` (SET_INTERFACE). Endpoint objects from the
+   * previous setting no longer apply.
+   *
+   * @example
+   * ```ts ignore
+   * await iface.selectAlternate(1);
+   * ```
+   */
+  async selectAlternate(n: number): Promise<void> {
+    const alt = this.descriptor.alternates.find((a) => a.alternateSetting === n);
+    if (!alt) {
+      throw new UsbError(
+        "invalid-argument",
+        `interface ${this.interfaceNumber} has no alternate setting ${n}; it has: ` +
+          this.descriptor.alternates.map((a) => a.alternateSetting).join(", "),
+      );
+    }
+    if (this.#engine.gone) throw this.#engine.disconnectedError("selectAlternate");
+    const r = await this.#engine.h.sym.usbkit_set_interface(this.#engine.handle, this.interfaceNumber, n);
+    this.#engine.check(r, `selecting alternate setting ${n} of interface ${this.interfaceNumber}`);
+    this.#alternate = alt;
+    this.#makeEndpoints();
+  }
+
+  /**
+   * Releases the interface. A kernel driver usbkit detached to claim it is
+   * bound again.
+   *
+   * @example
+   * ```ts ignore
+   * await iface.release();
+   * ```
+   */
+  async release(): Promise<void> {
+    if (!this.#claimed) return;
+    this.#claimed = false;
+    await this.#engine.cancelAll("cancelled", this.interfaceNumber);
+    const sym = this.#engine.h.sym;
+    if (!this.#engine.gone) {
+      sym.usbkit_release_interface(this.#engine.handle, this.interfaceNumber);
+      if (this.detachedDriver !== undefined) {
+        await sym.usbkit_connect_driver(this.#engine.handle, this.interfaceNumber);
+      }
+    }
+    this.#onRelease(this);
+  }
+}
