@@ -81,8 +81,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=$MSIZE,cache=loose,ro \
 cp "/host$usbkit_run/bench.sh" /etc/usbkit/bench.sh ||
 	die "cannot read /host$usbkit_run/bench.sh"
 # bench.sh defines: USBKIT_EOF PROJECT KEEP_PATHS EXPECT_SERIALS ENUM_TIMEOUT
-# and the functions bench_modules, bench_gadgets, bench_late_modules,
-# bench_info_template, run_command.
+# and the functions bench_modules, bench_gadgets, bench_info_template,
+# run_command.
 . /etc/usbkit/bench.sh
 
 # Load the bench's modules before tmpfs hides host paths they may come from.
@@ -147,7 +147,6 @@ while :; do
 	sleep 0.05
 done
 stage "devices enumerated"
-bench_late_modules
 
 loc_json() {
 	d=$1

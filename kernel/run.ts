@@ -564,11 +564,13 @@ export async function runInGuest(
     if (failure !== null) {
       failure.consoleTail = consoleTail();
       if (failure.kind === "boot") {
-        const text = failure.consoleTail.join("\n");
         const qmsg = qemuOut.join("").trim();
-        if (/Kernel panic/.test(text)) {
+        const panic = tail.find((l) => /Kernel panic/.test(l));
+        if (panic !== undefined) {
           failure.kind = "panic";
-          failure.message = "the guest kernel panicked" + (tStart ? " while the command ran" : "");
+          failure.message = `the guest kernel panicked${
+            tStart ? " while the command ran" : ""
+          }: ${panic.replace(/^\[[\s\d.]+\]\s*/, "").trim()}`;
         } else if (tStart) {
           failure.kind = "crash";
           failure.message = `the guest stopped while the command ran (QEMU exit ${st.code})`;
@@ -585,6 +587,15 @@ export async function runInGuest(
         });
       }
       report(say, failure, keepLog);
+    }
+    if (opts.verbose) {
+      const now = performance.now();
+      say(
+        `host timings: setup ${setupMs.toFixed(0)} ms, boot+bench ${
+          ((tStart || now) - tBoot).toFixed(0)
+        } ms, command ${(tStart ? (tExit || now) - tStart : 0).toFixed(0)} ms, ` +
+          `shutdown ${(tExit ? now - tExit : 0).toFixed(0)} ms, total ${(now - t0).toFixed(0)} ms`,
+      );
     }
     return finish(code, failure, {
       bootMs: (tStart || performance.now()) - tBoot,

@@ -24,7 +24,12 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsbError, type UsbErrorCode } from "../src/errors.ts";
 import { listDevices, type ListOptions } from "../src/enumeration.ts";
 import { selectDevice } from "../src/selector.ts";
-import { formatDeviceTable, formatDeviceTree, toJson, type UsbfsView } from "../src/format.ts";
+import {
+  formatDeviceTable,
+  formatDeviceTree,
+  toJson,
+  type UsbfsView,
+} from "../src/format.ts";
 
 /**
  * Where a command writes: lines of text for stdout and stderr.
@@ -128,7 +133,9 @@ ${ROOT_OPTIONS_HELP}`,
       if (values.json) {
         io.out(JSON.stringify(toJson(shown), null, 2));
       } else if (devices.length === 0) {
-        io.out("no USB devices found; on a machine with no USB try `deno task demo`");
+        io.out(
+          "no USB devices found; on a machine with no USB try `deno task demo`",
+        );
       } else if (shown.length === 0) {
         io.out(
           `no USB devices attached (${devices.length} root hub(s) hidden; \`usb list --all\` shows them)`,
@@ -167,11 +174,19 @@ ${ROOT_OPTIONS_HELP}`,
       }
       const selector = positionals[0];
       if (selector === undefined) {
-        throw new UsbError("invalid-argument", "usb describe needs a device selector", {
-          hint: "for example `usb describe 0525:a4a0`; `usb list` shows what is attached",
-        });
+        throw new UsbError(
+          "invalid-argument",
+          "usb describe needs a device selector",
+          {
+            hint:
+              "for example `usb describe 0525:a4a0`; `usb list` shows what is attached",
+          },
+        );
       }
-      const info = selectDevice(await listDevices(listOptions(values)), selector);
+      const info = selectDevice(
+        await listDevices(listOptions(values)),
+        selector,
+      );
       const usbfs = await readUsbfs(info.devnode);
       if (values.json) {
         const json = {
@@ -195,7 +210,9 @@ usage: usb <command> [options]
 
 commands:
 ${
-    Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`).join("\n")
+    Object.entries(commands).map(([name, c]) =>
+      `  ${name.padEnd(10)} ${c.summary}`
+    ).join("\n")
   }
 
 \`usb <command> --help\` tells more.`;
@@ -215,13 +232,24 @@ ${
  * console.assert(status === 2 && out[0]!.startsWith("error[invalid-argument]"));
  * ```
  */
-export async function main(args: string[], io: Io = consoleIo): Promise<number> {
+export async function main(
+  args: string[],
+  io: Io = consoleIo,
+): Promise<number> {
   const [name, ...rest] = args;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (
+    name === undefined || name === "--help" || name === "-h" || name === "help"
+  ) {
     const topic = name === "help" ? rest[0] : undefined;
     const command = topic === undefined ? undefined : commands[topic];
-    io.out(command?.help ?? USAGE());
-    return name === undefined ? 2 : 0;
+    const text = command?.help ?? USAGE();
+    // Bare `usb` is a usage error: the text goes to stderr, status 2.
+    if (name === undefined) {
+      io.err(text);
+      return 2;
+    }
+    io.out(text);
+    return 0;
   }
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   try {
@@ -243,12 +271,13 @@ function report(e: unknown, io: Io): number {
     return USAGE_CODES.has(e.code) ? 2 : 1;
   }
   const message = e instanceof Error ? e.message : String(e);
-  io.err(`error: ${message.split("\n")[0]}`);
-  if (Deno.env.get("USBKIT_DEBUG") === "1") {
-    if (e instanceof Error && e.stack) io.err(e.stack);
-  } else {
-    io.err("  (set USBKIT_DEBUG=1 for the stack trace)");
-  }
+  const debug = Deno.env.get("USBKIT_DEBUG") === "1";
+  io.err(
+    `error: ${message.split("\n")[0]}${
+      debug ? "" : " (USBKIT_DEBUG=1 shows the stack)"
+    }`,
+  );
+  if (debug && e instanceof Error && e.stack) io.err(e.stack);
   return 1;
 }
 
@@ -263,9 +292,13 @@ function parse<O extends NonNullable<ParseArgsConfig["options"]>>(
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsbError("invalid-argument", e instanceof Error ? e.message : String(e), {
-      hint: `see \`usb ${command} --help\``,
-    });
+    throw new UsbError(
+      "invalid-argument",
+      e instanceof Error ? e.message : String(e),
+      {
+        hint: `see \`usb ${command} --help\``,
+      },
+    );
   }
   if (parsed.positionals.length > maxPositionals) {
     throw new UsbError(
@@ -277,9 +310,13 @@ function parse<O extends NonNullable<ParseArgsConfig["options"]>>(
   return parsed;
 }
 
-function listOptions(values: { "sysfs-root"?: string; "dev-root"?: string }): ListOptions {
+function listOptions(
+  values: { "sysfs-root"?: string; "dev-root"?: string },
+): ListOptions {
   const options: ListOptions = {};
-  if (values["sysfs-root"] !== undefined) options.sysfsRoot = values["sysfs-root"];
+  if (values["sysfs-root"] !== undefined) {
+    options.sysfsRoot = values["sysfs-root"];
+  }
   if (values["dev-root"] !== undefined) options.devRoot = values["dev-root"];
   return options;
 }
@@ -297,7 +334,9 @@ async function readUsbfs(devnode: string): Promise<UsbfsView> {
     return {
       error: new UsbError(
         "helper-unavailable",
-        `could not read usbfs capabilities: ${e instanceof Error ? e.message : String(e)}`,
+        `could not read usbfs capabilities: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
         { hint: "build the helper with `deno task build`", cause: e },
       ),
     };

@@ -19,7 +19,10 @@
  *   mismatches. Use it for sysfs `descriptors` files, where the kernel has
  *   already validated (and trimmed) the data.
  *
- * Layouts and constants are from include/uapi/linux/usb/ch9.h.
+ * Layouts and constants are from include/uapi/linux/usb/ch9.h. The BOS
+ * descriptor is not among these bytes (neither sysfs nor usbfs puts it there;
+ * it is fetched on its own with GET_DESCRIPTOR(BOS)), so it is not parsed
+ * here.
  *
  * @module
  */
@@ -193,7 +196,17 @@ export interface SsEndpointCompanion {
   readonly raw: Uint8Array;
 }
 
-/** The transfer type of an endpoint (bits 1:0 of `bmAttributes`). */
+/**
+ * The transfer type of an endpoint (bits 1:0 of `bmAttributes`,
+ * `USB_ENDPOINT_XFERTYPE_MASK`).
+ *
+ * @example
+ * ```ts
+ * import type { EndpointType } from "./descriptors.ts";
+ * const periodic = (t: EndpointType) => t === "isochronous" || t === "interrupt";
+ * console.assert(periodic("interrupt") && !periodic("bulk"));
+ * ```
+ */
 export type EndpointType = "control" | "isochronous" | "bulk" | "interrupt";
 
 /**
@@ -234,7 +247,12 @@ export interface EndpointDescriptor {
   /** `bInterval`, undecoded; {@linkcode intervalMicroseconds} decodes it for a speed. */
   readonly interval: number;
   /** Isochronous endpoints: the synchronization type (bits 3:2). */
-  readonly synchronization: "none" | "asynchronous" | "adaptive" | "synchronous" | undefined;
+  readonly synchronization:
+    | "none"
+    | "asynchronous"
+    | "adaptive"
+    | "synchronous"
+    | undefined;
   /**
    * Isochronous endpoints: data, feedback or implicit feedback (bits 5:4).
    * Interrupt endpoints: periodic or notification (USB 3 bits 5:4).
@@ -506,7 +524,9 @@ export function parseConfiguration(
   if (strict && end !== bytes.length) {
     throw invalid(
       end,
-      `${bytes.length - end} byte(s) after the configuration (wTotalLength ${config.totalLength})`,
+      `${
+        bytes.length - end
+      } byte(s) after the configuration (wTotalLength ${config.totalLength})`,
     );
   }
   return config;
@@ -556,7 +576,10 @@ export function parseDescriptors(
     );
   }
   if (strict && pos !== bytes.length) {
-    throw invalid(pos, `${bytes.length - pos} byte(s) after the last configuration`);
+    throw invalid(
+      pos,
+      `${bytes.length - pos} byte(s) after the last configuration`,
+    );
   }
   return { device, configurations };
 }
@@ -626,7 +649,9 @@ export function intervalMicroseconds(
       units = 2 ** exp;
       break;
     case "bulk":
-      if (speed === "high" && endpoint.direction === "out") units = endpoint.interval;
+      if (speed === "high" && endpoint.direction === "out") {
+        units = endpoint.interval;
+      }
       break;
     case "interrupt":
       units = fast ? 2 ** exp : endpoint.interval;
@@ -655,7 +680,8 @@ export function maxPowerMilliamps(
   config: Pick<ConfigurationDescriptor, "maxPower">,
   speed: Speed,
 ): number {
-  return config.maxPower * (speed === "super" || speed === "super-plus" ? 8 : 2);
+  return config.maxPower *
+    (speed === "super" || speed === "super-plus" ? 8 : 2);
 }
 
 // ---------------------------------------------------------------------------
@@ -695,16 +721,25 @@ function deviceAt(r: Reader, at: number, strict: boolean): DeviceDescriptor {
   if (r.length - at < USB_DT_DEVICE_SIZE) {
     throw invalid(
       at,
-      `truncated device descriptor: ${r.length - at} of ${USB_DT_DEVICE_SIZE} bytes`,
+      `truncated device descriptor: ${
+        r.length - at
+      } of ${USB_DT_DEVICE_SIZE} bytes`,
     );
   }
   const length = r.u8(at);
   const type = r.u8(at + 1);
   if (type !== DescriptorType.Device) {
-    throw invalid(at, `expected a device descriptor (type 0x01), found type 0x${hex2(type)}`);
+    throw invalid(
+      at,
+      `expected a device descriptor (type 0x01), found type 0x${hex2(type)}`,
+    );
   }
   if (strict && length !== USB_DT_DEVICE_SIZE) {
-    throw invalid(at, `device descriptor bLength is ${length}, expected 18`, LENIENT_HINT);
+    throw invalid(
+      at,
+      `device descriptor bLength is ${length}, expected 18`,
+      LENIENT_HINT,
+    );
   }
   // Offsets are those of struct usb_device_descriptor (ch9.h).
   return {
@@ -773,22 +808,33 @@ function configurationAt(
   ) {
     throw invalid(
       start,
-      `expected a configuration descriptor (type 0x02), found type 0x${hex2(type)}`,
+      `expected a configuration descriptor (type 0x02), found type 0x${
+        hex2(type)
+      }`,
     );
   }
   // The kernel rejects a configuration with bLength < 9 or past the data.
-  if (bLength < USB_DT_CONFIG_SIZE || (strict && bLength !== USB_DT_CONFIG_SIZE)) {
-    throw invalid(start, `configuration descriptor bLength is ${bLength}, expected 9`);
+  if (
+    bLength < USB_DT_CONFIG_SIZE || (strict && bLength !== USB_DT_CONFIG_SIZE)
+  ) {
+    throw invalid(
+      start,
+      `configuration descriptor bLength is ${bLength}, expected 9`,
+    );
   }
   const totalLength = r.u16(start + 2);
-  if (totalLength < bLength) {
+  if (strict && totalLength < bLength) {
     throw invalid(
       start + 2,
       `wTotalLength ${totalLength} is shorter than the configuration descriptor (${bLength})`,
+      LENIENT_HINT,
     );
   }
   if (bLength > available) {
-    throw invalid(start, `configuration descriptor bLength ${bLength} runs past the data`);
+    throw invalid(
+      start,
+      `configuration descriptor bLength ${bLength} runs past the data`,
+    );
   }
   if (strict && totalLength > available) {
     throw invalid(
@@ -797,7 +843,9 @@ function configurationAt(
       LENIENT_HINT,
     );
   }
-  const limit = start + Math.min(totalLength, available);
+  // The kernel reads at least USB_DT_CONFIG_SIZE bytes whatever wTotalLength
+  // says (config.c, usb_get_configuration), so lenient mode does too.
+  const limit = start + Math.min(Math.max(totalLength, bLength), available);
 
   const numInterfaces = r.u8(start + 4);
   const attributes = r.u8(start + 7);
@@ -814,7 +862,12 @@ function configurationAt(
   while (pos < limit) {
     const left = limit - pos;
     if (left < 2) {
-      if (strict) throw invalid(pos, `${left} stray byte at the end of the configuration`);
+      if (strict) {
+        throw invalid(
+          pos,
+          `${left} stray byte at the end of the configuration`,
+        );
+      }
       break; // config.c: "descriptor has N excess bytes, ignoring"
     }
     const len = r.u8(pos);
@@ -834,7 +887,9 @@ function configurationAt(
       if (strict) {
         throw invalid(
           pos,
-          `descriptor type 0x${hex2(dtype)} with bLength ${len} runs past the end of the configuration (${left} byte(s) left)`,
+          `descriptor type 0x${
+            hex2(dtype)
+          } with bLength ${len} runs past the end of the configuration (${left} byte(s) left)`,
           LENIENT_HINT,
         );
       }
@@ -842,19 +897,34 @@ function configurationAt(
     }
     if (
       !strict && inDescriptorsFile &&
-      (dtype === DescriptorType.Configuration || dtype === DescriptorType.Device)
+      (dtype === DescriptorType.Configuration ||
+        dtype === DescriptorType.Device)
     ) {
       break; // the next configuration in a trimmed sysfs descriptors file
     }
 
-    const raw: RawDescriptor = { descriptorType: dtype, offset: pos, raw: r.slice(pos, pos + len) };
+    const raw: RawDescriptor = {
+      descriptorType: dtype,
+      offset: pos,
+      raw: r.slice(pos, pos + len),
+    };
     const follows = lastEndpoint;
     lastEndpoint = undefined;
 
     switch (dtype) {
       case DescriptorType.Interface: {
-        if (len < USB_DT_INTERFACE_SIZE || (strict && len !== USB_DT_INTERFACE_SIZE)) {
-          if (strict) throw wrongLength(pos, "interface", len, "9 (USB_DT_INTERFACE_SIZE)");
+        if (
+          len < USB_DT_INTERFACE_SIZE ||
+          (strict && len !== USB_DT_INTERFACE_SIZE)
+        ) {
+          if (strict) {
+            throw wrongLength(
+              pos,
+              "interface",
+              len,
+              "9 (USB_DT_INTERFACE_SIZE)",
+            );
+          }
           ownerExtra.push(raw); // config.c skips it
           break;
         }
@@ -877,7 +947,10 @@ function configurationAt(
           intf = { interfaceNumber: number, alternates: [] };
           interfaces.push(intf);
         } else if (
-          strict && intf.alternates.some((a) => a.alternateSetting === setting.alternateSetting)
+          strict &&
+          intf.alternates.some((a) =>
+            a.alternateSetting === setting.alternateSetting
+          )
         ) {
           throw invalid(
             pos,
@@ -892,16 +965,27 @@ function configurationAt(
       case DescriptorType.Endpoint: {
         if (
           len < USB_DT_ENDPOINT_SIZE ||
-          (strict && len !== USB_DT_ENDPOINT_SIZE && len !== USB_DT_ENDPOINT_AUDIO_SIZE)
+          (strict && len !== USB_DT_ENDPOINT_SIZE &&
+            len !== USB_DT_ENDPOINT_AUDIO_SIZE)
         ) {
           if (strict) {
-            throw wrongLength(pos, "endpoint", len, "7 (USB_DT_ENDPOINT_SIZE) or 9 (audio)");
+            throw wrongLength(
+              pos,
+              "endpoint",
+              len,
+              "7 (USB_DT_ENDPOINT_SIZE) or 9 (audio)",
+            );
           }
           ownerExtra.push(raw);
           break;
         }
         if (alt === undefined) {
-          if (strict) throw invalid(pos, "endpoint descriptor before any interface descriptor");
+          if (strict) {
+            throw invalid(
+              pos,
+              "endpoint descriptor before any interface descriptor",
+            );
+          }
           ownerExtra.push(raw);
           break;
         }
@@ -909,7 +993,9 @@ function configurationAt(
         if (strict && alt.endpoints.some((e) => e.address === ep.address)) {
           throw invalid(
             pos,
-            `endpoint 0x${hex2(ep.address)} appears twice in interface ${alt.interfaceNumber} alternate setting ${alt.alternateSetting}`,
+            `endpoint 0x${
+              hex2(ep.address)
+            } appears twice in interface ${alt.interfaceNumber} alternate setting ${alt.alternateSetting}`,
           );
         }
         alt.endpoints.push(ep);
@@ -952,7 +1038,10 @@ function configurationAt(
         // Only meaningful directly after its endpoint (USB 3.2 §9.6.7); the
         // kernel ignores one anywhere else, so it stays a raw descriptor.
         if (follows !== undefined && follows.companion === undefined) {
-          if (len < USB_DT_SS_EP_COMP_SIZE || (strict && len !== USB_DT_SS_EP_COMP_SIZE)) {
+          if (
+            len < USB_DT_SS_EP_COMP_SIZE ||
+            (strict && len !== USB_DT_SS_EP_COMP_SIZE)
+          ) {
             if (strict) {
               throw wrongLength(
                 pos,
@@ -1017,16 +1106,45 @@ function configurationAt(
   return { config, end: pos };
 }
 
-function wrongLength(at: number, what: string, len: number, expected: string): UsbError {
-  return invalid(at, `${what} descriptor bLength is ${len}, expected ${expected}`, LENIENT_HINT);
+function wrongLength(
+  at: number,
+  what: string,
+  len: number,
+  expected: string,
+): UsbError {
+  return invalid(
+    at,
+    `${what} descriptor bLength is ${len}, expected ${expected}`,
+    LENIENT_HINT,
+  );
 }
 
-const ENDPOINT_TYPES: readonly EndpointType[] = ["control", "isochronous", "bulk", "interrupt"];
+const ENDPOINT_TYPES: readonly EndpointType[] = [
+  "control",
+  "isochronous",
+  "bulk",
+  "interrupt",
+];
 const SYNC_TYPES = ["none", "asynchronous", "adaptive", "synchronous"] as const;
-const ISO_USAGES = ["data", "feedback", "implicit-feedback", "reserved"] as const;
-const INT_USAGES = ["periodic", "notification", "reserved", "reserved"] as const;
+const ISO_USAGES = [
+  "data",
+  "feedback",
+  "implicit-feedback",
+  "reserved",
+] as const;
+const INT_USAGES = [
+  "periodic",
+  "notification",
+  "reserved",
+  "reserved",
+] as const;
 
-function endpointAt(r: Reader, at: number, len: number, strict: boolean): EndpointDraft {
+function endpointAt(
+  r: Reader,
+  at: number,
+  len: number,
+  strict: boolean,
+): EndpointDraft {
   const address = r.u8(at + 2);
   const attributes = r.u8(at + 3);
   const wMaxPacketSize = r.u16(at + 4);
@@ -1034,7 +1152,10 @@ function endpointAt(r: Reader, at: number, len: number, strict: boolean): Endpoi
   const periodic = type === "isochronous" || type === "interrupt";
   const mult = (wMaxPacketSize >> 11) & 0x3; // USB_EP_MAXP_MULT
   if (strict && (address & 0x0f) === 0) {
-    throw invalid(at + 2, "endpoint address 0 is the default control pipe, not a descriptor");
+    throw invalid(
+      at + 2,
+      "endpoint address 0 is the default control pipe, not a descriptor",
+    );
   }
   if (strict && periodic && mult === 3) {
     throw invalid(at + 4, "wMaxPacketSize bits 12:11 are 3 (reserved)");
@@ -1048,7 +1169,9 @@ function endpointAt(r: Reader, at: number, len: number, strict: boolean): Endpoi
     packetSize: wMaxPacketSize & 0x07ff, // USB_ENDPOINT_MAXP_MASK
     transactionsPerMicroframe: periodic ? mult + 1 : 1,
     interval: r.u8(at + 6),
-    synchronization: type === "isochronous" ? SYNC_TYPES[(attributes >> 2) & 0x3] : undefined,
+    synchronization: type === "isochronous"
+      ? SYNC_TYPES[(attributes >> 2) & 0x3]
+      : undefined,
     usage: type === "isochronous"
       ? ISO_USAGES[(attributes >> 4) & 0x3]
       : type === "interrupt"

@@ -158,7 +158,9 @@ export interface ListOptions {
  * console.assert(devices.map((d) => d.portPath).join(" ") === "usb1 1-1 1-1.4 1-2 usb2 2-1");
  * ```
  */
-export async function listDevices(options: ListOptions = {}): Promise<UsbDeviceInfo[]> {
+export async function listDevices(
+  options: ListOptions = {},
+): Promise<UsbDeviceInfo[]> {
   const scan = scanDevices(options);
   let step = scan.next();
   while (!step.done) step = scan.next(await performAsync(step.value));
@@ -250,7 +252,8 @@ function* realPath(path: string): Scan<string | undefined> {
 function failed(e: unknown, path: string): undefined {
   if (e instanceof Deno.errors.NotCapable) {
     throw new UsbError("access-denied", `Deno may not read ${path}`, {
-      hint: "run with --allow-read (or -A); usbkit reads /sys/bus/usb and /dev/bus/usb",
+      hint:
+        "run with --allow-read (or -A); usbkit reads /sys/bus/usb and /dev/bus/usb",
       cause: e,
     });
   }
@@ -335,19 +338,25 @@ function* scanDevice(
   const descriptors = yield* readBytes(`${dir}/descriptors`);
   const busNumber = parseDecimal(yield* readText(`${dir}/busnum`));
   const deviceAddress = parseDecimal(yield* readText(`${dir}/devnum`));
-  if (descriptors === undefined || busNumber === undefined || deviceAddress === undefined) {
+  if (
+    descriptors === undefined || busNumber === undefined ||
+    deviceAddress === undefined
+  ) {
     return undefined;
   }
   let device: DeviceDescriptor;
   try {
-    device = parseDeviceDescriptor(descriptors.subarray(0, 18), { mode: "lenient" });
+    device = parseDeviceDescriptor(descriptors.subarray(0, 18), {
+      mode: "lenient",
+    });
   } catch {
     return undefined; // a short read: the device went away mid-read
   }
   let configurations: readonly ConfigurationDescriptor[] = [];
   let descriptorError: UsbError | undefined;
   try {
-    configurations = parseDescriptors(descriptors, { mode: "lenient" }).configurations;
+    configurations =
+      parseDescriptors(descriptors, { mode: "lenient" }).configurations;
   } catch (e) {
     if (!(e instanceof UsbError)) throw e;
     descriptorError = e;
@@ -410,13 +419,18 @@ function* scanInterface(
     name,
     configurationValue,
     interfaceNumber,
-    alternateSetting: parseDecimal(yield* readText(`${dir}/bAlternateSetting`)) ?? 0,
+    alternateSetting:
+      parseDecimal(yield* readText(`${dir}/bAlternateSetting`)) ?? 0,
     interfaceClass: parseHex(yield* readText(`${dir}/bInterfaceClass`)) ?? 0,
-    interfaceSubclass: parseHex(yield* readText(`${dir}/bInterfaceSubClass`)) ?? 0,
-    interfaceProtocol: parseHex(yield* readText(`${dir}/bInterfaceProtocol`)) ?? 0,
+    interfaceSubclass: parseHex(yield* readText(`${dir}/bInterfaceSubClass`)) ??
+      0,
+    interfaceProtocol: parseHex(yield* readText(`${dir}/bInterfaceProtocol`)) ??
+      0,
     numEndpoints: parseHex(yield* readText(`${dir}/bNumEndpoints`)) ?? 0,
     interfaceName: nonEmpty(yield* readText(`${dir}/interface`)),
-    driver: link === undefined ? undefined : link.slice(link.lastIndexOf("/") + 1),
+    driver: link === undefined
+      ? undefined
+      : link.slice(link.lastIndexOf("/") + 1),
   };
 }
 
@@ -427,7 +441,9 @@ function parseDecimal(text: string | undefined): number | undefined {
 
 function parseHex(text: string | undefined): number | undefined {
   const t = text?.trim();
-  return t !== undefined && /^[0-9a-fA-F]+$/.test(t) ? parseInt(t, 16) : undefined;
+  return t !== undefined && /^[0-9a-fA-F]+$/.test(t)
+    ? parseInt(t, 16)
+    : undefined;
 }
 
 function nonEmpty(text: string | undefined): string | undefined {

@@ -33,7 +33,11 @@ import { UsbError } from "./errors.ts";
  * ```
  */
 export type UsbfsView =
-  | { readonly bits: number; readonly names: readonly string[]; readonly speed: string }
+  | {
+    readonly bits: number;
+    readonly names: readonly string[];
+    readonly speed: string;
+  }
   | { readonly error: UsbError };
 
 // Class codes, include/uapi/linux/usb/ch9.h (USB_CLASS_*) and usb.org's list.
@@ -121,7 +125,17 @@ const SPEED_RATES: Readonly<Record<Speed | "unknown", string>> = {
  * ```
  */
 export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
-  const header = ["BUS", "DEV", "PORT", "ID", "SPEED", "CLASS", "MANUFACTURER", "PRODUCT", "SERIAL"];
+  const header = [
+    "BUS",
+    "DEV",
+    "PORT",
+    "ID",
+    "SPEED",
+    "CLASS",
+    "MANUFACTURER",
+    "PRODUCT",
+    "SERIAL",
+  ];
   const rows = devices.map((d) => [
     pad3(d.busNumber),
     pad3(d.deviceAddress),
@@ -133,9 +147,13 @@ export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
     d.productName ?? "-",
     d.serialNumber ?? "-",
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0))
+  );
   return [header, ...rows]
-    .map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(" ").trimEnd())
+    .map((r) =>
+      r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(" ").trimEnd()
+    )
     .join("\n");
 }
 
@@ -158,26 +176,39 @@ export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
  * console.assert(tree.includes("SuperSpeed Endpoint Companion"));
  * ```
  */
-export function formatDeviceTree(info: UsbDeviceInfo, usbfs?: UsbfsView): string {
+export function formatDeviceTree(
+  info: UsbDeviceInfo,
+  usbfs?: UsbfsView,
+): string {
   const out: string[] = [];
   const speed = info.speed === "unknown" ? undefined : info.speed;
-  const name = [info.manufacturerName, info.productName].filter((s) => s !== undefined).join(" ");
+  const name = [info.manufacturerName, info.productName].filter((s) =>
+    s !== undefined
+  ).join(" ");
   out.push(
-    `Bus ${pad3(info.busNumber)} Device ${pad3(info.deviceAddress)}: ID ${hex4(info.vendorId)}:${
-      hex4(info.productId)
-    }${name === "" ? "" : ` ${name}`}`,
+    `Bus ${pad3(info.busNumber)} Device ${pad3(info.deviceAddress)}: ID ${
+      hex4(info.vendorId)
+    }:${hex4(info.productId)}${name === "" ? "" : ` ${name}`}`,
   );
-  out.push(`  port ${info.portPath}${info.isRootHub ? " (root hub)" : ""}, ${info.speed} speed (${
-    SPEED_RATES[info.speed]
-  }), ${info.devnode}`);
+  out.push(
+    `  port ${info.portPath}${
+      info.isRootHub ? " (root hub)" : ""
+    }, ${info.speed} speed (${SPEED_RATES[info.speed]}), ${info.devnode}`,
+  );
   out.push(`  sysfs ${info.sysfsPath}`);
   if (usbfs !== undefined) {
     if ("error" in usbfs) {
       out.push(`usbfs: capabilities unavailable`);
       out.push(indentLines(usbfs.error.describe(), "  "));
     } else {
-      out.push(`usbfs: speed ${usbfs.speed}, capabilities 0x${usbfs.bits.toString(16)}`);
-      out.push(`  ${usbfs.names.length === 0 ? "(none)" : usbfs.names.join(" ")}`);
+      out.push(
+        `usbfs: speed ${usbfs.speed}, capabilities 0x${
+          usbfs.bits.toString(16)
+        }`,
+      );
+      out.push(
+        `  ${usbfs.names.length === 0 ? "(none)" : usbfs.names.join(" ")}`,
+      );
     }
   }
 
@@ -186,7 +217,11 @@ export function formatDeviceTree(info: UsbDeviceInfo, usbfs?: UsbfsView): string
   const dev = new Fields("  ");
   dev.add("bLength", d.raw[0] ?? 18);
   dev.add("bDescriptorType", d.raw[1] ?? 1);
-  dev.add("bcdUSB", `0x${hex4(d.usbVersion)}`, `USB ${formatBcd(d.usbVersion)}`);
+  dev.add(
+    "bcdUSB",
+    `0x${hex4(d.usbVersion)}`,
+    `USB ${formatBcd(d.usbVersion)}`,
+  );
   dev.add("bDeviceClass", `0x${hex2(d.deviceClass)}`, className(d.deviceClass));
   dev.add("bDeviceSubClass", `0x${hex2(d.deviceSubclass)}`);
   dev.add("bDeviceProtocol", `0x${hex2(d.deviceProtocol)}`);
@@ -194,18 +229,32 @@ export function formatDeviceTree(info: UsbDeviceInfo, usbfs?: UsbfsView): string
   dev.add(
     "bMaxPacketSize0",
     d.maxPacketSize0,
-    `${d.usbVersion >= 0x0300 ? 2 ** Math.min(d.maxPacketSize0, 15) : d.maxPacketSize0} bytes`,
+    `${
+      d.usbVersion >= 0x0300
+        ? 2 ** Math.min(d.maxPacketSize0, 15)
+        : d.maxPacketSize0
+    } bytes`,
   );
   dev.add("idVendor", `0x${hex4(d.vendorId)}`);
   dev.add("idProduct", `0x${hex4(d.productId)}`);
-  dev.add("bcdDevice", `0x${hex4(d.deviceVersion)}`, formatBcd(d.deviceVersion));
-  dev.add("iManufacturer", d.manufacturerStringIndex, quote(info.manufacturerName));
+  dev.add(
+    "bcdDevice",
+    `0x${hex4(d.deviceVersion)}`,
+    formatBcd(d.deviceVersion),
+  );
+  dev.add(
+    "iManufacturer",
+    d.manufacturerStringIndex,
+    quote(info.manufacturerName),
+  );
   dev.add("iProduct", d.productStringIndex, quote(info.productName));
   dev.add("iSerialNumber", d.serialNumberStringIndex, quote(info.serialNumber));
   dev.add("bNumConfigurations", d.numConfigurations);
   out.push(...dev.lines);
 
-  for (const config of info.configurations) out.push(...configLines(info, config, speed));
+  for (const config of info.configurations) {
+    out.push(...configLines(info, config, speed));
+  }
   if (info.descriptorError !== undefined) {
     out.push("  configurations could not be parsed:");
     out.push(indentLines(info.descriptorError.describe(), "    "));
@@ -237,13 +286,19 @@ function convert(value: unknown, seen: WeakSet<object>): unknown {
   if (value === undefined) return null;
   if (value instanceof Uint8Array) return hexBytes(value);
   if (typeof value === "bigint") return value.toString();
-  if (typeof value === "function" || typeof value === "symbol") return undefined;
+  if (typeof value === "function" || typeof value === "symbol") {
+    return undefined;
+  }
   if (value === null || typeof value !== "object") return value;
   if (seen.has(value)) return "[cycle]";
   seen.add(value);
   try {
     if (value instanceof UsbError) {
-      return { code: value.code, message: value.message, hint: value.hint ?? null };
+      return {
+        code: value.code,
+        message: value.message,
+        hint: value.hint ?? null,
+      };
     }
     if (value instanceof Error) return { message: value.message };
     if (Array.isArray(value)) return value.map((v) => convert(v, seen) ?? null);
@@ -261,9 +316,15 @@ function convert(value: unknown, seen: WeakSet<object>): unknown {
 /** The class column: the device class, or for per-interface devices their interface classes. */
 function classSummary(d: UsbDeviceInfo): string {
   // 0x00: classes are per interface; 0xef/02/01: a composite with IADs.
-  if (d.deviceClass !== 0x00 && d.deviceClass !== 0xef) return className(d.deviceClass, true);
-  const classes = [...new Set(d.interfaces.map((i) => className(i.interfaceClass, true)))];
-  return classes.length === 0 ? className(d.deviceClass, true) : classes.join("+");
+  if (d.deviceClass !== 0x00 && d.deviceClass !== 0xef) {
+    return className(d.deviceClass, true);
+  }
+  const classes = [
+    ...new Set(d.interfaces.map((i) => className(i.interfaceClass, true))),
+  ];
+  return classes.length === 0
+    ? className(d.deviceClass, true)
+    : classes.join("+");
 }
 
 class Fields {
@@ -271,7 +332,9 @@ class Fields {
   constructor(readonly indent: string) {}
   add(name: string, value: string | number, note?: string): void {
     const v = String(value);
-    const line = `${this.indent}${name.padEnd(20)}${v.padStart(7)}${note ? `  ${note}` : ""}`;
+    const line = `${this.indent}${name.padEnd(20)}${v.padStart(7)}${
+      note ? `  ${note}` : ""
+    }`;
     this.lines.push(line);
   }
 }
@@ -289,7 +352,11 @@ function configLines(
   f.add("wTotalLength", `0x${hex4(c.totalLength)}`, `${c.totalLength} bytes`);
   f.add("bNumInterfaces", c.numInterfaces);
   f.add("bConfigurationValue", c.configurationValue);
-  f.add("iConfiguration", c.configurationStringIndex, active ? quote(info.configurationName) : "");
+  f.add(
+    "iConfiguration",
+    c.configurationStringIndex,
+    active ? quote(info.configurationName) : "",
+  );
   const power = [c.selfPowered ? "self powered" : "bus powered"];
   if (c.remoteWakeup) power.push("remote wakeup");
   f.add("bmAttributes", `0x${hex2(c.attributes)}`, power.join(", "));
@@ -307,7 +374,9 @@ function configLines(
     | { kind: "alt"; alt: AlternateSetting }
   )[] = [
     ...c.associations.map((iad) => ({ kind: "iad" as const, iad })),
-    ...c.interfaces.flatMap((i) => i.alternates.map((alt) => ({ kind: "alt" as const, alt }))),
+    ...c.interfaces.flatMap((i) =>
+      i.alternates.map((alt) => ({ kind: "alt" as const, alt }))
+    ),
   ];
   items.sort((a, b) =>
     (a.kind === "iad" ? a.iad.offset : a.alt.offset) -
@@ -326,11 +395,19 @@ function iadLines(a: InterfaceAssociation): string[] {
   f.add("bDescriptorType", DescriptorType.InterfaceAssociation);
   f.add("bFirstInterface", a.firstInterface);
   f.add("bInterfaceCount", a.interfaceCount);
-  f.add("bFunctionClass", `0x${hex2(a.functionClass)}`, className(a.functionClass));
+  f.add(
+    "bFunctionClass",
+    `0x${hex2(a.functionClass)}`,
+    className(a.functionClass),
+  );
   f.add("bFunctionSubClass", `0x${hex2(a.functionSubclass)}`);
   f.add("bFunctionProtocol", `0x${hex2(a.functionProtocol)}`);
   f.add("iFunction", a.functionStringIndex);
-  return ["    Interface Association:", ...f.lines, ...rawLines(a.extra, "      ")];
+  return [
+    "    Interface Association:",
+    ...f.lines,
+    ...rawLines(a.extra, "      "),
+  ];
 }
 
 function altLines(
@@ -344,20 +421,38 @@ function altLines(
   const sys = activeConfig
     ? info.interfaces.find((i) => i.interfaceNumber === alt.interfaceNumber)
     : undefined;
-  const current = sys !== undefined && sys.alternateSetting === alt.alternateSetting;
+  const current = sys !== undefined &&
+    sys.alternateSetting === alt.alternateSetting;
   const notes: string[] = [];
-  if (current) notes.push("current", sys.driver === undefined ? "no driver" : `driver ${sys.driver}`);
-  const out = [`    Interface Descriptor:${notes.length === 0 ? "" : ` (${notes.join(", ")})`}`];
+  if (current) {
+    notes.push(
+      "current",
+      sys.driver === undefined ? "no driver" : `driver ${sys.driver}`,
+    );
+  }
+  const out = [
+    `    Interface Descriptor:${
+      notes.length === 0 ? "" : ` (${notes.join(", ")})`
+    }`,
+  ];
   const f = new Fields("      ");
   f.add("bLength", alt.raw.length);
   f.add("bDescriptorType", DescriptorType.Interface);
   f.add("bInterfaceNumber", alt.interfaceNumber);
   f.add("bAlternateSetting", alt.alternateSetting);
   f.add("bNumEndpoints", alt.numEndpoints);
-  f.add("bInterfaceClass", `0x${hex2(alt.interfaceClass)}`, className(alt.interfaceClass));
+  f.add(
+    "bInterfaceClass",
+    `0x${hex2(alt.interfaceClass)}`,
+    className(alt.interfaceClass),
+  );
   f.add("bInterfaceSubClass", `0x${hex2(alt.interfaceSubclass)}`);
   f.add("bInterfaceProtocol", `0x${hex2(alt.interfaceProtocol)}`);
-  f.add("iInterface", alt.interfaceStringIndex, current ? quote(sys.interfaceName) : "");
+  f.add(
+    "iInterface",
+    alt.interfaceStringIndex,
+    current ? quote(sys.interfaceName) : "",
+  );
   out.push(...f.lines, ...rawLines(alt.extra, "      "));
   const usb3 = info.usbVersion >= 0x0300;
   for (const ep of alt.endpoints) out.push(...endpointLines(ep, speed, usb3));
@@ -387,14 +482,24 @@ function endpointLines(
   const attrs: string[] = [TYPE_NAMES[ep.type]];
   if (ep.synchronization !== undefined) attrs.push(ep.synchronization);
   // Interrupt usage bits exist from USB 3.0 on; before that they are reserved.
-  if (ep.usage !== undefined && (ep.type === "isochronous" || usb3)) attrs.push(ep.usage);
+  if (ep.usage !== undefined && (ep.type === "isochronous" || usb3)) {
+    attrs.push(ep.usage);
+  }
   f.add("bmAttributes", `0x${hex2(ep.attributes)}`, attrs.join(", "));
-  const wMax = ep.raw.length >= 6 ? (ep.raw[4] ?? 0) | ((ep.raw[5] ?? 0) << 8) : ep.packetSize;
-  f.add("wMaxPacketSize", `0x${hex4(wMax)}`, `${ep.transactionsPerMicroframe} x ${ep.packetSize} bytes`);
+  const wMax = ep.raw.length >= 6
+    ? (ep.raw[4] ?? 0) | ((ep.raw[5] ?? 0) << 8)
+    : ep.packetSize;
+  f.add(
+    "wMaxPacketSize",
+    `0x${hex4(wMax)}`,
+    `${ep.transactionsPerMicroframe} x ${ep.packetSize} bytes`,
+  );
   const micros = speed === undefined ? 0 : intervalMicroseconds(ep, speed);
   f.add("bInterval", ep.interval, micros === 0 ? "" : formatMicros(micros));
   if (ep.refresh !== undefined) f.add("bRefresh", ep.refresh);
-  if (ep.synchAddress !== undefined) f.add("bSynchAddress", `0x${hex2(ep.synchAddress)}`);
+  if (ep.synchAddress !== undefined) {
+    f.add("bSynchAddress", `0x${hex2(ep.synchAddress)}`);
+  }
   const out = ["      Endpoint Descriptor:", ...f.lines];
   const c = ep.companion;
   if (c !== undefined) {
@@ -405,7 +510,9 @@ function endpointLines(
     const note = ep.type === "bulk"
       ? (c.maxStreams === 0 ? "no streams" : `${c.maxStreams} streams`)
       : ep.type === "isochronous"
-      ? `mult ${c.mult}${c.sspIsochCompanion ? ", SSP isochronous companion follows" : ""}`
+      ? `mult ${c.mult}${
+        c.sspIsochCompanion ? ", SSP isochronous companion follows" : ""
+      }`
       : "";
     g.add("bmAttributes", `0x${hex2(c.attributes)}`, note);
     g.add("wBytesPerInterval", c.bytesPerInterval);
@@ -437,14 +544,20 @@ function rawKind(type: number): string {
     case DescriptorType.InterfaceAssociation:
       return "Malformed descriptor";
     default:
-      return (type & 0x60) === 0x20 ? "Class-specific descriptor" : "Unknown descriptor";
+      return (type & 0x60) === 0x20
+        ? "Class-specific descriptor"
+        : "Unknown descriptor";
   }
 }
 
 function rawLines(extra: readonly RawDescriptor[], indent: string): string[] {
   const out: string[] = [];
   for (const d of extra) {
-    out.push(`${indent}${rawKind(d.descriptorType)} (type 0x${hex2(d.descriptorType)}, ${d.raw.length} bytes):`);
+    out.push(
+      `${indent}${rawKind(d.descriptorType)} (type 0x${
+        hex2(d.descriptorType)
+      }, ${d.raw.length} bytes):`,
+    );
     out.push(...hexDump(d.raw, `${indent}  `));
   }
   return out;

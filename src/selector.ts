@@ -63,15 +63,21 @@ export interface DeviceSelector {
 export function parseSelector(text: string): DeviceSelector {
   const t = text.trim();
   if (t === "") {
-    throw new UsbError("invalid-argument", "empty device selector", { hint: SELECTOR_HELP });
+    throw new UsbError("invalid-argument", "empty device selector", {
+      hint: SELECTOR_HELP,
+    });
   }
   const eq = /^(serial|port|id|path)=(.*)$/s.exec(t);
   if (eq !== null) {
     const [, key, value = ""] = eq;
     if (value === "") {
-      throw new UsbError("invalid-argument", `selector "${t}" has nothing after "="`, {
-        hint: SELECTOR_HELP,
-      });
+      throw new UsbError(
+        "invalid-argument",
+        `selector "${t}" has nothing after "="`,
+        {
+          hint: SELECTOR_HELP,
+        },
+      );
     }
     switch (key) {
       case "serial":
@@ -80,9 +86,14 @@ export function parseSelector(text: string): DeviceSelector {
         return { path: value };
       case "port": {
         if (!PORT.test(value)) {
-          throw new UsbError("invalid-argument", `"${value}" is not a port path`, {
-            hint: 'a port path is the bus, a dash, and the hub ports: "2-1", "1-1.4"',
-          });
+          throw new UsbError(
+            "invalid-argument",
+            `"${value}" is not a port path`,
+            {
+              hint:
+                'a port path is the bus, a dash, and the hub ports: "2-1", "1-1.4"',
+            },
+          );
         }
         return { port: value };
       }
@@ -113,12 +124,25 @@ export function parseSelector(text: string): DeviceSelector {
  * console.assert(!matchesSelector(hub!, { vendorId: 0x05e3, productId: 0x0610 }));
  * ```
  */
-export function matchesSelector(device: UsbDeviceInfo, selector: DeviceSelector): boolean {
-  if (selector.vendorId !== undefined && device.vendorId !== selector.vendorId) return false;
-  if (selector.productId !== undefined && device.productId !== selector.productId) return false;
-  if (selector.serial !== undefined && device.serialNumber !== selector.serial) return false;
-  if (selector.port !== undefined && device.portPath !== selector.port) return false;
-  if (selector.path !== undefined && !matchesPath(device, selector.path)) return false;
+export function matchesSelector(
+  device: UsbDeviceInfo,
+  selector: DeviceSelector,
+): boolean {
+  if (
+    selector.vendorId !== undefined && device.vendorId !== selector.vendorId
+  ) return false;
+  if (
+    selector.productId !== undefined && device.productId !== selector.productId
+  ) return false;
+  if (
+    selector.serial !== undefined && device.serialNumber !== selector.serial
+  ) return false;
+  if (selector.port !== undefined && device.portPath !== selector.port) {
+    return false;
+  }
+  if (selector.path !== undefined && !matchesPath(device, selector.path)) {
+    return false;
+  }
   return true;
 }
 
@@ -157,23 +181,31 @@ export function selectDevice(
 ): UsbDeviceInfo {
   const sel = typeof selector === "string" ? parseSelector(selector) : selector;
   if (
-    sel.vendorId === undefined && sel.productId === undefined && sel.serial === undefined &&
+    sel.vendorId === undefined && sel.productId === undefined &&
+    sel.serial === undefined &&
     sel.port === undefined && sel.path === undefined
   ) {
-    throw new UsbError("invalid-argument", "a device selector needs at least one property", {
-      hint: SELECTOR_HELP,
-    });
+    throw new UsbError(
+      "invalid-argument",
+      "a device selector needs at least one property",
+      {
+        hint: SELECTOR_HELP,
+      },
+    );
   }
   let matches = devices.filter((d) => matchesSelector(d, sel));
   // Structural first, then serial: a serial number may look like a port path.
   if (
-    matches.length === 0 && typeof selector === "string" && sel.serial === undefined &&
+    matches.length === 0 && typeof selector === "string" &&
+    sel.serial === undefined &&
     !/^(port|id|path)=/.test(selector.trim())
   ) {
     const serial = selector.trim();
     matches = devices.filter((d) => d.serialNumber === serial);
   }
-  const label = typeof selector === "string" ? `"${selector.trim()}"` : formatSelector(sel);
+  const label = typeof selector === "string"
+    ? `"${selector.trim()}"`
+    : formatSelector(sel);
   const [first, second] = matches;
   if (first === undefined) {
     throw new UsbError("not-found", `no USB device matches ${label}`, {
@@ -181,9 +213,13 @@ export function selectDevice(
     });
   }
   if (second !== undefined) {
-    throw new UsbError("ambiguous", `${matches.length} USB devices match ${label}`, {
-      hint: ambiguousHint(matches),
-    });
+    throw new UsbError(
+      "ambiguous",
+      `${matches.length} USB devices match ${label}`,
+      {
+        hint: ambiguousHint(matches),
+      },
+    );
   }
   return first;
 }
@@ -217,7 +253,8 @@ export function formatSelector(selector: DeviceSelector): string {
 
 // ---------------------------------------------------------------------------
 
-const SELECTOR_HELP = 'a selector is VID:PID ("0525:a4a0"), a port path ("2-1", "1-1.4"), ' +
+const SELECTOR_HELP =
+  'a selector is VID:PID ("0525:a4a0"), a port path ("2-1", "1-1.4"), ' +
   'a device node ("/dev/bus/usb/002/002") or a serial number ("serial=ABC123")';
 
 /** A port path: bus, dash, hub ports joined by dots (the sysfs device name), or a root hub. */
@@ -225,7 +262,9 @@ const PORT = /^(?:\d+-\d+(?:\.\d+)*|usb\d+)$/;
 
 function parseId(text: string): DeviceSelector | undefined {
   const m = /^([0-9a-fA-F]{1,4})?:([0-9a-fA-F]{1,4})?$/.exec(text);
-  if (m === null || (m[1] === undefined && m[2] === undefined)) return undefined;
+  if (m === null || (m[1] === undefined && m[2] === undefined)) {
+    return undefined;
+  }
   const sel: DeviceSelector = {};
   if (m[1] !== undefined) sel.vendorId = parseInt(m[1], 16);
   if (m[2] !== undefined) sel.productId = parseInt(m[2], 16);
@@ -244,33 +283,47 @@ function matchesPath(device: UsbDeviceInfo, path: string): boolean {
   if (p === device.devnode || p === device.sysfsPath) return true;
   if (p.endsWith(`/bus/usb/devices/${device.portPath}`)) return true;
   const m = /\/bus\/usb\/(\d{3})\/(\d{3})$/.exec(p);
-  return m !== null && Number(m[1]) === device.busNumber && Number(m[2]) === device.deviceAddress;
+  return m !== null && Number(m[1]) === device.busNumber &&
+    Number(m[2]) === device.deviceAddress;
 }
 
 /** How many devices a hint lists before saying "and N more". */
 const HINT_ROWS = 8;
 
 function describeShort(d: UsbDeviceInfo): string {
-  const name = [d.manufacturerName, d.productName].filter((s) => s !== undefined).join(" ");
-  const serial = d.serialNumber === undefined ? "" : ` serial "${d.serialNumber}"`;
-  return `${d.portPath.padEnd(8)} ${hex4(d.vendorId)}:${hex4(d.productId)} ${name}${serial}`
+  const name = [d.manufacturerName, d.productName].filter((s) =>
+    s !== undefined
+  ).join(" ");
+  const serial = d.serialNumber === undefined
+    ? ""
+    : ` serial "${d.serialNumber}"`;
+  return `${d.portPath.padEnd(8)} ${hex4(d.vendorId)}:${
+    hex4(d.productId)
+  } ${name}${serial}`
     .trimEnd();
 }
 
 function attachedHint(devices: readonly UsbDeviceInfo[]): string {
   const attached = devices.filter((d) => !d.isRootHub);
-  if (devices.length === 0) return "no USB devices are present on this system";
+  if (devices.length === 0) {
+    return "no USB devices are present on this system " +
+      "(without USB hardware, the virtual bench has some: `deno task demo`)";
+  }
   if (attached.length === 0) {
     return `nothing is attached: only ${devices.length} root hub(s) (see \`usb list --all\`)`;
   }
   const rows = attached.slice(0, HINT_ROWS).map(describeShort);
-  if (attached.length > HINT_ROWS) rows.push(`... and ${attached.length - HINT_ROWS} more`);
+  if (attached.length > HINT_ROWS) {
+    rows.push(`... and ${attached.length - HINT_ROWS} more`);
+  }
   return `attached devices:\n${rows.join("\n")}`;
 }
 
 function ambiguousHint(matches: readonly UsbDeviceInfo[]): string {
   const rows = matches.slice(0, HINT_ROWS).map(describeShort);
-  if (matches.length > HINT_ROWS) rows.push(`... and ${matches.length - HINT_ROWS} more`);
+  if (matches.length > HINT_ROWS) {
+    rows.push(`... and ${matches.length - HINT_ROWS} more`);
+  }
   const serials = matches.map((d) => d.serialNumber);
   const uniqueSerials = serials.every((s) => s !== undefined) &&
     new Set(serials).size === serials.length;

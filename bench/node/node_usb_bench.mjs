@@ -109,7 +109,12 @@ function emit(obj) {
 }
 
 function fail(message) {
-  emit({ ok: false, contender: opt.label, workload: opt.workload, error: String(message) });
+  emit({
+    ok: false,
+    contender: opt.label,
+    workload: opt.workload,
+    error: String(message),
+  });
   process.exit(1);
 }
 
@@ -138,7 +143,9 @@ function findDevice() {
     if (!m) fail(`--dev wants /dev/bus/usb/BBB/DDD, got ${opt.dev}`);
     const bus = Number(m[1]);
     const addr = Number(m[2]);
-    const d = getDeviceList().find((x) => x.busNumber === bus && x.deviceAddress === addr);
+    const d = getDeviceList().find((x) =>
+      x.busNumber === bus && x.deviceAddress === addr
+    );
     if (!d) fail(`no USB device at ${opt.dev}`);
     return d;
   }
@@ -161,14 +168,24 @@ function runIn(ep, total) {
     let result;
     const onData = (buf) => {
       if (finished) return;
-      if (buf.length !== opt.xfer) error ??= new Error(`short transfer: ${buf.length} of ${opt.xfer}`);
-      else if (!patternOk(buf)) error ??= new Error("bulk IN data is not the SourceSink pattern");
+      if (buf.length !== opt.xfer) {
+        error ??= new Error(`short transfer: ${buf.length} of ${opt.xfer}`);
+      } else if (!patternOk(buf)) {
+        error ??= new Error("bulk IN data is not the SourceSink pattern");
+      }
       done += buf.length;
       transfers++;
       if (done >= total || error || now() - t0 > opt.maxSeconds) {
         finished = true;
-        result = { bytes: done, transfers, seconds: now() - t0, cpu: cpuSeconds() - c0 };
-        if (!error && done < total) error = new Error(`timed out after ${opt.maxSeconds} s`);
+        result = {
+          bytes: done,
+          transfers,
+          seconds: now() - t0,
+          cpu: cpuSeconds() - c0,
+        };
+        if (!error && done < total) {
+          error = new Error(`timed out after ${opt.maxSeconds} s`);
+        }
         ep.stopPoll();
       }
     };
@@ -206,16 +223,25 @@ function runOut(ep, total) {
       ep.transfer(data, (err, actual) => {
         outstanding--;
         if (err) error ??= err;
-        else if (actual !== opt.xfer) error ??= new Error(`short write ${actual}`);
-        else {
+        else if (actual !== opt.xfer) {
+          error ??= new Error(`short write ${actual}`);
+        } else {
           done += actual;
           transfers++;
         }
-        if (!error && submitted < total && now() - t0 < opt.maxSeconds) submit();
+        if (!error && submitted < total && now() - t0 < opt.maxSeconds) {
+          submit();
+        }
         if (outstanding === 0) {
           if (error) reject(error);
-          else if (done < total) reject(new Error(`timed out after ${opt.maxSeconds} s`));
-          else resolve({ bytes: done, transfers, seconds: now() - t0, cpu: cpuSeconds() - c0 });
+          else if (done < total) {
+            reject(new Error(`timed out after ${opt.maxSeconds} s`));
+          } else {resolve({
+              bytes: done,
+              transfers,
+              seconds: now() - t0,
+              cpu: cpuSeconds() - c0,
+            });}
         }
       });
     };
@@ -238,7 +264,12 @@ function runRt(epIn, epOut, count) {
       if (active > 0) return;
       if (error) reject(error);
       else {
-        resolve({ bytes: finished * opt.rtSize, transfers: finished, seconds: now() - t0, cpu: cpuSeconds() - c0 });
+        resolve({
+          bytes: finished * opt.rtSize,
+          transfers: finished,
+          seconds: now() - t0,
+          cpu: cpuSeconds() - c0,
+        });
       }
     };
     const start = () => {
@@ -277,10 +308,20 @@ async function runCtrl(device, count) {
     const buf = await new Promise((resolve, reject) =>
       // bmRequestType 0x80 (IN, standard, device), GET_DESCRIPTOR (6),
       // DEVICE (1 << 8), 18 bytes: USB 2.0 spec 9.4 and table 9-8.
-      device.controlTransfer(0x80, 6, 0x0100, 0, 18, (err, b) => (err ? reject(err) : resolve(b)))
+      device.controlTransfer(
+        0x80,
+        6,
+        0x0100,
+        0,
+        18,
+        (err, b) => (err ? reject(err) : resolve(b)),
+      )
     );
     const b = process.hrtime.bigint();
-    if (!Buffer.isBuffer(buf) || buf.length !== 18 || buf[0] !== 18 || buf[1] !== 1) {
+    if (
+      !Buffer.isBuffer(buf) || buf.length !== 18 || buf[0] !== 18 ||
+      buf[1] !== 1
+    ) {
       throw new Error("GET_DESCRIPTOR did not return a device descriptor");
     }
     lat.push(Number(b - a) / 1e3);

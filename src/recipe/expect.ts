@@ -20,6 +20,15 @@ export interface Failure {
   detail?: string;
 }
 
+/**
+ * Expectations as {@linkcode checkTransfer} takes them: resolved, with
+ * `data` already turned into bytes (it may name a file).
+ */
+export type CheckedExpectation = Omit<Resolved<Expectation>, "data"> & {
+  /** The exact bytes expected at `offset`. */
+  data?: Uint8Array;
+};
+
 /** What a transfer produced, as the expectations see it. */
 export interface TransferOutcome {
   /** `ok`, `stall` or `babble`. */
@@ -33,7 +42,14 @@ export interface TransferOutcome {
 const BYTES_PER_ROW = 16;
 
 function ascii(bytes: readonly (number | null | undefined)[]): string {
-  return bytes.map((b) => (b === null || b === undefined ? " " : b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : "."))
+  return bytes.map((
+    b,
+  ) => (b === null || b === undefined
+    ? " "
+    : b >= 0x20 && b < 0x7f
+    ? String.fromCharCode(b)
+    : ".")
+  )
     .join("");
 }
 
@@ -93,19 +109,36 @@ export function hexDiff(
     if (differingRows > maxRows) continue;
     const pad = " ".repeat(width);
     const hexWidth = BYTES_PER_ROW * 3 - 1;
-    rows.push(`${label(offset + row)}  - ${exp.join(" ").padEnd(hexWidth)}  |${ascii(expBytes)}|`);
-    rows.push(`${pad}  + ${act.join(" ").padEnd(hexWidth)}  |${ascii(actBytes)}|`);
+    rows.push(
+      `${label(offset + row)}  - ${exp.join(" ").padEnd(hexWidth)}  |${
+        ascii(expBytes)
+      }|`,
+    );
+    rows.push(
+      `${pad}  + ${act.join(" ").padEnd(hexWidth)}  |${ascii(actBytes)}|`,
+    );
     rows.push(`${pad}    ${marks.join(" ").trimEnd()}`);
   }
-  if (differingRows > maxRows) rows.push(`… and ${differingRows - maxRows} more rows that differ`);
-  return rows.length ? [`${" ".repeat(width)}  - expected, + actual${mask ? " (masked)" : ""}`, ...rows].join("\n") : "";
+  if (differingRows > maxRows) {
+    rows.push(`… and ${differingRows - maxRows} more rows that differ`);
+  }
+  return rows.length
+    ? [
+      `${" ".repeat(width)}  - expected, + actual${mask ? " (masked)" : ""}`,
+      ...rows,
+    ].join("\n")
+    : "";
 }
 
 /**
  * The byte a named pattern has at position `i`, for comparing received data
  * with it.
  */
-function patternByte(type: "sourcesink" | "sequence" | "zeros", i: number, maxPacketSize: number): number {
+function patternByte(
+  type: "sourcesink" | "sequence" | "zeros",
+  i: number,
+  maxPacketSize: number,
+): number {
   switch (type) {
     case "sourcesink":
       return sourceSinkByte(i, maxPacketSize);
@@ -173,12 +206,18 @@ export class PatternChecker {
    * @param maxPacketSize where the `sourcesink` pattern restarts
    * @param chunkSize the usual chunk size (longer chunks are checked too)
    */
-  constructor(type: "sourcesink" | "sequence" | "zeros", maxPacketSize: number, chunkSize: number) {
+  constructor(
+    type: "sourcesink" | "sequence" | "zeros",
+    maxPacketSize: number,
+    chunkSize: number,
+  ) {
     this.#type = type;
     this.#maxPacketSize = maxPacketSize;
     const size = Math.ceil(chunkSize / 4) * 4;
     this.#expected = new Uint8Array(size);
-    for (let i = 0; i < size; i++) this.#expected[i] = patternByte(type, i, maxPacketSize);
+    for (let i = 0; i < size; i++) {
+      this.#expected[i] = patternByte(type, i, maxPacketSize);
+    }
     this.#words = new Uint32Array(this.#expected.buffer);
   }
 
@@ -190,15 +229,23 @@ export class PatternChecker {
    * @returns the number of differing bytes
    */
   mismatches(chunk: Uint8Array): number {
-    if (chunk.length > this.#expected.length) return comparePattern(chunk, this.#type, this.#maxPacketSize).differing;
+    if (chunk.length > this.#expected.length) {
+      return comparePattern(chunk, this.#type, this.#maxPacketSize).differing;
+    }
     let i = 0;
     let bad = 0;
     if (chunk.byteOffset % 4 === 0) {
-      const words = new Uint32Array(chunk.buffer, chunk.byteOffset, chunk.length >>> 2);
+      const words = new Uint32Array(
+        chunk.buffer,
+        chunk.byteOffset,
+        chunk.length >>> 2,
+      );
       const expected = this.#words;
       for (let w = 0; w < words.length; w++) {
         if (words[w] !== expected[w]) {
-          for (let b = w * 4; b < w * 4 + 4; b++) if (chunk[b] !== this.#expected[b]) bad++;
+          for (let b = w * 4; b < w * 4 + 4; b++) {
+            if (chunk[b] !== this.#expected[b]) bad++;
+          }
         }
       }
       i = words.length * 4;
@@ -206,6 +253,36 @@ export class PatternChecker {
     for (; i < chunk.length; i++) if (chunk[i] !== this.#expected[i]) bad++;
     return bad;
   }
+}
+
+/** Compares expected bytes with the data at an offset; a failure with a hex diff, or undefined. */
+function compareBytes(
+  label: string,
+  expected: readonly PatternByte[] | Uint8Array,
+  data: Uint8Array,
+  offset: number,
+  mask: Uint8Array | undefined,
+): Failure | undefined {
+  const actual = data.subarray(offset, offset + expected.length);
+  const dump = hexDiff(expected, actual, mask ? { mask, offset } : { offset });
+  if (!dump) return undefined;
+  let differing = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const e = expected[i] ?? null;
+    const a = actual[i];
+    const m = mask?.[i] ?? 0xff;
+    if (a === undefined || (e !== null && (a & m) !== e)) differing++;
+  }
+  const where = offset ? ` at offset ${hexLabel(offset)}` : "";
+  const short = actual.length < expected.length
+    ? ` (only ${plural(actual.length, "byte")} received there)`
+    : "";
+  return {
+    message: `${label}${where}: ${differing} of ${
+      plural(expected.length, "byte")
+    } differ${short}`,
+    detail: dump,
+  };
 }
 
 function hexLabel(n: number): string {
@@ -241,14 +318,16 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
  * ```
  */
 export function checkTransfer(
-  expect: Resolved<Expectation> | undefined,
+  expect: CheckedExpectation | undefined,
   outcome: TransferOutcome,
   context: { maxPacketSize?: number } = {},
 ): Failure[] {
   const failures: Failure[] = [];
   const wantStatus = expect?.status ?? "ok";
   if (outcome.status !== wantStatus) {
-    failures.push({ message: `status: expected ${wantStatus}, got ${outcome.status}` });
+    failures.push({
+      message: `status: expected ${wantStatus}, got ${outcome.status}`,
+    });
     return failures;
   }
   if (!expect) return failures;
@@ -256,58 +335,67 @@ export function checkTransfer(
   const len = expect.length;
   if (typeof len === "number") {
     if (outcome.length !== len) {
-      failures.push({ message: `length: expected ${plural(len, "byte")}, got ${outcome.length}` });
+      failures.push({
+        message: `length: expected ${
+          plural(len, "byte")
+        }, got ${outcome.length}`,
+      });
     }
   } else if (len !== undefined) {
-    if ((len.min !== undefined && outcome.length < len.min) || (len.max !== undefined && outcome.length > len.max)) {
+    if (
+      (len.min !== undefined && outcome.length < len.min) ||
+      (len.max !== undefined && outcome.length > len.max)
+    ) {
       const range = `${len.min ?? 0}..${len.max ?? "∞"}`;
-      failures.push({ message: `length: expected ${range} bytes, got ${outcome.length}` });
-    }
-  }
-
-  const data = outcome.data ?? new Uint8Array(0);
-  if (expect.bytes !== undefined) {
-    const offset = expect.offset ?? 0;
-    const actual = data.subarray(offset, offset + expect.bytes.length);
-    const diffOptions = expect.mask ? { mask: expect.mask, offset } : { offset };
-    const dump = hexDiff(expect.bytes, actual, diffOptions);
-    if (dump) {
-      let differing = 0;
-      for (let i = 0; i < expect.bytes.length; i++) {
-        const e = expect.bytes[i];
-        const a = actual[i];
-        const m = expect.mask?.[i] ?? 0xff;
-        if (a === undefined || (e !== null && e !== undefined && (a & m) !== e)) differing++;
-      }
-      const where = offset ? ` at offset ${hexLabel(offset)}` : "";
-      const short = actual.length < expect.bytes.length
-        ? ` (only ${plural(actual.length, "byte")} received there)`
-        : "";
       failures.push({
-        message: `bytes${where}: ${differing} of ${plural(expect.bytes.length, "byte")} differ${short}`,
-        detail: dump,
+        message: `length: expected ${range} bytes, got ${outcome.length}`,
       });
     }
   }
 
+  const data = outcome.data ?? new Uint8Array(0);
+  const offset = expect.offset ?? 0;
+  if (expect.bytes !== undefined) {
+    const f = compareBytes("bytes", expect.bytes, data, offset, expect.mask);
+    if (f) failures.push(f);
+  }
+  if (expect.data !== undefined) {
+    const f = compareBytes("data", expect.data, data, offset, undefined);
+    if (f) failures.push(f);
+  }
+
   if (expect.text !== undefined) {
-    const t = typeof expect.text === "string" ? { equals: expect.text } : expect.text;
+    const t = typeof expect.text === "string"
+      ? { equals: expect.text }
+      : expect.text;
     const offset = t.offset ?? 0;
     const end = t.length === undefined ? data.length : offset + t.length;
     const got = decoder.decode(data.subarray(offset, end));
     const where = offset ? ` at offset ${hexLabel(offset)}` : "";
     if (t.equals !== undefined && got !== t.equals) {
-      failures.push({ message: `text${where}: expected ${JSON.stringify(t.equals)}, got ${JSON.stringify(got)}` });
+      failures.push({
+        message: `text${where}: expected ${JSON.stringify(t.equals)}, got ${
+          JSON.stringify(got)
+        }`,
+      });
     }
     if (t.regex !== undefined) {
       let re: RegExp | undefined;
       try {
         re = new RegExp(t.regex);
       } catch (e) {
-        failures.push({ message: `text${where}: ${JSON.stringify(t.regex)} is not a regular expression (${(e as Error).message})` });
+        failures.push({
+          message: `text${where}: ${
+            JSON.stringify(t.regex)
+          } is not a regular expression (${(e as Error).message})`,
+        });
       }
       if (re && !re.test(got)) {
-        failures.push({ message: `text${where}: ${JSON.stringify(got)} does not match /${t.regex}/` });
+        failures.push({
+          message: `text${where}: ${
+            JSON.stringify(got)
+          } does not match /${t.regex}/`,
+        });
       }
     }
   }
@@ -316,19 +404,30 @@ export function checkTransfer(
     const { type } = expect.pattern;
     const mps = expect.pattern.maxPacketSize ?? context.maxPacketSize;
     if (type === "sourcesink" && mps === undefined) {
-      failures.push({ message: "pattern sourcesink: the packet size is unknown here; give pattern.maxPacketSize" });
+      failures.push({
+        message:
+          "pattern sourcesink: the packet size is unknown here; give pattern.maxPacketSize",
+      });
     } else {
       const size = mps ?? 512;
       const { differing, first } = comparePattern(data, type, size);
       if (differing > 0) {
         const row = Math.floor(first / BYTES_PER_ROW) * BYTES_PER_ROW;
-        const expected = Array.from({ length: data.length - row }, (_, i) => patternByte(type, row + i, size));
-        const label = type === "sourcesink" ? `pattern sourcesink (maxPacketSize ${size})` : `pattern ${type}`;
+        const expected = Array.from(
+          { length: data.length - row },
+          (_, i) => patternByte(type, row + i, size),
+        );
+        const label = type === "sourcesink"
+          ? `pattern sourcesink (maxPacketSize ${size})`
+          : `pattern ${type}`;
         failures.push({
-          message: `${label}: ${differing} of ${plural(data.length, "byte")} differ, the first at offset ${
-            hexLabel(first)
-          }`,
-          detail: hexDiff(expected, data.subarray(row), { offset: row, maxRows: 4 }),
+          message: `${label}: ${differing} of ${
+            plural(data.length, "byte")
+          } differ, the first at offset ${hexLabel(first)}`,
+          detail: hexDiff(expected, data.subarray(row), {
+            offset: row,
+            maxRows: 4,
+          }),
         });
       }
     }
@@ -366,22 +465,30 @@ export function capture(
   for (const [name, field] of Object.entries(save)) {
     const offset = field.offset ?? 0;
     if (field.type === "hex" || field.type === "utf8") {
-      const end = field.length === undefined ? data.length : offset + field.length;
+      const end = field.length === undefined
+        ? data.length
+        : offset + field.length;
       if (offset > data.length || end > data.length) {
         failures.push({
-          message: `save ${name}: ${field.type} at offset ${offset} needs ${end - offset} bytes, ` +
+          message:
+            `save ${name}: ${field.type} at offset ${offset} needs ${
+              end - offset
+            } bytes, ` +
             `but only ${plural(data.length, "byte")} were received`,
         });
         continue;
       }
       const bytes = data.subarray(offset, end);
-      vars[name] = field.type === "hex" ? formatHex(bytes) : decoder.decode(bytes);
+      vars[name] = field.type === "hex"
+        ? formatHex(bytes)
+        : decoder.decode(bytes);
       continue;
     }
     const size = sizes[field.type];
     if (offset + size > data.length) {
       failures.push({
-        message: `save ${name}: ${field.type} at offset ${offset} needs ${size} bytes, ` +
+        message:
+          `save ${name}: ${field.type} at offset ${offset} needs ${size} bytes, ` +
           `but only ${plural(data.length, "byte")} were received`,
       });
       continue;

@@ -18,7 +18,15 @@ export type VarValue = string | number;
 export type Vars = Readonly<Record<string, VarValue>>;
 
 /** The formats a reference can ask for, after a colon: `${name:u32be}`. */
-export const VAR_FORMATS = ["u8", "u16le", "u16be", "u32le", "u32be", "hex", "dec"] as const;
+export const VAR_FORMATS = [
+  "u8",
+  "u16le",
+  "u16be",
+  "u32le",
+  "u32be",
+  "hex",
+  "dec",
+] as const;
 
 /** One of {@linkcode VAR_FORMATS}. */
 export type VarFormat = typeof VAR_FORMATS[number];
@@ -56,7 +64,10 @@ export class InterpolationError extends Error {
 }
 
 /** A piece of a parsed template: literal text, or a reference. */
-export type TemplatePart = { text: string } | { name: string; format: VarFormat | undefined };
+export type TemplatePart = { text: string } | {
+  name: string;
+  format: VarFormat | undefined;
+};
 
 /**
  * Splits text into literal pieces and `${name}` / `${name:format}` references.
@@ -82,7 +93,11 @@ export function parseTemplate(text: string): TemplatePart[] {
       i += 3;
     } else if (text.startsWith("${", i)) {
       const end = text.indexOf("}", i + 2);
-      if (end < 0) throw new InterpolationError(`"\${" at character ${i + 1} has no closing "}"`);
+      if (end < 0) {
+        throw new InterpolationError(
+          `"\${" at character ${i + 1} has no closing "}"`,
+        );
+      }
       const inner = text.slice(i + 2, end).trim();
       const colon = inner.indexOf(":");
       const name = colon < 0 ? inner : inner.slice(0, colon).trim();
@@ -92,9 +107,14 @@ export function parseTemplate(text: string): TemplatePart[] {
           `"\${${inner}}" is not a variable reference (a name is letters, digits and _)`,
         );
       }
-      if (format !== undefined && !(VAR_FORMATS as readonly string[]).includes(format)) {
+      if (
+        format !== undefined &&
+        !(VAR_FORMATS as readonly string[]).includes(format)
+      ) {
         throw new InterpolationError(
-          `"\${${inner}}" has an unknown format "${format}" (use one of ${VAR_FORMATS.join(", ")})`,
+          `"\${${inner}}" has an unknown format "${format}" (use one of ${
+            VAR_FORMATS.join(", ")
+          })`,
         );
       }
       if (literal) parts.push({ text: literal });
@@ -173,19 +193,36 @@ function bytesHex(n: number, size: number, littleEndian: boolean): string {
  * console.assert(formatVar(255, "hex") === "0xff");
  * ```
  */
-export function formatVar(value: VarValue, format: VarFormat | undefined): string {
+export function formatVar(
+  value: VarValue,
+  format: VarFormat | undefined,
+): string {
   if (format === undefined) return String(value);
   let n: number;
   try {
     n = parseInteger(value, { min: 0 });
   } catch (e) {
     if (!(e instanceof ValueError)) throw e;
-    throw new InterpolationError(`cannot format ${JSON.stringify(value)} as ${format}: it is not a whole number`);
+    throw new InterpolationError(
+      `cannot format ${
+        JSON.stringify(value)
+      } as ${format}: it is not a whole number`,
+    );
   }
-  const sizes: Record<VarFormat, number> = { u8: 1, u16le: 2, u16be: 2, u32le: 4, u32be: 4, hex: 0, dec: 0 };
+  const sizes: Record<VarFormat, number> = {
+    u8: 1,
+    u16le: 2,
+    u16be: 2,
+    u32le: 4,
+    u32be: 4,
+    hex: 0,
+    dec: 0,
+  };
   const size = sizes[format];
   if (size > 0 && n >= 2 ** (8 * size)) {
-    throw new InterpolationError(`cannot format ${n} as ${format}: it does not fit in ${size} byte(s)`);
+    throw new InterpolationError(
+      `cannot format ${n} as ${format}: it does not fit in ${size} byte(s)`,
+    );
   }
   if (format === "hex") return `0x${n.toString(16)}`;
   if (format === "dec") return String(n);
@@ -219,7 +256,9 @@ export function interpolate(text: string, vars: Vars): string {
       const known = Object.keys(vars);
       throw new InterpolationError(
         `unknown variable "${part.name}"` +
-          (known.length ? ` (known: ${known.join(", ")})` : " (no variables are defined)"),
+          (known.length
+            ? ` (known: ${known.join(", ")})`
+            : " (no variables are defined)"),
       );
     }
     out += formatVar(value, part.format);
@@ -279,7 +318,9 @@ export class Template<T> {
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
       throw new InterpolationError(
-        `expected ${this.expected}, found ${JSON.stringify(text)} (from "${this.source}": ${e.message})`,
+        `expected ${this.expected}, found ${
+          JSON.stringify(text)
+        } (from "${this.source}": ${e.message})`,
       );
     }
   }
@@ -320,7 +361,11 @@ function pathJoin(path: string, key: string | number): string {
  * console.assert(r.length === 64 && r.endpoint === 0x81);
  * ```
  */
-export function resolveTemplates<T>(value: T, vars: Vars, path = ""): Resolved<T> {
+export function resolveTemplates<T>(
+  value: T,
+  vars: Vars,
+  path = "",
+): Resolved<T> {
   return walk(value, vars, path) as Resolved<T>;
 }
 
@@ -329,14 +374,23 @@ function walk(value: unknown, vars: Vars, path: string): unknown {
     try {
       return value.resolve(vars);
     } catch (e) {
-      if (e instanceof InterpolationError && e.path === undefined) e.path = path;
+      if (e instanceof InterpolationError && e.path === undefined) {
+        e.path = path;
+      }
       throw e;
     }
   }
-  if (Array.isArray(value)) return value.map((v, i) => walk(v, vars, pathJoin(path, i)));
-  if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+  if (Array.isArray(value)) {
+    return value.map((v, i) => walk(v, vars, pathJoin(path, i)));
+  }
+  if (
+    value !== null && typeof value === "object" &&
+    Object.getPrototypeOf(value) === Object.prototype
+  ) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = walk(v, vars, pathJoin(path, k));
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = walk(v, vars, pathJoin(path, k));
+    }
     return out;
   }
   return value;
@@ -358,14 +412,20 @@ function walk(value: unknown, vars: Vars, path: string): unknown {
  * console.assert(refs[0]?.name === "n" && refs[0]?.path === "steps[0].bulk.in");
  * ```
  */
-export function referencesIn(value: unknown, path = ""): { name: string; path: string }[] {
+export function referencesIn(
+  value: unknown,
+  path = "",
+): { name: string; path: string }[] {
   const out: { name: string; path: string }[] = [];
   const visit = (v: unknown, p: string) => {
     if (v instanceof Template) {
       for (const name of v.variables) out.push({ name, path: p });
     } else if (Array.isArray(v)) {
       v.forEach((e, i) => visit(e, pathJoin(p, i)));
-    } else if (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    } else if (
+      v !== null && typeof v === "object" &&
+      Object.getPrototypeOf(v) === Object.prototype
+    ) {
       for (const [k, e] of Object.entries(v)) visit(e, pathJoin(p, k));
     }
   };

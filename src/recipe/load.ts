@@ -11,9 +11,23 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type Document, isMap, isNode, isScalar, LineCounter, parseDocument } from "yaml";
+import {
+  type Document,
+  isMap,
+  isNode,
+  isScalar,
+  LineCounter,
+  parseDocument,
+} from "yaml";
 import { parseTemplate } from "./interpolate.ts";
-import { issuesToProblems, nearest, type Recipe, RecipeSchema, type SchemaProblem, STEP_KINDS } from "./schema.ts";
+import {
+  issuesToProblems,
+  nearest,
+  type Recipe,
+  RecipeSchema,
+  type SchemaProblem,
+  STEP_KINDS,
+} from "./schema.ts";
 import { parseInteger } from "./values.ts";
 
 /** One problem in a recipe, located in its file where the format allows. */
@@ -44,7 +58,9 @@ export interface RecipeProblem {
  * ```
  */
 export function formatProblem(p: RecipeProblem): string {
-  const where = p.line === undefined ? p.file : `${p.file}:${p.line}:${p.column ?? 1}`;
+  const where = p.line === undefined
+    ? p.file
+    : `${p.file}:${p.line}:${p.column ?? 1}`;
   return `${where}: ${p.path || "recipe"}: ${p.message}`;
 }
 
@@ -116,7 +132,10 @@ export function formatPath(path: readonly (string | number)[]): string {
   return out;
 }
 
-type Locator = (path: (string | number)[], atKey: boolean) => { line: number; column: number } | undefined;
+type Locator = (
+  path: (string | number)[],
+  atKey: boolean,
+) => { line: number; column: number } | undefined;
 
 /**
  * Validates a recipe value (already parsed from its file format).
@@ -142,17 +161,28 @@ export function validateRecipe(
   options: LoadOptions & { file: string; locate?: Locator; baseDir?: string },
 ): Recipe {
   const result = RecipeSchema.safeParse(value);
-  const problems: SchemaProblem[] = result.success ? [] : issuesToProblems(result.error.issues);
+  const problems: SchemaProblem[] = result.success
+    ? []
+    : issuesToProblems(result.error.issues);
   problems.push(...checkRecipe(value, options.vars ?? [], options.baseDir));
   if (problems.length === 0 && result.success) return result.data;
   throw new RecipeError(locateAll(problems, options.file, options.locate));
 }
 
-function locateAll(problems: SchemaProblem[], file: string, locate: Locator | undefined): RecipeProblem[] {
+function locateAll(
+  problems: SchemaProblem[],
+  file: string,
+  locate: Locator | undefined,
+): RecipeProblem[] {
   const seen = new Set<string>();
   const located = problems.map((p, order) => ({
     order,
-    problem: { file, ...locate?.(p.path, p.atKey), path: formatPath(p.path), message: p.message } as RecipeProblem,
+    problem: {
+      file,
+      ...locate?.(p.path, p.atKey),
+      path: formatPath(p.path),
+      message: p.message,
+    } as RecipeProblem,
   })).filter(({ problem }) => {
     // A value can fail a field check and a cross-field check the same way;
     // say each thing once.
@@ -162,7 +192,8 @@ function locateAll(problems: SchemaProblem[], file: string, locate: Locator | un
     return true;
   });
   located.sort((a, b) =>
-    (a.problem.line ?? 0) - (b.problem.line ?? 0) || (a.problem.column ?? 0) - (b.problem.column ?? 0) ||
+    (a.problem.line ?? 0) - (b.problem.line ?? 0) ||
+    (a.problem.column ?? 0) - (b.problem.column ?? 0) ||
     a.order - b.order
   );
   return located.map((l) => l.problem);
@@ -190,9 +221,14 @@ function locateAll(problems: SchemaProblem[], file: string, locate: Locator | un
  */
 export function parseRecipe(
   text: string,
-  options: LoadOptions & { file: string; format?: "yaml" | "json"; baseDir?: string },
+  options: LoadOptions & {
+    file: string;
+    format?: "yaml" | "json";
+    baseDir?: string;
+  },
 ): Recipe {
-  const format = options.format ?? (extname(options.file).toLowerCase() === ".json" ? "json" : "yaml");
+  const format = options.format ??
+    (extname(options.file).toLowerCase() === ".json" ? "json" : "yaml");
   const lineCounter = new LineCounter();
   const lines = (offset: number) => {
     const { line, col } = lineCounter.linePos(offset);
@@ -202,10 +238,16 @@ export function parseRecipe(
     try {
       JSON.parse(text);
     } catch (e) {
-      throw new RecipeError([jsonSyntaxProblem(text, (e as Error).message, options.file)]);
+      throw new RecipeError([
+        jsonSyntaxProblem(text, (e as Error).message, options.file),
+      ]);
     }
   }
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+  });
   if (doc.errors.length > 0) {
     if (format === "json") {
       // JSON.parse accepted it, so the YAML reading is only for positions.
@@ -218,11 +260,20 @@ export function parseRecipe(
       message: `invalid YAML: ${e.message.split("\n")[0]}`,
     })));
   }
-  const value = format === "json" ? JSON.parse(text) : doc.toJS({ maxAliasCount: 1000 });
-  return validateRecipe(value, { ...options, locate: (path, atKey) => lines(offsetOf(doc, path, atKey)) });
+  const value = format === "json"
+    ? JSON.parse(text)
+    : doc.toJS({ maxAliasCount: 1000 });
+  return validateRecipe(value, {
+    ...options,
+    locate: (path, atKey) => lines(offsetOf(doc, path, atKey)),
+  });
 }
 
-function jsonSyntaxProblem(text: string, message: string, file: string): RecipeProblem {
+function jsonSyntaxProblem(
+  text: string,
+  message: string,
+  file: string,
+): RecipeProblem {
   let line: number | undefined;
   let column: number | undefined;
   const lc = /\(line (\d+) column (\d+)\)/.exec(message);
@@ -235,7 +286,10 @@ function jsonSyntaxProblem(text: string, message: string, file: string): RecipeP
     line = before.length;
     column = (before.at(-1)?.length ?? 0) + 1;
   }
-  const clean = message.replace(/\s*in JSON at position \d+.*$/, "").replace(/\s*\(line \d+ column \d+\)$/, "");
+  const clean = message.replace(/\s*in JSON at position \d+.*$/, "").replace(
+    /\s*\(line \d+ column \d+\)$/,
+    "",
+  );
   const where = line === undefined ? {} : { line, column: column ?? 1 };
   return { file, ...where, path: "", message: `invalid JSON: ${clean}` };
 }
@@ -248,7 +302,9 @@ function keyNode(doc: Document, path: (string | number)[]): unknown {
   const parent = nodeAt(doc, path.slice(0, -1));
   if (!isMap(parent)) return undefined;
   const key = path.at(-1);
-  return parent.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === key)?.key;
+  return parent.items.find((p) =>
+    (isScalar(p.key) ? p.key.value : p.key) === key
+  )?.key;
 }
 
 function start(node: unknown): number | undefined {
@@ -260,7 +316,11 @@ function start(node: unknown): number | undefined {
  * mapping as a whole, the value for a bad value, and the nearest enclosing
  * key for a missing one.
  */
-function offsetOf(doc: Document, path: (string | number)[], atKey: boolean): number {
+function offsetOf(
+  doc: Document,
+  path: (string | number)[],
+  atKey: boolean,
+): number {
   if (atKey) {
     const at = start(keyNode(doc, path));
     if (at !== undefined) return at;
@@ -303,7 +363,10 @@ function offsetOf(doc: Document, path: (string | number)[], atKey: boolean): num
  * await Deno.remove(path);
  * ```
  */
-export async function loadRecipe(path: string, options: LoadOptions = {}): Promise<LoadedRecipe> {
+export async function loadRecipe(
+  path: string,
+  options: LoadOptions = {},
+): Promise<LoadedRecipe> {
   const absolute = resolve(path);
   const baseDir = dirname(absolute);
   const ext = extname(path).toLowerCase();
@@ -312,26 +375,45 @@ export async function loadRecipe(path: string, options: LoadOptions = {}): Promi
     try {
       mod = await import(pathToFileURL(absolute).href);
     } catch (e) {
-      throw new RecipeError([{ file: path, path: "", message: `cannot load the module: ${firstLine(e)}` }]);
+      throw new RecipeError([{
+        file: path,
+        path: "",
+        message: `cannot load the module: ${firstLine(e)}`,
+      }]);
     }
     if (mod.default === undefined) {
       throw new RecipeError([{
         file: path,
         path: "",
-        message: "expected a module whose default export is a recipe (export default defineRecipe({...})), " +
+        message:
+          "expected a module whose default export is a recipe (export default defineRecipe({...})), " +
           "found no default export",
       }]);
     }
-    return { recipe: validateRecipe(mod.default, { ...options, file: path, baseDir }), file: path, baseDir };
+    return {
+      recipe: validateRecipe(mod.default, { ...options, file: path, baseDir }),
+      file: path,
+      baseDir,
+    };
   }
   let text: string;
   try {
     text = readFileSync(absolute, "utf8");
   } catch (e) {
-    const reason = (e as { code?: string }).code === "ENOENT" ? "no such file" : firstLine(e);
-    throw new RecipeError([{ file: path, path: "", message: `cannot read the recipe: ${reason}` }]);
+    const reason = (e as { code?: string }).code === "ENOENT"
+      ? "no such file"
+      : firstLine(e);
+    throw new RecipeError([{
+      file: path,
+      path: "",
+      message: `cannot read the recipe: ${reason}`,
+    }]);
   }
-  return { recipe: parseRecipe(text, { ...options, file: path, baseDir }), file: path, baseDir };
+  return {
+    recipe: parseRecipe(text, { ...options, file: path, baseDir }),
+    file: path,
+    baseDir,
+  };
 }
 
 function firstLine(e: unknown): string {
@@ -363,47 +445,72 @@ function literalInt(v: unknown): number | undefined {
 const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
 const TRANSFER_KINDS = ["bulk", "interrupt", "iso"];
 const ENDPOINT_KINDS = ["bulk", "interrupt", "iso", "stream", "clearHalt"];
-const DATA_ONLY = ["bytes", "offset", "mask", "text", "pattern"];
+const DATA_ONLY = ["bytes", "data", "offset", "mask", "text", "pattern"];
 
-function checkRecipe(raw: unknown, cliVars: readonly string[], baseDir: string | undefined): SchemaProblem[] {
+function checkRecipe(
+  raw: unknown,
+  cliVars: readonly string[],
+  baseDir: string | undefined,
+): SchemaProblem[] {
   if (!isRaw(raw)) return [];
   const problems: SchemaProblem[] = [];
-  const problem = (path: (string | number)[], message: string) => problems.push({ path, message, atKey: false });
-  const defined = new Set<string>([...(isRaw(raw.vars) ? Object.keys(raw.vars) : []), ...cliVars]);
+  const problem = (path: (string | number)[], message: string) =>
+    problems.push({ path, message, atKey: false });
+  const defined = new Set<string>([
+    ...(isRaw(raw.vars) ? Object.keys(raw.vars) : []),
+    ...cliVars,
+  ]);
 
   const checkReferences = (value: unknown, path: (string | number)[]) => {
     if (typeof value === "string") {
       let names: string[];
       try {
-        names = parseTemplate(value).flatMap((p) => ("name" in p ? [p.name] : []));
+        names = parseTemplate(value).flatMap((
+          p,
+        ) => ("name" in p ? [p.name] : []));
       } catch {
         return; // bad syntax: the schema says so
       }
       for (const name of new Set(names)) {
         if (defined.has(name)) continue;
         const guess = nearest(name, [...defined]);
-        const known = defined.size ? `defined at this point: ${[...defined].join(", ")}` : "no variables are defined";
-        problem(path, `unknown variable "${name}"${guess ? `; did you mean "${guess}"?` : ""} (${known})`);
+        const known = defined.size
+          ? `defined at this point: ${[...defined].join(", ")}`
+          : "no variables are defined";
+        problem(
+          path,
+          `unknown variable "${name}"${
+            guess ? `; did you mean "${guess}"?` : ""
+          } (${known})`,
+        );
       }
     } else if (Array.isArray(value)) {
       value.forEach((v, i) => checkReferences(v, [...path, i]));
     } else if (isRaw(value)) {
-      for (const [k, v] of Object.entries(value)) checkReferences(v, [...path, k]);
+      for (const [k, v] of Object.entries(value)) {
+        checkReferences(v, [...path, k]);
+      }
     }
   };
 
   checkReferences(raw.device, ["device"]);
   checkReferences(raw.interfaces, ["interfaces"]);
 
-  const interfaces: unknown[] = Array.isArray(raw.interfaces) ? raw.interfaces : [];
+  const interfaces: unknown[] = Array.isArray(raw.interfaces)
+    ? raw.interfaces
+    : [];
   const claimed = interfaces.map((i) => literalInt(isRaw(i) ? i.number : i));
   let saidUnclaimed = false;
 
   const checkData = (data: unknown, path: (string | number)[]) => {
-    if (!isRaw(data) || typeof data.file !== "string" || baseDir === undefined) return;
+    if (
+      !isRaw(data) || typeof data.file !== "string" || baseDir === undefined
+    ) return;
     if (data.file.includes("${")) return;
     const file = resolve(baseDir, data.file);
-    if (!existsSync(file)) problem([...path, "file"], `file not found: ${file}`);
+    if (!existsSync(file)) {
+      problem([...path, "file"], `file not found: ${file}`);
+    }
   };
 
   const walk = (steps: unknown, path: (string | number)[]) => {
@@ -412,11 +519,23 @@ function checkRecipe(raw: unknown, cliVars: readonly string[], baseDir: string |
       const p = [...path, i];
       if (!isRaw(step)) return;
       const keys = Object.keys(step);
-      const kinds = keys.filter((k) => (STEP_KINDS as readonly string[]).includes(k));
+      const kinds = keys.filter((k) =>
+        (STEP_KINDS as readonly string[]).includes(k)
+      );
       if (keys.length === 0) {
-        problem(p, `expected a step (one of ${STEP_KINDS.join(", ")}), found an empty mapping`);
+        problem(
+          p,
+          `expected a step (one of ${
+            STEP_KINDS.join(", ")
+          }), found an empty mapping`,
+        );
       } else if (kinds.length > 1) {
-        problem(p, `a step has exactly one kind, found ${kinds.join(" and ")} (start a new "- " item for each step)`);
+        problem(
+          p,
+          `a step has exactly one kind, found ${
+            kinds.join(" and ")
+          } (start a new "- " item for each step)`,
+        );
       }
       for (const kind of kinds) {
         const body = step[kind];
@@ -432,14 +551,18 @@ function checkRecipe(raw: unknown, cliVars: readonly string[], baseDir: string |
         checkReferences(body, bp);
         if (!isRaw(body)) continue;
         checkStep(kind, body, bp);
-        if (isRaw(body.save)) for (const name of Object.keys(body.save)) defined.add(name);
+        if (isRaw(body.save)) {
+          for (const name of Object.keys(body.save)) defined.add(name);
+        }
       }
     });
   };
 
   const checkStep = (kind: string, body: Raw, bp: (string | number)[]) => {
     const ep = literalInt(body.endpoint);
-    if (ENDPOINT_KINDS.includes(kind) && interfaces.length === 0 && !saidUnclaimed) {
+    if (
+      ENDPOINT_KINDS.includes(kind) && interfaces.length === 0 && !saidUnclaimed
+    ) {
       saidUnclaimed = true;
       problem(
         [...bp, "endpoint"],
@@ -451,43 +574,70 @@ function checkRecipe(raw: unknown, cliVars: readonly string[], baseDir: string |
       if (body.in !== undefined && !isIn) {
         problem(
           [...bp, "endpoint"],
-          `${hex2(ep)} is an OUT endpoint (bit 7 clear), but this step reads from it (in); IN endpoints are 0x81-0x8f`,
+          `${
+            hex2(ep)
+          } is an OUT endpoint (bit 7 clear), but this step reads from it (in); IN endpoints are 0x81-0x8f`,
         );
       }
       if (body.out !== undefined && isIn) {
         problem(
           [...bp, "endpoint"],
-          `${hex2(ep)} is an IN endpoint (bit 7 set), but this step writes to it (out); OUT endpoints are 0x01-0x0f`,
+          `${
+            hex2(ep)
+          } is an IN endpoint (bit 7 set), but this step writes to it (out); OUT endpoints are 0x01-0x0f`,
         );
       }
     }
-    if (kind === "stream" && ep !== undefined && (ep & 0x80) !== 0 && body.data !== undefined) {
-      problem([...bp, "data"], `data is written on OUT streams only, and ${hex2(ep)} is an IN endpoint`);
+    if (
+      kind === "stream" && ep !== undefined && (ep & 0x80) !== 0 &&
+      body.data !== undefined
+    ) {
+      problem(
+        [...bp, "data"],
+        `data is written on OUT streams only, and ${
+          hex2(ep)
+        } is an IN endpoint`,
+      );
     }
     if (kind === "control" || TRANSFER_KINDS.includes(kind)) {
+      if (isRaw(body.expect)) {
+        checkData(body.expect.data, [...bp, "expect", "data"]);
+      }
       if (body.out !== undefined) {
         checkData(body.out, [...bp, "out"]);
         if (isRaw(body.expect)) {
           for (const k of DATA_ONLY) {
             if (body.expect[k] !== undefined) {
-              problem([...bp, "expect", k], "an OUT transfer has no data to check: expect status and length only");
+              problem(
+                [...bp, "expect", k],
+                "an OUT transfer has no data to check: expect status and length only",
+              );
             }
           }
         }
-        if (body.save !== undefined) problem([...bp, "save"], "an OUT transfer has no data to save from");
+        if (body.save !== undefined) {
+          problem([...bp, "save"], "an OUT transfer has no data to save from");
+        }
       }
       if (isRaw(body.expect) && body.expect.minRate !== undefined) {
-        problem([...bp, "expect", "minRate"], "minRate applies to stream steps only");
+        problem(
+          [...bp, "expect", "minRate"],
+          "minRate applies to stream steps only",
+        );
       }
     }
     if (kind === "stream") checkData(body.data, [...bp, "data"]);
     if (kind === "selectAlternate") {
       const n = literalInt(body.interface);
       // Only when every claimed interface is written as a number can we tell.
-      if (n !== undefined && !claimed.includes(n) && !claimed.includes(undefined)) {
+      if (
+        n !== undefined && !claimed.includes(n) && !claimed.includes(undefined)
+      ) {
         problem(
           [...bp, "interface"],
-          `interface ${n} is not claimed (claimed: ${claimed.length ? claimed.join(", ") : "none"}); add it to interfaces`,
+          `interface ${n} is not claimed (claimed: ${
+            claimed.length ? claimed.join(", ") : "none"
+          }); add it to interfaces`,
         );
       }
     }

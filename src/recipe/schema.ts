@@ -13,7 +13,12 @@
  */
 
 import { z } from "zod";
-import { hasReferences, InterpolationError, Template, VAR_NAME } from "./interpolate.ts";
+import {
+  hasReferences,
+  InterpolationError,
+  Template,
+  VAR_NAME,
+} from "./interpolate.ts";
 import {
   describeFound,
   parseDuration,
@@ -38,11 +43,22 @@ import {
  */
 const UNKNOWN_KEYS = "\u0000unknown-keys:";
 
-type Issue = { code?: string; input?: unknown; keys?: string[]; values?: unknown[] };
+type Issue = {
+  code?: string;
+  input?: unknown;
+  keys?: string[];
+  values?: unknown[];
+};
 
-function expectedMessage(what: string, input: unknown, detail?: string): string {
+function expectedMessage(
+  what: string,
+  input: unknown,
+  detail?: string,
+): string {
   if (input === undefined) return `expected ${what}, but it is missing`;
-  return `expected ${what}, found ${describeFound(input)}${detail ? ` (${detail})` : ""}`;
+  return `expected ${what}, found ${describeFound(input)}${
+    detail ? ` (${detail})` : ""
+  }`;
 }
 
 /** An error function for a zod schema: `expected <what>, found <input>`. */
@@ -61,8 +77,14 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      let v = Math.min(
+        d[i - 1]![j]! + 1,
+        d[i]![j - 1]! + 1,
+        d[i - 1]![j - 1]! + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      }
       d[i]![j] = v;
     }
   }
@@ -84,11 +106,16 @@ function editDistance(a: string, b: string): number {
  * console.assert(nearest("zzz", ["endpoint"]) === undefined);
  * ```
  */
-export function nearest(word: string, candidates: readonly string[]): string | undefined {
+export function nearest(
+  word: string,
+  candidates: readonly string[],
+): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
-    const dist = c.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word.toLowerCase(), c.toLowerCase());
+    const dist = c.toLowerCase() === word.toLowerCase()
+      ? 0
+      : editDistance(word.toLowerCase(), c.toLowerCase());
     if (dist < bestDistance) {
       best = c;
       bestDistance = dist;
@@ -139,9 +166,14 @@ function scalar<T>(
   const err = expected(what);
   const input = options.numbers === false
     ? z.string({ error: err })
-    : z.union([z.number({ error: err }), z.string({ error: err })], { error: err });
+    : z.union([z.number({ error: err }), z.string({ error: err })], {
+      error: err,
+    });
   const schema = input.transform((value, ctx) => {
-    if (typeof value === "string" && options.templates !== false && hasReferences(value)) {
+    if (
+      typeof value === "string" && options.templates !== false &&
+      hasReferences(value)
+    ) {
       try {
         return new Template<T>(value, what, (text) => parse(text));
       } catch (e) {
@@ -157,13 +189,20 @@ function scalar<T>(
       // "not a size" only repeats what `what` says; a specific reason (an
       // unknown unit, a bad hex digit) is worth adding.
       const detail = e.message.startsWith("not ") ? undefined : e.message;
-      ctx.addIssue({ code: "custom", message: expectedMessage(what, value, detail), input: value });
+      ctx.addIssue({
+        code: "custom",
+        message: expectedMessage(what, value, detail),
+        input: value,
+      });
       return z.NEVER;
     }
   });
   jsonFragments.set(schema, () => ({
     description: `${what[0]?.toUpperCase()}${what.slice(1)}.`,
-    anyOf: [...(json.anyOf as JsonSchema[] | undefined ?? [json]), ...(options.templates === false ? [] : [TEMPLATE_JSON])],
+    anyOf: [
+      ...(json.anyOf as JsonSchema[] | undefined ?? [json]),
+      ...(options.templates === false ? [] : [TEMPLATE_JSON]),
+    ],
   }));
   return schema as unknown as z.ZodType<T | Template<T>, number | string>;
 }
@@ -190,7 +229,11 @@ function integer(what: string, min: number, max: number, templates = true) {
 const SIZE_JSON: JsonSchema = {
   anyOf: [
     { type: "integer", minimum: 0 },
-    { type: "string", pattern: "^\\s*(0x[0-9a-fA-F]+|[0-9]+(\\.[0-9]+)?\\s*([kKmMgG]i?[bB]?|[bB])?)\\s*$" },
+    {
+      type: "string",
+      pattern:
+        "^\\s*(0x[0-9a-fA-F]+|[0-9]+(\\.[0-9]+)?\\s*([kKmMgG]i?[bB]?|[bB])?)\\s*$",
+    },
   ],
 };
 
@@ -202,7 +245,10 @@ function duration(what: string) {
   return scalar(what, parseDuration, {
     anyOf: [
       { type: "number", minimum: 0, description: "milliseconds" },
-      { type: "string", pattern: "^\\s*[0-9]+(\\.[0-9]+)?\\s*(us|µs|ms|s|m|min|h)?\\s*$" },
+      {
+        type: "string",
+        pattern: "^\\s*[0-9]+(\\.[0-9]+)?\\s*(us|µs|ms|s|m|min|h)?\\s*$",
+      },
     ],
   });
 }
@@ -211,13 +257,27 @@ function rate(what: string) {
   return scalar(what, parseRate, {
     anyOf: [
       { type: "number", minimum: 0, description: "bytes per second" },
-      { type: "string", pattern: "^\\s*[0-9]+(\\.[0-9]+)?\\s*([kKmMgG]i?[bB]?|[bB]|[kKmMgG]?bit)/s\\s*$" },
+      {
+        type: "string",
+        pattern:
+          "^\\s*[0-9]+(\\.[0-9]+)?\\s*([kKmMgG]i?[bB]?|[bB]|[kKmMgG]?bit)/s\\s*$",
+      },
     ],
   });
 }
 
-function text(what: string, templates = true) {
-  return scalar(what, (v) => String(v), { type: ["string", "number"] }, { templates });
+function text(what: string) {
+  return scalar(what, (v) => String(v), { type: ["string", "number"] });
+}
+
+/** Text with no `${…}` references: names and descriptions. */
+function plainText(what: string) {
+  return scalar(what, (v) => String(v), { type: ["string", "number"] }, {
+    templates: false,
+  }) as unknown as z.ZodType<
+    string,
+    string | number
+  >;
 }
 
 function hexData(what: string) {
@@ -238,7 +298,9 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values, {
     error: (iss: Issue) => {
       const base = expectedMessage(`one of ${quoteList(values)}`, iss.input);
-      const guess = typeof iss.input === "string" ? nearest(iss.input, values) : undefined;
+      const guess = typeof iss.input === "string"
+        ? nearest(iss.input, values)
+        : undefined;
       return guess ? `${base}; did you mean "${guess}"?` : base;
     },
   });
@@ -249,7 +311,11 @@ function bool(what: string) {
 }
 
 /** A mapping with exactly these keys (all others are errors, named at the key). */
-function obj<S extends z.core.$ZodLooseShape>(what: string, shape: S, noun = "key") {
+function obj<S extends z.core.$ZodLooseShape>(
+  what: string,
+  shape: S,
+  noun = "key",
+) {
   const keys = Object.keys(shape);
   return z.strictObject(shape, {
     error: (iss: Issue) =>
@@ -268,18 +334,22 @@ function list<T extends z.ZodType>(what: string, item: T) {
  * bad one is reported at its key.
  */
 function named<T extends z.ZodType>(what: string, value: T) {
-  return z.record(z.string(), value, { error: expected(what) }).superRefine((record, ctx) => {
-    for (const key of Object.keys(record)) {
-      if (!VAR_NAME.test(key)) {
-        ctx.addIssue({
-          code: "custom",
-          path: [key],
-          message: `"${key}" is not a valid variable name (use letters, digits and _, not starting with a digit)`,
-          params: { at: "key" },
-        });
+  return z.record(z.string(), value, { error: expected(what) }).superRefine(
+    (record, ctx) => {
+      for (const key of Object.keys(record)) {
+        if (!VAR_NAME.test(key)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message:
+              `"${key}" is not a valid variable name (use letters, digits and _, not starting with a digit)`,
+            params: { at: "key" },
+          });
+        }
       }
-    }
-  }, ALWAYS);
+    },
+    ALWAYS,
+  );
 }
 
 type Branches = {
@@ -314,14 +384,21 @@ function typeOf(value: unknown): keyof Branches | undefined {
  * form as "none of the forms matched"; dispatching on the type first reports
  * it at the field that is wrong.
  */
-function byType<B extends Branches>(what: string, branches: B): z.ZodType<z.output<BranchOf<B>>, z.input<BranchOf<B>>> {
+function byType<B extends Branches>(
+  what: string,
+  branches: B,
+): z.ZodType<z.output<BranchOf<B>>, z.input<BranchOf<B>>> {
   const err = expected(what);
   const gate = z.custom<unknown>((v) => v !== undefined, { error: err });
   const schema = gate.transform((value, ctx) => {
     const type = typeOf(value);
     const branch = type === undefined ? undefined : branches[type];
     if (!branch) {
-      ctx.addIssue({ code: "custom", message: expectedMessage(what, value), input: value });
+      ctx.addIssue({
+        code: "custom",
+        message: expectedMessage(what, value),
+        input: value,
+      });
       return z.NEVER;
     }
     const result = branch.safeParse(value);
@@ -331,7 +408,11 @@ function byType<B extends Branches>(what: string, branches: B): z.ZodType<z.outp
         code: "custom",
         message: iss.message,
         path: iss.path,
-        params: iss.code === "unrecognized_keys" ? { unknownKeys: iss.keys } : iss.code === "custom" ? iss.params : {},
+        params: iss.code === "unrecognized_keys"
+          ? { unknownKeys: iss.keys }
+          : iss.code === "custom"
+          ? iss.params
+          : {},
         input: value,
       });
     }
@@ -347,15 +428,25 @@ function byType<B extends Branches>(what: string, branches: B): z.ZodType<z.outp
     }
     return { description: `${what[0]?.toUpperCase()}${what.slice(1)}.`, anyOf };
   });
-  return schema as unknown as z.ZodType<z.output<BranchOf<B>>, z.input<BranchOf<B>>>;
+  return schema as unknown as z.ZodType<
+    z.output<BranchOf<B>>,
+    z.input<BranchOf<B>>
+  >;
 }
 
 /** Requires exactly one of `keys` in a mapping. */
-function exactlyOne(keys: readonly string[], message: (present: string[]) => string) {
+function exactlyOne(
+  keys: readonly string[],
+  message: (present: string[]) => string,
+) {
   return (value: unknown, ctx: z.core.$RefinementCtx<unknown>) => {
     if (value === null || typeof value !== "object") return;
-    const present = keys.filter((k) => (value as Record<string, unknown>)[k] !== undefined);
-    if (present.length !== 1) ctx.addIssue({ code: "custom", message: message(present), input: value });
+    const present = keys.filter((k) =>
+      (value as Record<string, unknown>)[k] !== undefined
+    );
+    if (present.length !== 1) {
+      ctx.addIssue({ code: "custom", message: message(present), input: value });
+    }
   };
 }
 
@@ -366,43 +457,71 @@ const ENDPOINT = "an endpoint address (a number 0x01-0xff)";
 const endpoint = integer(ENDPOINT, 0x01, 0xff);
 const u8 = (what: string) => integer(what, 0, 0xff);
 const u16 = (what: string) => integer(what, 0, 0xffff);
-const length = (what = "a length in bytes (a number, or a size such as \"4KiB\")") => size(what);
+const length = (
+  what = 'a length in bytes (a number, or a size such as "4KiB")',
+) => size(what);
 
 const PATTERNS = ["sequence", "zeros", "random", "sourcesink"] as const;
 
-const DataObject = obj("data (a mapping with one of hex, text, file or pattern)", {
-  hex: hexData('hex bytes such as "12 01 00 02"').optional(),
-  text: text("UTF-8 text").optional(),
-  file: text("a file path, relative to the recipe").optional(),
-  pattern: oneOf(PATTERNS).optional(),
-  length: length().optional(),
-  offset: length("an offset in bytes into the file").optional(),
-  seed: integer("a seed for the random pattern (a 32-bit number)", 0, 0xffffffff, false).optional(),
-  maxPacketSize: length("the packet size the sourcesink pattern restarts at").optional(),
-}).superRefine(
+const DataObject = obj(
+  "data (a mapping with one of hex, text, file or pattern)",
+  {
+    hex: hexData('hex bytes such as "12 01 00 02"').optional(),
+    text: text("UTF-8 text").optional(),
+    file: text("a file path, relative to the recipe").optional(),
+    pattern: oneOf(PATTERNS).optional(),
+    length: length().optional(),
+    offset: length("an offset in bytes into the file").optional(),
+    seed: integer(
+      "a seed for the random pattern (a 32-bit number)",
+      0,
+      0xffffffff,
+      false,
+    ).optional(),
+    maxPacketSize: length("the packet size the sourcesink pattern restarts at")
+      .optional(),
+  },
+).superRefine(
   exactlyOne(
     ["hex", "text", "file", "pattern"],
     (p) =>
       p.length === 0
         ? "expected one of hex, text, file or pattern, found none"
-        : `expected one of hex, text, file or pattern, found ${p.join(" and ")}`,
+        : `expected one of hex, text, file or pattern, found ${
+          p.join(" and ")
+        }`,
   ),
   ALWAYS,
 ).superRefine((value, ctx) => {
   if (value === null || typeof value !== "object") return;
   const v = value as Record<string, unknown>;
   if (v.pattern !== undefined && v.length === undefined) {
-    ctx.addIssue({ code: "custom", path: ["length"], message: "a pattern needs a length, such as length: 512" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["length"],
+      message: "a pattern needs a length, such as length: 512",
+    });
   }
   if (v.offset !== undefined && v.file === undefined) {
-    ctx.addIssue({ code: "custom", path: ["offset"], message: "offset applies to file data only" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["offset"],
+      message: "offset applies to file data only",
+    });
   }
-  if (v.length !== undefined && v.pattern === undefined && v.file === undefined) {
-    ctx.addIssue({ code: "custom", path: ["length"], message: "length applies to file and pattern data only" });
+  if (
+    v.length !== undefined && v.pattern === undefined && v.file === undefined
+  ) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["length"],
+      message: "length applies to file and pattern data only",
+    });
   }
 }, ALWAYS);
 
-const DATA = 'data (a hex string such as "12 01 00 02", a list of bytes, or a mapping with hex, text, file or pattern)';
+const DATA =
+  'data (a hex string such as "12 01 00 02", a list of bytes, or a mapping with hex, text, file or pattern)';
 
 /**
  * The bytes an OUT transfer sends: a hex string, a list of byte values, or a
@@ -411,7 +530,9 @@ const DATA = 'data (a hex string such as "12 01 00 02", a list of bytes, or a ma
  */
 const Data = byType(DATA, {
   string: hexData(DATA).transform((hex) => ({ hex })),
-  array: list(DATA, integer("a byte (0x00-0xff)", 0, 0xff)).transform((list) => ({ list })),
+  array: list(DATA, integer("a byte (0x00-0xff)", 0, 0xff)).transform((
+    list,
+  ) => ({ list })),
   object: DataObject,
 });
 
@@ -420,14 +541,22 @@ const LengthRange = obj("a length range (a mapping with min and/or max)", {
   max: length().optional(),
 });
 
-const TextExpectation = obj("a text expectation (a mapping with equals or regex, and optional offset and length)", {
-  equals: text("the exact text").optional(),
-  regex: text("a regular expression").optional(),
-  offset: length("where the text starts, in bytes").optional(),
-  length: length("how many bytes the text spans").optional(),
-}).superRefine(
-  exactlyOne(["equals", "regex"], (p) =>
-    p.length === 0 ? "expected equals or regex, found neither" : "expected equals or regex, found both"),
+const TextExpectation = obj(
+  "a text expectation (a mapping with equals or regex, and optional offset and length)",
+  {
+    equals: text("the exact text").optional(),
+    regex: text("a regular expression").optional(),
+    offset: length("where the text starts, in bytes").optional(),
+    length: length("how many bytes the text spans").optional(),
+  },
+).superRefine(
+  exactlyOne(
+    ["equals", "regex"],
+    (p) =>
+      p.length === 0
+        ? "expected equals or regex, found neither"
+        : "expected equals or regex, found both",
+  ),
   ALWAYS,
 ).superRefine((value, ctx) => {
   const regex = (value as { regex?: unknown }).regex;
@@ -438,93 +567,151 @@ const TextExpectation = obj("a text expectation (a mapping with equals or regex,
     ctx.addIssue({
       code: "custom",
       path: ["regex"],
-      message: `expected a regular expression, found ${describeFound(regex)} (${(e as Error).message})`,
+      message: `expected a regular expression, found ${describeFound(regex)} (${
+        (e as Error).message
+      })`,
     });
   }
 });
 
-const PatternExpectation = obj("a pattern expectation (a mapping with type and maxPacketSize)", {
-  type: oneOf(["sourcesink", "sequence", "zeros"]),
-  maxPacketSize: length("the packet size the pattern restarts at").optional(),
-});
+const PatternExpectation = obj(
+  "a pattern expectation (a mapping with type and maxPacketSize)",
+  {
+    type: oneOf(["sourcesink", "sequence", "zeros"]),
+    maxPacketSize: length("the packet size the pattern restarts at").optional(),
+  },
+);
 
 const STATUSES = ["ok", "stall", "babble"] as const;
 
 const expectShape = {
   status: oneOf(STATUSES).optional(),
-  length: byType('a length (a number, or a mapping with min and max, such as {min: 1, max: 64})', {
-    number: length(),
-    string: length(),
-    object: LengthRange,
-  }).optional(),
-  bytes: hexPattern('hex bytes such as "55 53 42 53", with ?? for any byte').optional(),
-  offset: length("where the expected bytes start, in bytes").optional(),
-  mask: hexData('a hex mask such as "ff 0f", AND-ed with the data before comparing').optional(),
+  length: byType(
+    "a length (a number, or a mapping with min and max, such as {min: 1, max: 64})",
+    {
+      number: length(),
+      string: length(),
+      object: LengthRange,
+    },
+  ).optional(),
+  bytes: hexPattern('hex bytes such as "55 53 42 53", with ?? for any byte')
+    .optional(),
+  data: Data.optional(),
+  offset: length("where the expected bytes or data start, in bytes")
+    .optional(),
+  mask: hexData(
+    'a hex mask such as "ff 0f", AND-ed with the data before comparing',
+  ).optional(),
   text: byType("text (a string, or a mapping with equals or regex)", {
     string: text("the exact text"),
     number: text("the exact text"),
     object: TextExpectation,
   }).optional(),
-  pattern: byType('a pattern ("sourcesink", "sequence" or "zeros", or a mapping with type and maxPacketSize)', {
-    string: oneOf(["sourcesink", "sequence", "zeros"]).transform((type) => ({ type })),
-    object: PatternExpectation,
-  }).optional(),
+  pattern: byType(
+    'a pattern ("sourcesink", "sequence" or "zeros", or a mapping with type and maxPacketSize)',
+    {
+      string: oneOf(["sourcesink", "sequence", "zeros"]).transform((
+        type,
+      ): z.output<typeof PatternExpectation> => ({
+        type,
+      })),
+      object: PatternExpectation,
+    },
+  ).optional(),
   minRate: rate('a rate such as "100MB/s"').optional(),
 };
 
-const Expect = obj("expectations (a mapping of status, length, bytes, mask, text, pattern)", expectShape)
+const Expect = obj(
+  "expectations (a mapping of status, length, bytes, data, mask, text, pattern)",
+  expectShape,
+)
   .superRefine((value, ctx) => {
     if (value === null || typeof value !== "object") return;
     const v = value as Record<string, unknown>;
     if (v.mask !== undefined && v.bytes === undefined) {
-      ctx.addIssue({ code: "custom", path: ["mask"], message: "a mask applies to bytes: add bytes to compare with" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["mask"],
+        message: "a mask applies to bytes: add bytes to compare with",
+      });
     }
-    if (v.offset !== undefined && v.bytes === undefined) {
-      ctx.addIssue({ code: "custom", path: ["offset"], message: "offset applies to bytes: add bytes to compare with" });
+    if (
+      v.offset !== undefined && v.bytes === undefined && v.data === undefined
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["offset"],
+        message:
+          "offset applies to bytes and data: add one of them to compare with",
+      });
     }
   }, ALWAYS);
 
-const StreamExpect = obj("stream expectations (a mapping of minRate, pattern, status)", {
-  status: expectShape.status,
-  pattern: expectShape.pattern,
-  minRate: expectShape.minRate,
-});
+const StreamExpect = obj(
+  "stream expectations (a mapping of minRate, pattern, status)",
+  {
+    status: expectShape.status,
+    pattern: expectShape.pattern,
+    minRate: expectShape.minRate,
+  },
+);
 
 /** The field types `save` can capture. */
-export const SAVE_TYPES = ["u8", "u16le", "u16be", "u32le", "u32be", "hex", "utf8"] as const;
+export const SAVE_TYPES = [
+  "u8",
+  "u16le",
+  "u16be",
+  "u32le",
+  "u32be",
+  "hex",
+  "utf8",
+] as const;
 
-const SaveField = obj("a capture (a mapping with type, offset and, for hex and utf8, length)", {
-  type: oneOf(SAVE_TYPES),
-  offset: length("where the field starts, in bytes").optional(),
-  length: length("how many bytes to capture (hex and utf8 only)").optional(),
-});
+const SaveField = obj(
+  "a capture (a mapping with type, offset and, for hex and utf8, length)",
+  {
+    type: oneOf(SAVE_TYPES),
+    offset: length("where the field starts, in bytes").optional(),
+    length: length("how many bytes to capture (hex and utf8 only)").optional(),
+  },
+);
 
-const Save = named("captures (a mapping from variable names to {type, offset})", SaveField);
+const Save = named(
+  "captures (a mapping from variable names to {type, offset})",
+  SaveField,
+);
 
 const common = {
   name: text("a name for the step").optional(),
-  timeout: duration('a timeout (milliseconds, or a duration such as "500ms")').optional(),
+  timeout: duration('a timeout (milliseconds, or a duration such as "500ms")')
+    .optional(),
   onFail: oneOf(["stop", "continue"]).optional(),
 };
 
 const inOrOut = (kind: string) =>
-  exactlyOne(["in", "out"], (p) =>
-    p.length === 0
-      ? `a ${kind} transfer needs in (a length to read) or out (data to write), found neither`
-      : `a ${kind} transfer is either in or out, found both`);
+  exactlyOne(
+    ["in", "out"],
+    (p) =>
+      p.length === 0
+        ? `a ${kind} transfer needs in (a length to read) or out (data to write), found neither`
+        : `a ${kind} transfer is either in or out, found both`,
+  );
 
-const ControlStep = obj("a control transfer (a mapping with requestType, request, and in or out)", {
-  in: length().optional(),
-  out: Data.optional(),
-  requestType: oneOf(["standard", "class", "vendor"]),
-  recipient: oneOf(["device", "interface", "endpoint", "other"]).optional(),
-  request: u8("a request number (0x00-0xff)"),
-  value: u16("a 16-bit value (0x0000-0xffff)").optional(),
-  index: u16("a 16-bit index (0x0000-0xffff)").optional(),
-  expect: Expect.optional(),
-  save: Save.optional(),
-  ...common,
-}).superRefine(inOrOut("control"), ALWAYS);
+const ControlStep = obj(
+  "a control transfer (a mapping with requestType, request, and in or out)",
+  {
+    in: length().optional(),
+    out: Data.optional(),
+    requestType: oneOf(["standard", "class", "vendor"]),
+    recipient: oneOf(["device", "interface", "endpoint", "other"]).optional(),
+    request: u8("a request number (0x00-0xff)"),
+    value: u16("a 16-bit value (0x0000-0xffff)").optional(),
+    index: u16("a 16-bit index (0x0000-0xffff)").optional(),
+    expect: Expect.optional(),
+    save: Save.optional(),
+    ...common,
+  },
+).superRefine(inOrOut("control"), ALWAYS);
 
 const transferShape = {
   endpoint,
@@ -535,55 +722,85 @@ const transferShape = {
   ...common,
 };
 
-const BulkStep = obj("a bulk transfer (a mapping with endpoint, and in or out)", transferShape)
+const BulkStep = obj(
+  "a bulk transfer (a mapping with endpoint, and in or out)",
+  transferShape,
+)
   .superRefine(inOrOut("bulk"), ALWAYS);
 
-const InterruptStep = obj("an interrupt transfer (a mapping with endpoint, and in or out)", transferShape)
+const InterruptStep = obj(
+  "an interrupt transfer (a mapping with endpoint, and in or out)",
+  transferShape,
+)
   .superRefine(inOrOut("interrupt"), ALWAYS);
 
 const PACKETS = "packet lengths (a list of sizes)";
 
-const IsoStep = obj("an isochronous transfer (a mapping with endpoint, and in or out)", {
-  ...transferShape,
-  in: byType("a length, or a list of packet lengths", {
-    number: length(),
-    string: length(),
-    array: list(PACKETS, length()),
-  }).optional(),
-  packets: list(PACKETS, length()).optional(),
-}).superRefine(inOrOut("isochronous"), ALWAYS);
+const IsoStep = obj(
+  "an isochronous transfer (a mapping with endpoint, and in or out)",
+  {
+    ...transferShape,
+    in: byType("a length, or a list of packet lengths", {
+      number: length(),
+      string: length(),
+      array: list(PACKETS, length()),
+    }).optional(),
+    packets: list(PACKETS, length()).optional(),
+  },
+).superRefine(inOrOut("isochronous"), ALWAYS);
 
-const StreamStep = obj("a stream (a mapping with endpoint, and bytes or duration)", {
-  endpoint,
-  bytes: length("how many bytes to move (a size such as \"64MiB\")").optional(),
-  duration: duration('how long to stream (a duration such as "10s")').optional(),
-  transferSize: length("the size of each transfer (a size such as \"64KiB\")").optional(),
-  inFlight: integer("the number of transfers in flight (1-256)", 1, 256).optional(),
-  data: Data.optional(),
-  expect: StreamExpect.optional(),
-  ...common,
-}).superRefine((value, ctx) => {
+const StreamStep = obj(
+  "a stream (a mapping with endpoint, and bytes or duration)",
+  {
+    endpoint,
+    bytes: length('how many bytes to move (a size such as "64MiB")').optional(),
+    duration: duration('how long to stream (a duration such as "10s")')
+      .optional(),
+    transferSize: length('the size of each transfer (a size such as "64KiB")')
+      .optional(),
+    inFlight: integer("the number of transfers in flight (1-256)", 1, 256)
+      .optional(),
+    data: Data.optional(),
+    expect: StreamExpect.optional(),
+    ...common,
+  },
+).superRefine((value, ctx) => {
   if (value === null || typeof value !== "object") return;
   const v = value as Record<string, unknown>;
   if (v.bytes === undefined && v.duration === undefined) {
-    ctx.addIssue({ code: "custom", message: "a stream needs bytes (how much) or duration (how long), found neither" });
+    ctx.addIssue({
+      code: "custom",
+      message:
+        "a stream needs bytes (how much) or duration (how long), found neither",
+    });
   }
 }, ALWAYS);
 
-const DelayStep = duration('a delay (milliseconds, or a duration such as "100ms")');
+const DelayStep = duration(
+  'a delay (milliseconds, or a duration such as "100ms")',
+);
 
-const ResetStep = byType("a reset (no value, or a mapping with name and onFail)", {
-  null: z.null().transform(() => ({})),
-  object: obj("a reset (a mapping with name, timeout and onFail)", common),
-});
+const ResetStep = byType(
+  "a reset (no value, or a mapping with name and onFail)",
+  {
+    null: z.null().transform(() => ({})),
+    object: obj("a reset (a mapping with name, timeout and onFail)", common),
+  },
+);
 
-const ClearHaltStep = obj("a clear-halt (a mapping with endpoint)", { endpoint, ...common });
-
-const SelectAlternateStep = obj("an alternate setting (a mapping with interface and alternate)", {
-  interface: u8("an interface number (0-255)"),
-  alternate: u8("an alternate setting (0-255)"),
+const ClearHaltStep = obj("a clear-halt (a mapping with endpoint)", {
+  endpoint,
   ...common,
 });
+
+const SelectAlternateStep = obj(
+  "an alternate setting (a mapping with interface and alternate)",
+  {
+    interface: u8("an interface number (0-255)"),
+    alternate: u8("an alternate setting (0-255)"),
+    ...common,
+  },
+);
 
 const LogStep = text("a message to print");
 
@@ -622,11 +839,16 @@ const StepSchema = obj("a step (a mapping with one key, such as bulk: {...})", {
 
 const RepeatStep = obj("a repeat (a mapping with count and steps)", {
   count: integer("a repeat count (a whole number)", 0, 1e9),
-  var: text("a variable name for the iteration number", false).optional().superRefine((v, ctx) => {
-    if (typeof v === "string" && !VAR_NAME.test(v)) {
-      ctx.addIssue({ code: "custom", message: `"${v}" is not a valid variable name (use letters, digits and _)` });
-    }
-  }),
+  var: plainText("a variable name for the iteration number").optional()
+    .superRefine((v, ctx) => {
+      if (typeof v === "string" && !VAR_NAME.test(v)) {
+        ctx.addIssue({
+          code: "custom",
+          message:
+            `"${v}" is not a valid variable name (use letters, digits and _)`,
+        });
+      }
+    }),
   name: common.name,
   onFail: common.onFail,
   get steps() {
@@ -634,32 +856,51 @@ const RepeatStep = obj("a repeat (a mapping with count and steps)", {
   },
 });
 
-const InterfaceObject = obj("an interface (a mapping with number, detachKernelDriver, alternate)", {
-  number: u8("an interface number (0-255)"),
-  detachKernelDriver: bool("true or false").optional(),
-  alternate: u8("an alternate setting (0-255)").optional(),
-});
+const InterfaceObject = obj(
+  "an interface (a mapping with number, detachKernelDriver, alternate)",
+  {
+    number: u8("an interface number (0-255)"),
+    detachKernelDriver: bool("true or false").optional(),
+    alternate: u8("an alternate setting (0-255)").optional(),
+  },
+);
 
-const Interface = byType("an interface number, or a mapping with number and detachKernelDriver", {
-  number: u8("an interface number (0-255)").transform((number) => ({ number })),
-  string: u8("an interface number (0-255)").transform((number) => ({ number })),
-  object: InterfaceObject,
-});
+type InterfaceSpec = z.output<typeof InterfaceObject>;
+const interfaceNumber = u8("an interface number (0-255)").transform((
+  number,
+): InterfaceSpec => ({ number }));
+const Interface = byType(
+  "an interface number, or a mapping with number and detachKernelDriver",
+  {
+    number: interfaceNumber,
+    string: interfaceNumber,
+    object: InterfaceObject,
+  },
+);
 
-const DeviceSelector = obj("a device selector (a mapping with vendorId and productId, serial, port or path)", {
-  vendorId: u16("a vendor id (0x0000-0xffff)").optional(),
-  productId: u16("a product id (0x0000-0xffff)").optional(),
-  serial: text("a serial number").optional(),
-  port: text('a port path such as "2-1"').optional(),
-  path: text('a device node such as "/dev/bus/usb/002/003"').optional(),
-  wait: duration('how long to wait for the device (a duration such as "5s")').optional(),
-}).superRefine((value, ctx) => {
+const DeviceSelector = obj(
+  "a device selector (a mapping with vendorId and productId, serial, port or path)",
+  {
+    vendorId: u16("a vendor id (0x0000-0xffff)").optional(),
+    productId: u16("a product id (0x0000-0xffff)").optional(),
+    serial: text("a serial number").optional(),
+    port: text('a port path such as "2-1"').optional(),
+    path: text('a device node such as "/dev/bus/usb/002/003"').optional(),
+    wait: duration('how long to wait for the device (a duration such as "5s")')
+      .optional(),
+  },
+).superRefine((value, ctx) => {
   if (value === null || typeof value !== "object") return;
   const v = value as Record<string, unknown>;
-  if (["vendorId", "productId", "serial", "port", "path"].every((k) => v[k] === undefined)) {
+  if (
+    ["vendorId", "productId", "serial", "port", "path"].every((k) =>
+      v[k] === undefined
+    )
+  ) {
     ctx.addIssue({
       code: "custom",
-      message: "a device selector needs vendorId and productId, serial, port or path, found none of them",
+      message:
+        "a device selector needs vendorId and productId, serial, port or path, found none of them",
     });
   }
 }, ALWAYS);
@@ -680,20 +921,28 @@ const DeviceSelector = obj("a device selector (a mapping with vendorId and produ
  * console.assert(r.success && r.data.device.vendorId === 0x0525);
  * ```
  */
-export const RecipeSchema = obj("a recipe (a mapping with name, device and steps)", {
-  $schema: z.string({ error: expected("the URL or path of the recipe JSON Schema") }).optional(),
-  name: text("a name for the recipe", false),
-  description: text("a description", false).optional(),
-  device: DeviceSelector,
-  configuration: integer("a configuration value (1-255)", 1, 255).optional(),
-  interfaces: list("a list of interfaces to claim", Interface).optional(),
-  timeout: duration('the default step timeout (a duration such as "1s")').optional(),
-  vars: named(
-    "variables (a mapping from names to values)",
-    z.union([z.string(), z.number()], { error: expected("a string or a number") }),
-  ).optional(),
-  steps: list("a list of steps", StepSchema),
-});
+export const RecipeSchema = obj(
+  "a recipe (a mapping with name, device and steps)",
+  {
+    $schema: z.string({
+      error: expected("the URL or path of the recipe JSON Schema"),
+    }).optional(),
+    name: plainText("a name for the recipe"),
+    description: plainText("a description").optional(),
+    device: DeviceSelector,
+    configuration: integer("a configuration value (1-255)", 1, 255).optional(),
+    interfaces: list("a list of interfaces to claim", Interface).optional(),
+    timeout: duration('the default step timeout (a duration such as "1s")')
+      .optional(),
+    vars: named(
+      "variables (a mapping from names to values)",
+      z.union([z.string(), z.number()], {
+        error: expected("a string or a number"),
+      }),
+    ).optional(),
+    steps: list("a list of steps", StepSchema),
+  },
+);
 
 /** A recipe as written (numbers may be `"0x81"` text, sizes `"64KiB"`, …). */
 export type RecipeInput = z.input<typeof RecipeSchema>;
@@ -711,7 +960,9 @@ export type StepKind = typeof STEP_KINDS[number];
 export type StepBody<K extends StepKind> = NonNullable<Step[K]>;
 
 /** A step with its kind spelled out, for a `switch`. */
-export type TaggedStep = { [K in StepKind]: { kind: K; body: StepBody<K> } }[StepKind];
+export type TaggedStep = {
+  [K in StepKind]: { kind: K; body: StepBody<K> };
+}[StepKind];
 
 /** The data forms, as validated (see the `Data` schema). */
 export type DataSpec = z.output<typeof Data>;
@@ -782,7 +1033,9 @@ export function defineRecipe(recipe: RecipeInput): RecipeInput {
 function toJson(schema: z.ZodType): JsonSchema {
   const json = z.toJSONSchema(schema, {
     io: "input",
-    unrepresentable: (ctx) => (jsonFragments.get(ctx.zodSchema)?.() as z.core.JSONSchema.BaseSchema) ?? "any",
+    unrepresentable: (ctx) =>
+      (jsonFragments.get(ctx.zodSchema)?.() as z.core.JSONSchema.BaseSchema) ??
+        "any",
     override: (ctx) => {
       const fragment = jsonFragments.get(ctx.zodSchema);
       if (!fragment) return;
@@ -847,21 +1100,30 @@ export interface SchemaProblem {
  * console.assert(problems.some((p) => p.message.includes('did you mean "steps"')));
  * ```
  */
-export function issuesToProblems(issues: readonly z.core.$ZodIssue[]): SchemaProblem[] {
+export function issuesToProblems(
+  issues: readonly z.core.$ZodIssue[],
+): SchemaProblem[] {
   const out: SchemaProblem[] = [];
   for (const iss of issues) {
-    const path = iss.path.filter((p): p is string | number => typeof p !== "symbol");
+    const path = iss.path.filter((p): p is string | number =>
+      typeof p !== "symbol"
+    );
     const params = (iss as { params?: Record<string, unknown> }).params ?? {};
     if (iss.message.startsWith(UNKNOWN_KEYS)) {
-      const { noun, valid } = JSON.parse(iss.message.slice(UNKNOWN_KEYS.length)) as { noun: string; valid: string[] };
-      const keys = iss.code === "unrecognized_keys" ? iss.keys : (params.unknownKeys as string[] | undefined) ?? [];
+      const { noun, valid } = JSON.parse(
+        iss.message.slice(UNKNOWN_KEYS.length),
+      ) as { noun: string; valid: string[] };
+      const keys = iss.code === "unrecognized_keys"
+        ? iss.keys
+        : (params.unknownKeys as string[] | undefined) ?? [];
       for (const key of keys) {
         const guess = nearest(key, valid);
         const shown = valid.filter((k) => k !== "$schema");
         out.push({
           path: [...path, key],
           atKey: true,
-          message: `unknown ${noun} "${key}"` + (guess ? `; did you mean "${guess}"?` : "") +
+          message: `unknown ${noun} "${key}"` +
+            (guess ? `; did you mean "${guess}"?` : "") +
             ` (valid ${noun}s: ${shown.join(", ")})`,
         });
       }
@@ -874,12 +1136,17 @@ export function issuesToProblems(issues: readonly z.core.$ZodIssue[]): SchemaPro
 
 /** A message for an issue that no error function of ours wrote. */
 function humanize(iss: z.core.$ZodIssue): string {
-  if (!iss.message.startsWith("Invalid") && !iss.message.startsWith("Too") && !iss.message.startsWith("Unrecognized")) {
+  if (
+    !iss.message.startsWith("Invalid") && !iss.message.startsWith("Too") &&
+    !iss.message.startsWith("Unrecognized")
+  ) {
     return iss.message;
   }
   switch (iss.code) {
     case "invalid_type":
-      return `expected ${iss.expected}, found ${describeFound((iss as { input?: unknown }).input)}`;
+      return `expected ${iss.expected}, found ${
+        describeFound((iss as { input?: unknown }).input)
+      }`;
     case "invalid_value":
       return `expected one of ${quoteList(iss.values)}`;
     case "too_big":

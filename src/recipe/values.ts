@@ -51,7 +51,10 @@ const INTEGER = /^(?:0x[0-9a-f]+|0b[01]+|0o[0-7]+|[0-9]+)$/i;
  * console.assert(parseInteger(7, { min: 0, max: 255 }) === 7);
  * ```
  */
-export function parseInteger(value: number | string, range: { min?: number; max?: number } = {}): number {
+export function parseInteger(
+  value: number | string,
+  range: { min?: number; max?: number } = {},
+): number {
   let n: number;
   if (typeof value === "number") {
     n = value;
@@ -61,8 +64,12 @@ export function parseInteger(value: number | string, range: { min?: number; max?
     n = Number(text);
   }
   if (!Number.isSafeInteger(n)) throw new ValueError("not a whole number");
-  if (range.min !== undefined && n < range.min) throw new ValueError("too small");
-  if (range.max !== undefined && n > range.max) throw new ValueError("too large");
+  if (range.min !== undefined && n < range.min) {
+    throw new ValueError("too small");
+  }
+  if (range.max !== undefined && n > range.max) {
+    throw new ValueError("too large");
+  }
   return n;
 }
 
@@ -108,9 +115,15 @@ export function parseSize(value: number | string): number {
   const m = QUANTITY.exec(value.trim());
   if (!m) throw new ValueError("not a size");
   const unit = SIZE_UNITS[(m[2] ?? "").toLowerCase()];
-  if (unit === undefined) throw new ValueError(`unknown unit "${m[2]}"; use B, KiB, MiB, GiB, kB, MB or GB`);
+  if (unit === undefined) {
+    throw new ValueError(
+      `unknown unit "${m[2]}"; use B, KiB, MiB, GiB, kB, MB or GB`,
+    );
+  }
   const bytes = Number(m[1]) * unit;
-  if (!Number.isSafeInteger(bytes)) throw new ValueError("not a whole number of bytes");
+  if (!Number.isSafeInteger(bytes)) {
+    throw new ValueError("not a whole number of bytes");
+  }
   return bytes;
 }
 
@@ -132,16 +145,21 @@ export function parseSize(value: number | string): number {
  */
 export function parseRate(value: number | string): number {
   if (typeof value === "number") {
-    if (!(value >= 0) || !Number.isFinite(value)) throw new ValueError("not a rate");
+    if (!(value >= 0) || !Number.isFinite(value)) {
+      throw new ValueError("not a rate");
+    }
     return value;
   }
   const text = value.trim();
   const bits = /^([0-9]+(?:\.[0-9]+)?)\s*([kmg]?)bit\/s$/i.exec(text);
   if (bits) {
-    const scale = { "": 1, k: 1e3, m: 1e6, g: 1e9 }[(bits[2] ?? "").toLowerCase()] ?? 1;
+    const scale =
+      { "": 1, k: 1e3, m: 1e6, g: 1e9 }[(bits[2] ?? "").toLowerCase()] ?? 1;
     return Number(bits[1]) * scale / 8;
   }
-  if (!text.toLowerCase().endsWith("/s")) throw new ValueError('a rate ends in "/s", as in "100MB/s"');
+  if (!text.toLowerCase().endsWith("/s")) {
+    throw new ValueError('a rate ends in "/s", as in "100MB/s"');
+  }
   const m = QUANTITY.exec(text.slice(0, -2).trim());
   const unit = m ? SIZE_UNITS[(m[2] ?? "").toLowerCase()] : undefined;
   if (!m || unit === undefined) throw new ValueError("not a rate");
@@ -177,13 +195,17 @@ const DURATION_UNITS: Record<string, number> = {
  */
 export function parseDuration(value: number | string): number {
   if (typeof value === "number") {
-    if (!(value >= 0) || !Number.isFinite(value)) throw new ValueError("not a duration");
+    if (!(value >= 0) || !Number.isFinite(value)) {
+      throw new ValueError("not a duration");
+    }
     return value;
   }
   const m = QUANTITY.exec(value.trim());
   if (!m) throw new ValueError('not a duration; write it as "500ms" or "2s"');
   const unit = DURATION_UNITS[(m[2] ?? "").toLowerCase()];
-  if (unit === undefined) throw new ValueError(`unknown unit "${m[2]}"; use ms, s or min`);
+  if (unit === undefined) {
+    throw new ValueError(`unknown unit "${m[2]}"; use ms, s or min`);
+  }
   return Number(m[1]) * unit;
 }
 
@@ -194,7 +216,9 @@ export type PatternByte = number | null;
 const SEPARATORS = /[\s:,\-]+/;
 
 function hexTokens(text: string): string[] {
-  return text.trim().split(SEPARATORS).filter((t) => t !== "").map((t) => t.replace(/^0x/i, ""));
+  return text.trim().split(SEPARATORS).filter((t) => t !== "").map((t) =>
+    t.replace(/^0x/i, "")
+  );
 }
 
 /**
@@ -219,13 +243,18 @@ export function parseHexPattern(text: string): PatternByte[] {
     const bad = /[^0-9a-f?]/i.exec(token);
     if (bad) throw new ValueError(`"${bad[0]}" is not a hex digit`);
     if (token.length % 2 !== 0) {
-      throw new ValueError(`"${token}" has an odd number of hex digits; write each byte as two digits`);
+      throw new ValueError(
+        `"${token}" has an odd number of hex digits; write each byte as two digits`,
+      );
     }
     for (let i = 0; i < token.length; i += 2) {
       const pair = token.slice(i, i + 2);
       if (pair === "??") out.push(null);
-      else if (pair.includes("?")) throw new ValueError(`"${pair}" mixes a digit with "?"; a wildcard is "??"`);
-      else out.push(parseInt(pair, 16));
+      else if (pair.includes("?")) {
+        throw new ValueError(
+          `"${pair}" mixes a digit with "?"; a wildcard is "??"`,
+        );
+      } else out.push(parseInt(pair, 16));
     }
   }
   return out;
@@ -248,7 +277,9 @@ export function parseHexPattern(text: string): PatternByte[] {
  */
 export function parseHex(text: string): Uint8Array {
   const pattern = parseHexPattern(text);
-  if (pattern.includes(null)) throw new ValueError('"??" wildcards only belong in expectations');
+  if (pattern.includes(null)) {
+    throw new ValueError('"??" wildcards only belong in expectations');
+  }
   return Uint8Array.from(pattern as number[]);
 }
 
@@ -337,7 +368,11 @@ export function formatRate(bytesPerSecond: number): string {
  * ```
  */
 export function formatDuration(ms: number): string {
-  if (ms >= 60_000) return `${Math.floor(ms / 60_000)} min ${((ms % 60_000) / 1000).toFixed(0)} s`;
+  if (ms >= 60_000) {
+    return `${Math.floor(ms / 60_000)} min ${
+      ((ms % 60_000) / 1000).toFixed(0)
+    } s`;
+  }
   if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
   if (ms >= 100) return `${ms.toFixed(0)} ms`;
   if (ms >= 10) return `${ms.toFixed(1)} ms`;
@@ -411,7 +446,9 @@ export function makePattern(
     case "random":
       if (options.seed === undefined) {
         // getRandomValues refuses more than 64 KiB at a time.
-        for (let i = 0; i < length; i += 65536) crypto.getRandomValues(out.subarray(i, i + 65536));
+        for (let i = 0; i < length; i += 65536) {
+          crypto.getRandomValues(out.subarray(i, i + 65536));
+        }
       } else {
         // xorshift32: small, fast, and the same on every machine.
         let x = (options.seed >>> 0) || 0x9e3779b9;
@@ -452,10 +489,14 @@ export function describeFound(value: unknown): string {
     return value === "" ? "an empty string" : JSON.stringify(shown);
   }
   if (typeof value === "number") {
-    return Number.isInteger(value) && Math.abs(value) > 9 ? `${value} (0x${value.toString(16)})` : `${value}`;
+    return Number.isInteger(value) && Math.abs(value) > 9
+      ? `${value} (0x${value.toString(16)})`
+      : `${value}`;
   }
   if (typeof value === "boolean") return `${value}`;
-  if (Array.isArray(value)) return value.length === 0 ? "an empty list" : "a list";
+  if (Array.isArray(value)) {
+    return value.length === 0 ? "an empty list" : "a list";
+  }
   if (value instanceof Uint8Array) return `${value.length} bytes`;
   if (typeof value === "object") return "a mapping";
   return typeof value;

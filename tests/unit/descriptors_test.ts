@@ -45,7 +45,8 @@ function only<T>(items: readonly T[]): T {
 }
 
 function altOf(config: ConfigurationDescriptor, intf: number, alt = 0) {
-  const a = config.interfaces.find((i) => i.interfaceNumber === intf)?.alternates
+  const a = config.interfaces.find((i) => i.interfaceNumber === intf)
+    ?.alternates
     .find((x) => x.alternateSetting === alt);
   assert.ok(a, `interface ${intf} alt ${alt}`);
   return a;
@@ -55,8 +56,28 @@ const concat = (...parts: ArrayLike<number>[]) =>
   new Uint8Array(parts.flatMap((p) => Array.from(p)));
 
 // A minimal device descriptor with bNumConfigurations patched in.
-const device = (numConfigs = 1) =>
-  [18, 1, 0, 2, 0, 0, 0, 64, 0x34, 0x12, 0x78, 0x56, 0, 1, 0, 0, 0, numConfigs];
+const device = (
+  numConfigs = 1,
+) => [
+  18,
+  1,
+  0,
+  2,
+  0,
+  0,
+  0,
+  64,
+  0x34,
+  0x12,
+  0x78,
+  0x56,
+  0,
+  1,
+  0,
+  0,
+  0,
+  numConfigs,
+];
 
 Deno.test("every fixture parses strictly, and the same in lenient mode", () => {
   for (const name of FIXTURES) {
@@ -79,7 +100,11 @@ Deno.test("SourceSink at SuperSpeed: device, configuration, bulk endpoints with 
   assert.equal(d.maxPacketSize0, 9);
   assert.equal(d.deviceVersion, 0x0100);
   assert.deepEqual(
-    [d.manufacturerStringIndex, d.productStringIndex, d.serialNumberStringIndex],
+    [
+      d.manufacturerStringIndex,
+      d.productStringIndex,
+      d.serialNumberStringIndex,
+    ],
     [1, 2, 3],
   );
   assert.deepEqual(d.raw, bytes.subarray(0, 18));
@@ -117,7 +142,9 @@ Deno.test("SourceSink at SuperSpeed: device, configuration, bulk endpoints with 
 });
 
 Deno.test("SuperSpeed isochronous: companion mult, burst and bytes per interval", () => {
-  const c = only(parseDescriptors(readHexFixture("sourcesink-ss-iso")).configurations);
+  const c = only(
+    parseDescriptors(readHexFixture("sourcesink-ss-iso")).configurations,
+  );
   const intf = only(c.interfaces);
   assert.deepEqual(intf.alternates.map((a) => a.alternateSetting), [0, 1]);
   const alt1 = altOf(c, 0, 1);
@@ -137,7 +164,9 @@ Deno.test("SuperSpeed isochronous: companion mult, burst and bytes per interval"
 });
 
 Deno.test("high-bandwidth high-speed isochronous: 3 x 1024 bytes per microframe", () => {
-  const c = only(parseDescriptors(readHexFixture("sourcesink-hs-iso")).configurations);
+  const c = only(
+    parseDescriptors(readHexFixture("sourcesink-hs-iso")).configurations,
+  );
   const ep = altOf(c, 0, 1).endpoints.find((e) => e.address === 0x82);
   assert.ok(ep);
   assert.equal(ep.packetSize, 1024);
@@ -162,11 +191,19 @@ Deno.test("composite with IAD: association, class-specific descriptors kept in p
 
   const control = altOf(c, 0);
   // CDC header, call management, ACM, union: in order, after the interface.
-  assert.deepEqual(control.extra.map((d) => d.raw[2]), [0x00, 0x01, 0x02, 0x06]);
+  assert.deepEqual(control.extra.map((d) => d.raw[2]), [
+    0x00,
+    0x01,
+    0x02,
+    0x06,
+  ]);
   assert.ok(control.extra.every((d) => d.descriptorType === 0x24));
   const offsets = control.extra.map((d) => d.offset);
   assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b));
-  assert.ok(offsets[0]! > control.offset && offsets.at(-1)! < control.endpoints[0]!.offset);
+  assert.ok(
+    offsets[0]! > control.offset &&
+      offsets.at(-1)! < control.endpoints[0]!.offset,
+  );
   for (const d of control.extra) {
     assert.deepEqual(d.raw, bytes.subarray(d.offset, d.offset + d.raw.length));
   }
@@ -175,11 +212,17 @@ Deno.test("composite with IAD: association, class-specific descriptors kept in p
   assert.equal(intervalMicroseconds(notify, "high"), 32_000);
   const storageOut = altOf(c, 2).endpoints.find((e) => e.direction === "out")!;
   assert.equal(storageOut.interval, 1);
-  assert.equal(intervalMicroseconds(storageOut, "high"), 125, "high-speed bulk OUT NAK rate");
+  assert.equal(
+    intervalMicroseconds(storageOut, "high"),
+    125,
+    "high-speed bulk OUT NAK rate",
+  );
 });
 
 Deno.test("HID keyboard: HID class descriptors on the interfaces", () => {
-  const c = only(parseDescriptors(readHexFixture("keyboard-ls")).configurations);
+  const c = only(
+    parseDescriptors(readHexFixture("keyboard-ls")).configurations,
+  );
   for (const n of [0, 1]) {
     const alt = altOf(c, n);
     assert.equal(alt.interfaceClass, 3);
@@ -193,7 +236,9 @@ Deno.test("HID keyboard: HID class descriptors on the interfaces", () => {
 });
 
 Deno.test("SuperSpeed root hub: companion on an interrupt endpoint", () => {
-  const c = only(parseDescriptors(readHexFixture("roothub-usb3")).configurations);
+  const c = only(
+    parseDescriptors(readHexFixture("roothub-usb3")).configurations,
+  );
   const ep = only(altOf(c, 0).endpoints);
   assert.equal(ep.companion?.bytesPerInterval, 2);
   assert.equal(ep.companion?.mult, 1);
@@ -226,7 +271,9 @@ Deno.test("unknown descriptors attach to what they follow, keeping order", () =>
     [3, 0x25, 1], // class-specific endpoint: endpoint extra, after it
   ));
   assert.deepEqual(c.extra.map((d) => d.descriptorType), [0x09]);
-  assert.deepEqual(only(c.associations).extra.map((d) => d.descriptorType), [0x42]);
+  assert.deepEqual(only(c.associations).extra.map((d) => d.descriptorType), [
+    0x42,
+  ]);
   const ep = only(altOf(c, 0).endpoints);
   assert.equal(ep.companion?.sspIsochCompanion, true);
   assert.deepEqual(ep.extra.map((d) => d.descriptorType), [0x31, 0x25]);
@@ -265,7 +312,10 @@ Deno.test("formatBcd, intervalMicroseconds, maxPowerMilliamps", () => {
   assert.equal(formatBcd(0x0201), "2.0.1");
   assert.equal(formatBcd(0x0110), "1.1");
   assert.equal(formatBcd(0x1000), "10.0");
-  const ep = (type: "control" | "isochronous" | "bulk" | "interrupt", interval: number) => ({
+  const ep = (
+    type: "control" | "isochronous" | "bulk" | "interrupt",
+    interval: number,
+  ) => ({
     type,
     interval,
     direction: "out" as const,
@@ -273,8 +323,15 @@ Deno.test("formatBcd, intervalMicroseconds, maxPowerMilliamps", () => {
   assert.equal(intervalMicroseconds(ep("interrupt", 10), "full"), 10_000);
   assert.equal(intervalMicroseconds(ep("interrupt", 4), "high"), 1_000);
   assert.equal(intervalMicroseconds(ep("isochronous", 1), "full"), 1_000);
-  assert.equal(intervalMicroseconds(ep("isochronous", 0), "high"), 125, "0 is clamped");
-  assert.equal(intervalMicroseconds(ep("isochronous", 255), "high"), 2 ** 15 * 125);
+  assert.equal(
+    intervalMicroseconds(ep("isochronous", 0), "high"),
+    125,
+    "0 is clamped",
+  );
+  assert.equal(
+    intervalMicroseconds(ep("isochronous", 255), "high"),
+    2 ** 15 * 125,
+  );
   assert.equal(intervalMicroseconds(ep("bulk", 1), "full"), 0);
   assert.equal(intervalMicroseconds(ep("control", 3), "high"), 375);
   assert.equal(maxPowerMilliamps({ maxPower: 250 }, "high"), 500);
@@ -282,72 +339,136 @@ Deno.test("formatBcd, intervalMicroseconds, maxPowerMilliamps", () => {
 });
 
 Deno.test("device descriptor errors", () => {
-  assertInvalid(() => parseDeviceDescriptor(new Uint8Array()), /byte 0: .*18 bytes/);
-  assertInvalid(() => parseDescriptors(new Uint8Array()), /truncated device descriptor: 0 of 18/);
-  assertInvalid(() => parseDescriptors(new Uint8Array(device().slice(0, 10))), /10 of 18/);
+  assertInvalid(
+    () => parseDeviceDescriptor(new Uint8Array()),
+    /byte 0: .*18 bytes/,
+  );
+  assertInvalid(
+    () => parseDescriptors(new Uint8Array()),
+    /truncated device descriptor: 0 of 18/,
+  );
+  assertInvalid(
+    () => parseDescriptors(new Uint8Array(device().slice(0, 10))),
+    /10 of 18/,
+  );
   const wrongType = device();
   wrongType[1] = 2;
-  assertInvalid(() => parseDeviceDescriptor(new Uint8Array(wrongType)), /type 0x02/);
+  assertInvalid(
+    () => parseDeviceDescriptor(new Uint8Array(wrongType)),
+    /type 0x02/,
+  );
   const wrongLength = device(0);
   wrongLength[0] = 17;
-  const e = assertInvalid(() => parseDeviceDescriptor(new Uint8Array(wrongLength)), /bLength/);
+  const e = assertInvalid(
+    () => parseDeviceDescriptor(new Uint8Array(wrongLength)),
+    /bLength/,
+  );
   assert.match(e.hint ?? "", /lenient/);
-  assert.equal(parseDeviceDescriptor(new Uint8Array(wrongLength), LENIENT).vendorId, 0x1234);
+  assert.equal(
+    parseDeviceDescriptor(new Uint8Array(wrongLength), LENIENT).vendorId,
+    0x1234,
+  );
 });
 
 Deno.test("configuration framing errors name the offset", () => {
   const hub = readHexFixture("hub-hs");
   // Truncated: wTotalLength says 25, only 20 bytes follow.
-  assertInvalid(() => parseDescriptors(hub.subarray(0, 38)), /byte 20: wTotalLength is 25 .*truncated/);
+  assertInvalid(
+    () => parseDescriptors(hub.subarray(0, 38)),
+    /byte 20: wTotalLength is 25 .*truncated/,
+  );
   // ... lenient parses what is there, up to the last whole descriptor.
   const cut = parseDescriptors(hub.subarray(0, 38), LENIENT);
   assert.equal(only(cut.configurations).raw.length, 18);
   // Oversized: bytes after the configuration.
-  assertInvalid(() => parseDescriptors(concat(hub, [0, 0])), /2 byte\(s\) after the last/);
-  assertInvalid(() => parseConfiguration(concat(hub.subarray(18), [1])), /1 byte\(s\) after/);
+  assertInvalid(
+    () => parseDescriptors(concat(hub, [0, 0])),
+    /2 byte\(s\) after the last/,
+  );
+  assertInvalid(
+    () => parseConfiguration(concat(hub.subarray(18), [1])),
+    /1 byte\(s\) after/,
+  );
   // wTotalLength smaller than the configuration descriptor.
   const tiny = Uint8Array.from(hub);
   tiny[18 + 2] = 4;
-  assertInvalid(() => parseDescriptors(tiny, LENIENT), /byte 20: wTotalLength 4 is shorter/);
+  assertInvalid(
+    () => parseDescriptors(tiny),
+    /byte 20: wTotalLength 4 is shorter/,
+  );
+  // The kernel reads 9 bytes anyway; sysfs then holds just the header.
+  const tinyLenient = parseDescriptors(tiny.subarray(0, 27), LENIENT);
+  assert.equal(only(tinyLenient.configurations).raw.length, 9);
   // Zero bLength: would never advance.
   const zero = Uint8Array.from(hub);
   zero[18 + 9] = 0;
   assertInvalid(() => parseDescriptors(zero), /byte 27: bLength 0/);
   const z = parseDescriptors(zero, LENIENT);
-  assert.equal(only(z.configurations).interfaces.length, 0, "lenient stops where the kernel does");
+  assert.equal(
+    only(z.configurations).interfaces.length,
+    0,
+    "lenient stops where the kernel does",
+  );
   // bLength running past wTotalLength.
   const long = Uint8Array.from(hub);
   long[18 + 18] = 200;
-  assertInvalid(() => parseDescriptors(long), /byte 36: descriptor type 0x05 with bLength 200 runs past/);
+  assertInvalid(
+    () => parseDescriptors(long),
+    /byte 36: descriptor type 0x05 with bLength 200 runs past/,
+  );
   // Configuration descriptor too short.
   assertInvalid(
     () => parseConfiguration(new Uint8Array([5, 2, 5, 0, 0])),
     /truncated configuration descriptor: 5 of 9/,
   );
   assertInvalid(
-    () => parseConfiguration(new Uint8Array([7, 2, 9, 0, 0, 1, 0, 0x80, 0]), LENIENT),
+    () =>
+      parseConfiguration(
+        new Uint8Array([7, 2, 9, 0, 0, 1, 0, 0x80, 0]),
+        LENIENT,
+      ),
     /bLength is 7, expected 9/,
   );
   assertInvalid(
-    () => parseConfiguration(new Uint8Array([9, 4, 9, 0, 0, 1, 0, 0x80, 0]), LENIENT),
+    () =>
+      parseConfiguration(
+        new Uint8Array([9, 4, 9, 0, 0, 1, 0, 0x80, 0]),
+        LENIENT,
+      ),
     /expected a configuration descriptor/,
   );
 });
 
 Deno.test("strict structure rules, and what lenient mode does instead", () => {
-  const header = (total: number, numInterfaces = 1) => [9, 2, total, 0, numInterfaces, 1, 0, 0x80, 50];
-  const intf = (n: number, alt: number, eps: number) => [9, 4, n, alt, eps, 0xff, 0, 0, 0];
+  const header = (
+    total: number,
+    numInterfaces = 1,
+  ) => [9, 2, total, 0, numInterfaces, 1, 0, 0x80, 50];
+  const intf = (
+    n: number,
+    alt: number,
+    eps: number,
+  ) => [9, 4, n, alt, eps, 0xff, 0, 0, 0];
   const bulk = (address: number) => [7, 5, address, 2, 0, 2, 0];
 
   // Endpoint before any interface.
   const early = concat(header(25), bulk(0x81), intf(0, 0, 0));
-  assertInvalid(() => parseConfiguration(early), /byte 9: endpoint descriptor before any interface/);
+  assertInvalid(
+    () => parseConfiguration(early),
+    /byte 9: endpoint descriptor before any interface/,
+  );
   assert.equal(parseConfiguration(early, LENIENT).extra[0]?.descriptorType, 5);
 
   // bNumEndpoints disagrees.
   const fewer = concat(header(25), intf(0, 0, 2), bulk(0x81));
-  assertInvalid(() => parseConfiguration(fewer), /byte 13: .*declares 2 endpoint\(s\).* but 1 follow/);
-  assert.equal(altOf(parseConfiguration(fewer, LENIENT), 0).endpoints.length, 1);
+  assertInvalid(
+    () => parseConfiguration(fewer),
+    /byte 13: .*declares 2 endpoint\(s\).* but 1 follow/,
+  );
+  assert.equal(
+    altOf(parseConfiguration(fewer, LENIENT), 0).endpoints.length,
+    1,
+  );
 
   // bNumInterfaces disagrees.
   const more = concat(header(18, 2), intf(0, 0, 0));
@@ -356,7 +477,10 @@ Deno.test("strict structure rules, and what lenient mode does instead", () => {
 
   // A too-short interface descriptor.
   const short = concat(header(18, 0), [5, 4, 0, 0, 0], [4, 0x24, 0, 0]);
-  assertInvalid(() => parseConfiguration(short), /interface descriptor bLength is 5/);
+  assertInvalid(
+    () => parseConfiguration(short),
+    /interface descriptor bLength is 5/,
+  );
   assert.equal(parseConfiguration(short, LENIENT).extra.length, 2);
 
   // Duplicate endpoint, endpoint 0, duplicate alternate setting, reserved mult.
@@ -365,15 +489,28 @@ Deno.test("strict structure rules, and what lenient mode does instead", () => {
   const ep0 = concat(header(25), intf(0, 0, 1), bulk(0x80));
   assertInvalid(() => parseConfiguration(ep0), /byte 20: endpoint address 0/);
   const twice = concat(header(27), intf(0, 0, 0), intf(0, 0, 0));
-  assertInvalid(() => parseConfiguration(twice), /alternate setting 0 appears twice/);
+  assertInvalid(
+    () => parseConfiguration(twice),
+    /alternate setting 0 appears twice/,
+  );
   const mult = concat(header(25), intf(0, 0, 1), [7, 5, 0x81, 1, 0, 0x1c, 1]);
   assertInvalid(() => parseConfiguration(mult), /reserved/);
-  assert.equal(altOf(parseConfiguration(mult, LENIENT), 0).endpoints[0]!.transactionsPerMicroframe, 4);
+  assert.equal(
+    altOf(parseConfiguration(mult, LENIENT), 0).endpoints[0]!
+      .transactionsPerMicroframe,
+    4,
+  );
 
   // bNumConfigurations disagrees.
   const cfg = readHexFixture("hub-hs").subarray(18);
-  assertInvalid(() => parseDescriptors(concat(device(2), cfg)), /bNumConfigurations is 2 but 1/);
-  assert.equal(parseDescriptors(concat(device(2), cfg), LENIENT).configurations.length, 1);
+  assertInvalid(
+    () => parseDescriptors(concat(device(2), cfg)),
+    /bNumConfigurations is 2 but 1/,
+  );
+  assert.equal(
+    parseDescriptors(concat(device(2), cfg), LENIENT).configurations.length,
+    1,
+  );
 });
 
 Deno.test("lenient: sysfs trims a configuration but keeps the device's wTotalLength", () => {
@@ -381,7 +518,26 @@ Deno.test("lenient: sysfs trims a configuration but keeps the device's wTotalLen
   // serves only the validated bytes, while the raw wTotalLength still claims
   // the original length. The next configuration starts right after.
   const first = [9, 2, 100, 0, 1, 1, 0, 0x80, 50, 9, 4, 0, 0, 0, 0xff, 0, 0, 0];
-  const second = [9, 2, 18, 0, 1, 2, 0, 0x80, 50, 9, 4, 0, 0, 0, 0x08, 6, 0x50, 0];
+  const second = [
+    9,
+    2,
+    18,
+    0,
+    1,
+    2,
+    0,
+    0x80,
+    50,
+    9,
+    4,
+    0,
+    0,
+    0,
+    0x08,
+    6,
+    0x50,
+    0,
+  ];
   const bytes = concat(device(2), first, second);
   assertInvalid(() => parseDescriptors(bytes), /wTotalLength is 100/);
   const { configurations } = parseDescriptors(bytes, LENIENT);
@@ -425,7 +581,11 @@ function mutate(bytes: Uint8Array, rand: () => number): Uint8Array {
         out = out.slice(0, at);
         break;
       case 3: // insert
-        out.splice(at, 0, ...Array.from({ length: 1 + int(8) }, () => int(256)));
+        out.splice(
+          at,
+          0,
+          ...Array.from({ length: 1 + int(8) }, () => int(256)),
+        );
         break;
       case 4: // delete
         out.splice(at, 1 + int(8));
@@ -457,7 +617,13 @@ function random(rand: () => number): Uint8Array {
 function parseAll(bytes: Uint8Array): number {
   let ok = 0;
   for (const mode of ["strict", "lenient"] as const) {
-    for (const parse of [parseDescriptors, parseConfiguration, parseDeviceDescriptor]) {
+    for (
+      const parse of [
+        parseDescriptors,
+        parseConfiguration,
+        parseDeviceDescriptor,
+      ]
+    ) {
       try {
         const result = parse(bytes, { mode });
         ok++;
@@ -471,7 +637,9 @@ function parseAll(bytes: Uint8Array): number {
       } catch (e) {
         if (!(e instanceof UsbError) || e.code !== "invalid-descriptor") {
           throw new Error(
-            `${parse.name} (${mode}) threw ${e} for ${Array.from(bytes, (b) => b.toString(16))}`,
+            `${parse.name} (${mode}) threw ${e} for ${
+              Array.from(bytes, (b) => b.toString(16))
+            }`,
           );
         }
         assert.match(e.message, /^invalid descriptor at byte \d+: /);
@@ -483,7 +651,10 @@ function parseAll(bytes: Uint8Array): number {
 
 Deno.test("fuzz: random and mutated buffers only ever parse or throw invalid-descriptor", () => {
   const rand = prng(0x05250a40);
-  const seeds = [...FIXTURES.map(readHexFixture), ...FIXTURES.map((f) => readHexFixture(f).subarray(18))];
+  const seeds = [
+    ...FIXTURES.map(readHexFixture),
+    ...FIXTURES.map((f) => readHexFixture(f).subarray(18)),
+  ];
   let parsed = 0;
   let runs = 0;
   for (let i = 0; i < 3000; i++) {
@@ -497,5 +668,8 @@ Deno.test("fuzz: random and mutated buffers only ever parse or throw invalid-des
     }
   }
   // Sanity: the mutations are not so wild that nothing ever parses.
-  assert.ok(parsed > runs / 10, `${parsed} successful parses in ${runs * 6} attempts`);
+  assert.ok(
+    parsed > runs / 10,
+    `${parsed} successful parses in ${runs * 6} attempts`,
+  );
 });

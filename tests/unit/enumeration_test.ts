@@ -11,7 +11,10 @@ import { sysfsDisagreements } from "../fixtures/sysfs_agreement.ts";
 
 const SYSFS = new URL("../fixtures/sysfs", import.meta.url).pathname;
 
-function byPort(devices: readonly UsbDeviceInfo[], port: string): UsbDeviceInfo {
+function byPort(
+  devices: readonly UsbDeviceInfo[],
+  port: string,
+): UsbDeviceInfo {
   const d = devices.find((x) => x.portPath === port);
   assert.ok(d, `no device at ${port}`);
   return d;
@@ -19,13 +22,30 @@ function byPort(devices: readonly UsbDeviceInfo[], port: string): UsbDeviceInfo 
 
 Deno.test("lists the fixture tree sorted by bus and port, root hubs marked", async () => {
   const devices = await listDevices({ sysfsRoot: SYSFS });
-  assert.deepEqual(devices.map((d) => d.portPath), ["usb1", "1-1", "1-1.4", "1-2", "usb2", "2-1"]);
-  assert.deepEqual(devices.filter((d) => d.isRootHub).map((d) => d.portPath), ["usb1", "usb2"]);
+  assert.deepEqual(devices.map((d) => d.portPath), [
+    "usb1",
+    "1-1",
+    "1-1.4",
+    "1-2",
+    "usb2",
+    "2-1",
+  ]);
+  assert.deepEqual(devices.filter((d) => d.isRootHub).map((d) => d.portPath), [
+    "usb1",
+    "usb2",
+  ]);
   assert.deepEqual(
     devices.map((d) => `${d.busNumber}/${d.deviceAddress}`),
     ["1/1", "1/2", "1/4", "1/3", "2/1", "2/2"],
   );
-  assert.deepEqual(devices.map((d) => d.speed), ["high", "high", "low", "high", "super", "super"]);
+  assert.deepEqual(devices.map((d) => d.speed), [
+    "high",
+    "high",
+    "low",
+    "high",
+    "super",
+    "super",
+  ]);
 });
 
 Deno.test("the SourceSink gadget at 2-1: ids, strings, descriptors, devnode", async () => {
@@ -47,7 +67,10 @@ Deno.test("the SourceSink gadget at 2-1: ids, strings, descriptors, devnode", as
   assert.equal(d.configurations.length, 1);
   assert.equal(d.descriptorError, undefined);
   assert.equal(d.devnode, "/tmp/dev/bus/usb/002/002");
-  assert.ok(d.sysfsPath.endsWith("/devices/pci0000:00/0000:00:14.0/usb2/2-1"), d.sysfsPath);
+  assert.ok(
+    d.sysfsPath.endsWith("/devices/pci0000:00/0000:00:14.0/usb2/2-1"),
+    d.sysfsPath,
+  );
   assert.equal(d.interfaces.length, 1);
   const [intf] = d.interfaces;
   assert.equal(intf?.name, "2-1:1.0");
@@ -62,7 +85,11 @@ Deno.test("interfaces carry their kernel drivers; absent strings are undefined",
   const composite = byPort(devices, "1-2");
   assert.deepEqual(
     composite.interfaces.map((i) => [i.name, i.interfaceNumber, i.driver]),
-    [["1-2:1.0", 0, "cdc_acm"], ["1-2:1.1", 1, "cdc_acm"], ["1-2:1.2", 2, "usb-storage"]],
+    [["1-2:1.0", 0, "cdc_acm"], ["1-2:1.1", 1, "cdc_acm"], [
+      "1-2:1.2",
+      2,
+      "usb-storage",
+    ]],
   );
   const hub = byPort(devices, "1-1");
   assert.equal(hub.manufacturerName, undefined);
@@ -71,13 +98,22 @@ Deno.test("interfaces carry their kernel drivers; absent strings are undefined",
   assert.equal(hub.configurationName, undefined);
   const keyboard = byPort(devices, "1-1.4");
   assert.equal(keyboard.serialNumber, undefined);
-  assert.deepEqual(keyboard.interfaces.map((i) => i.driver), ["usbhid", "usbhid"]);
+  assert.deepEqual(keyboard.interfaces.map((i) => i.driver), [
+    "usbhid",
+    "usbhid",
+  ]);
   const root = byPort(devices, "usb2");
-  assert.deepEqual(root.interfaces.map((i) => [i.name, i.driver]), [["2-0:1.0", "hub"]]);
+  assert.deepEqual(root.interfaces.map((i) => [i.name, i.driver]), [[
+    "2-0:1.0",
+    "hub",
+  ]]);
 });
 
 Deno.test("listDevicesSync gives the same as listDevices", async () => {
-  assert.deepEqual(listDevicesSync({ sysfsRoot: SYSFS }), await listDevices({ sysfsRoot: SYSFS }));
+  assert.deepEqual(
+    listDevicesSync({ sysfsRoot: SYSFS }),
+    await listDevices({ sysfsRoot: SYSFS }),
+  );
 });
 
 Deno.test("every fixture device agrees with its sysfs attributes", async () => {
@@ -89,14 +125,20 @@ Deno.test("every fixture device agrees with its sysfs attributes", async () => {
 Deno.test("the agreement checker notices a disagreement", async () => {
   const d = byPort(await listDevices({ sysfsRoot: SYSFS }), "2-1");
   const lying = { ...d, vendorId: 0x1234 };
-  assert.match(sysfsDisagreements(lying).join("\n"), /idVendor: sysfs says 1317, usbkit says 4660/);
+  assert.match(
+    sysfsDisagreements(lying).join("\n"),
+    /idVendor: sysfs says 1317, usbkit says 4660/,
+  );
 });
 
 Deno.test("no sysfs USB at all: an empty list", async () => {
   const empty = await Deno.makeTempDir();
   try {
     assert.deepEqual(await listDevices({ sysfsRoot: empty }), []);
-    assert.deepEqual(listDevicesSync({ sysfsRoot: join(empty, "missing") }), []);
+    assert.deepEqual(
+      listDevicesSync({ sysfsRoot: join(empty, "missing") }),
+      [],
+    );
   } finally {
     await Deno.remove(empty, { recursive: true });
   }
@@ -108,12 +150,16 @@ Deno.test("devices that vanish or are half-written are skipped, not thrown", asy
     const devices = join(root, "bus/usb/devices");
     await Deno.mkdir(devices, { recursive: true });
     const good = readHexFixture("hub-hs");
-    const device = async (name: string, files: Record<string, string | Uint8Array>) => {
+    const device = async (
+      name: string,
+      files: Record<string, string | Uint8Array>,
+    ) => {
       const dir = join(root, "devices", name);
       await Deno.mkdir(dir, { recursive: true });
       for (const [file, content] of Object.entries(files)) {
-        if (typeof content === "string") await Deno.writeTextFile(join(dir, file), content);
-        else await Deno.writeFile(join(dir, file), content);
+        if (typeof content === "string") {
+          await Deno.writeTextFile(join(dir, file), content);
+        } else await Deno.writeFile(join(dir, file), content);
       }
       await Deno.symlink(dir, join(devices, name));
     };
@@ -122,15 +168,28 @@ Deno.test("devices that vanish or are half-written are skipped, not thrown", asy
     // Half gone: busnum present, descriptors not.
     await device("3-2", { busnum: "3\n", devnum: "5\n" });
     // A short descriptors read.
-    await device("3-3", { busnum: "3\n", devnum: "6\n", descriptors: good.subarray(0, 10) });
+    await device("3-3", {
+      busnum: "3\n",
+      devnum: "6\n",
+      descriptors: good.subarray(0, 10),
+    });
     // Garbage busnum.
     await device("3-4", { busnum: "x\n", devnum: "7\n", descriptors: good });
     // Not device names: an interface and a port.
-    await device("3-5:1.0", { busnum: "3\n", devnum: "8\n", descriptors: good });
+    await device("3-5:1.0", {
+      busnum: "3\n",
+      devnum: "8\n",
+      descriptors: good,
+    });
     // Configurations that do not parse: listed, with the reason.
     const broken = Uint8Array.from(good);
     broken[19] = 0x04; // the configuration descriptor's type becomes "interface"
-    await device("3-6", { busnum: "3\n", devnum: "9\n", descriptors: broken, speed: "42\n" });
+    await device("3-6", {
+      busnum: "3\n",
+      devnum: "9\n",
+      descriptors: broken,
+      speed: "42\n",
+    });
     // And one healthy device, no optional attributes at all.
     await device("3-7", { busnum: "3\n", devnum: "10\n", descriptors: good });
 
@@ -151,7 +210,16 @@ Deno.test("devices that vanish or are half-written are skipped, not thrown", asy
 });
 
 Deno.test("comparePortPaths orders ports numerically, root hub first", () => {
-  const paths = ["1-10", "1-2.1", "usb1", "1-2", "1-1.4.2", "1-1", "1-1.4", "1-9"];
+  const paths = [
+    "1-10",
+    "1-2.1",
+    "usb1",
+    "1-2",
+    "1-1.4.2",
+    "1-1",
+    "1-1.4",
+    "1-9",
+  ];
   assert.deepEqual(paths.sort(comparePortPaths), [
     "usb1",
     "1-1",

@@ -4,8 +4,13 @@ import assert from "node:assert/strict";
 import { parseDescriptors } from "../../src/descriptors.ts";
 import { listDevicesSync, type UsbDeviceInfo } from "../../src/enumeration.ts";
 import { UsbError } from "../../src/errors.ts";
-import { formatDeviceTable, formatDeviceTree, hexBytes, toJson } from "../../src/format.ts";
-import { main } from "../../scripts/usb.ts";
+import {
+  formatDeviceTable,
+  formatDeviceTree,
+  hexBytes,
+  toJson,
+} from "../../src/format.ts";
+import { commands, main } from "../../scripts/usb.ts";
 import { readHexFixture } from "../fixtures/hex.ts";
 import { sysfsDisagreements } from "../fixtures/sysfs_agreement.ts";
 
@@ -14,23 +19,44 @@ const devices = listDevicesSync({ sysfsRoot: SYSFS });
 const at = (port: string) => devices.find((d) => d.portPath === port)!;
 
 /** Runs the CLI, capturing what it prints. */
-async function usb(...args: string[]): Promise<{ status: number; out: string; err: string }> {
+async function usb(
+  ...args: string[]
+): Promise<{ status: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const status = await main(args, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  const status = await main(args, {
+    out: (s) => out.push(s),
+    err: (s) => err.push(s),
+  });
   return { status, out: out.join("\n"), err: err.join("\n") };
 }
 
 Deno.test("table: a header, one row per device, '-' for absent strings", () => {
-  const lines = formatDeviceTable(devices.filter((d) => !d.isRootHub)).split("\n");
-  assert.match(lines[0]!, /^BUS +DEV +PORT +ID +SPEED +CLASS +MANUFACTURER +PRODUCT +SERIAL$/);
+  const lines = formatDeviceTable(devices.filter((d) => !d.isRootHub)).split(
+    "\n",
+  );
+  assert.match(
+    lines[0]!,
+    /^BUS +DEV +PORT +ID +SPEED +CLASS +MANUFACTURER +PRODUCT +SERIAL$/,
+  );
   assert.equal(lines.length, 5);
-  assert.match(lines[1]!, /^001 +002 +1-1 +05e3:0608 +high +hub +- +USB2\.0 Hub +-$/);
-  assert.match(lines[3]!, /1-2 +1d6b:0104 +high +comm\+cdc-data\+storage +Linux Foundation/);
-  assert.match(lines[4]!, /^002 +002 +2-1 +0525:a4a0 +super +vendor +usbkit +SourceSink/);
+  assert.match(
+    lines[1]!,
+    /^001 +002 +1-1 +05e3:0608 +high +hub +- +USB2\.0 Hub +-$/,
+  );
+  assert.match(
+    lines[3]!,
+    /1-2 +1d6b:0104 +high +comm\+cdc-data\+storage +Linux Foundation/,
+  );
+  assert.match(
+    lines[4]!,
+    /^002 +002 +2-1 +0525:a4a0 +super +vendor +usbkit +SourceSink/,
+  );
   // Columns line up: every row has the ID column at the same place.
   const col = lines[0]!.indexOf("ID");
-  for (const l of lines.slice(1)) assert.match(l.slice(col), /^[0-9a-f]{4}:[0-9a-f]{4}/);
+  for (const l of lines.slice(1)) {
+    assert.match(l.slice(col), /^[0-9a-f]{4}:[0-9a-f]{4}/);
+  }
 });
 
 Deno.test("tree: SuperSpeed gadget with companions, driver and usbfs capabilities", () => {
@@ -39,9 +65,18 @@ Deno.test("tree: SuperSpeed gadget with companions, driver and usbfs capabilitie
     names: ["ZERO_PACKET", "MMAP"],
     speed: "super",
   });
-  assert.match(tree, /^Bus 002 Device 002: ID 0525:a4a0 usbkit SourceSink bench gadget$/m);
-  assert.match(tree, /port 2-1, super speed \(5 Gb\/s\), \/dev\/bus\/usb\/002\/002/);
-  assert.match(tree, /usbfs: speed super, capabilities 0x1ff\n +ZERO_PACKET MMAP/);
+  assert.match(
+    tree,
+    /^Bus 002 Device 002: ID 0525:a4a0 usbkit SourceSink bench gadget$/m,
+  );
+  assert.match(
+    tree,
+    /port 2-1, super speed \(5 Gb\/s\), \/dev\/bus\/usb\/002\/002/,
+  );
+  assert.match(
+    tree,
+    /usbfs: speed super, capabilities 0x1ff\n +ZERO_PACKET MMAP/,
+  );
   assert.match(tree, /bcdUSB +0x0320 +USB 3\.2/);
   assert.match(tree, /bMaxPacketSize0 +9 +512 bytes/);
   assert.match(tree, /iSerialNumber +3 +"usbkit-ss-0001"/);
@@ -63,18 +98,31 @@ Deno.test("tree: IAD, class-specific descriptors as hex, drivers per interface",
   assert.doesNotMatch(tree, /usbfs/, "no usbfs section when not asked");
   const iad = tree.indexOf("Interface Association:");
   const first = tree.indexOf("Interface Descriptor:");
-  assert.ok(iad > 0 && iad < first, "the IAD comes before the interfaces it groups");
+  assert.ok(
+    iad > 0 && iad < first,
+    "the IAD comes before the interfaces it groups",
+  );
   assert.match(tree, /bFunctionClass +0x02 +Communications/);
-  assert.match(tree, /Class-specific interface descriptor \(type 0x24, 5 bytes\):\n +05 24 00 10 01/);
+  assert.match(
+    tree,
+    /Class-specific interface descriptor \(type 0x24, 5 bytes\):\n +05 24 00 10 01/,
+  );
   assert.match(tree, /Interface Descriptor: \(current, driver usb-storage\)/);
   assert.match(tree, /bInterval +9 +32 ms/);
   assert.match(tree, /bInterval +1 +125 us/);
-  assert.match(tree, /bmAttributes +0x03 +Interrupt\n/, "no USB 3 usage on a USB 2 device");
+  assert.match(
+    tree,
+    /bmAttributes +0x03 +Interrupt\n/,
+    "no USB 3 usage on a USB 2 device",
+  );
 });
 
 Deno.test("tree: HID descriptors, low speed intervals, self-powered hub", () => {
   const kb = formatDeviceTree(at("1-1.4"));
-  assert.match(kb, /HID descriptor \(type 0x21, 9 bytes\):\n +09 21 10 01 00 01 22 41 00/);
+  assert.match(
+    kb,
+    /HID descriptor \(type 0x21, 9 bytes\):\n +09 21 10 01 00 01 22 41 00/,
+  );
   assert.match(kb, /bInterval +10 +10 ms/);
   assert.match(kb, /bmAttributes +0xa0 +bus powered, remote wakeup/);
   assert.match(kb, /iSerialNumber +0\n/);
@@ -84,34 +132,62 @@ Deno.test("tree: HID descriptors, low speed intervals, self-powered hub", () => 
 });
 
 Deno.test("tree: isochronous alternates and a high-bandwidth endpoint", () => {
-  const withConfigs = (hex: string, speed: UsbDeviceInfo["speed"]): UsbDeviceInfo => {
+  const withConfigs = (
+    hex: string,
+    speed: UsbDeviceInfo["speed"],
+  ): UsbDeviceInfo => {
     const parsed = parseDescriptors(readHexFixture(hex));
-    return { ...at("2-1"), speed, device: parsed.device, configurations: parsed.configurations };
+    return {
+      ...at("2-1"),
+      speed,
+      device: parsed.device,
+      configurations: parsed.configurations,
+    };
   };
   const ss = formatDeviceTree(withConfigs("sourcesink-ss-iso", "super"));
   assert.match(ss, /bmAttributes +0x01 +Isochronous, none, data/);
-  assert.match(ss, /bMaxBurst +2 +3 packet\(s\) per burst\n +bmAttributes +0x01 +mult 2/);
+  assert.match(
+    ss,
+    /bMaxBurst +2 +3 packet\(s\) per burst\n +bmAttributes +0x01 +mult 2/,
+  );
   assert.match(ss, /wBytesPerInterval +6144/);
   assert.match(ss, /bInterval +4 +1 ms/);
   assert.match(ss, /bAlternateSetting +1/);
-  assert.match(ss, /Interface Descriptor:\n(.|\n)*bAlternateSetting +1/, "alt 1 is not current");
+  assert.match(
+    ss,
+    /Interface Descriptor:\n(.|\n)*bAlternateSetting +1/,
+    "alt 1 is not current",
+  );
   const hs = formatDeviceTree(withConfigs("sourcesink-hs-iso", "high"));
   assert.match(hs, /wMaxPacketSize +0x1400 +3 x 1024 bytes/);
 });
 
 Deno.test("tree: unavailable capabilities and unparsable configurations say why", () => {
-  const err = new UsbError("access-denied", "cannot open /dev/bus/usb/002/002", {
-    hint: "add a udev rule",
-  });
+  const err = new UsbError(
+    "access-denied",
+    "cannot open /dev/bus/usb/002/002",
+    {
+      hint: "add a udev rule",
+    },
+  );
   const broken: UsbDeviceInfo = {
     ...at("2-1"),
     configurations: [],
-    descriptorError: new UsbError("invalid-descriptor", "invalid descriptor at byte 20: oops"),
+    descriptorError: new UsbError(
+      "invalid-descriptor",
+      "invalid descriptor at byte 20: oops",
+    ),
   };
   const tree = formatDeviceTree(broken, { error: err });
-  assert.match(tree, /usbfs: capabilities unavailable\n +error\[access-denied\]: cannot open/);
+  assert.match(
+    tree,
+    /usbfs: capabilities unavailable\n +error\[access-denied\]: cannot open/,
+  );
   assert.match(tree, /hint: add a udev rule/);
-  assert.match(tree, /configurations could not be parsed:\n +error\[invalid-descriptor\]/);
+  assert.match(
+    tree,
+    /configurations could not be parsed:\n +error\[invalid-descriptor\]/,
+  );
   assert.match(tree, /09 02 2c 00 01 01 04 80 01/, "the raw bytes are shown");
 });
 
@@ -123,15 +199,25 @@ Deno.test("toJson: plain data with hex bytes, nulls for absent values", () => {
   assert.equal(back.descriptors, hexBytes(readHexFixture("hub-hs")));
   assert.equal(back.manufacturerName, null);
   assert.equal(back.descriptorError, null);
-  assert.equal(back.configurations[0].interfaces[0].alternates[0].endpoints[0].raw, "0705810301000c");
+  assert.equal(
+    back.configurations[0].interfaces[0].alternates[0].endpoints[0].raw,
+    "0705810301000c",
+  );
   assert.deepEqual(Object.keys(back).sort(), Object.keys(at("2-1")).sort());
-  assert.deepEqual(sysfsDisagreements(back), [], "the JSON form carries the same facts");
+  assert.deepEqual(
+    sysfsDisagreements(back),
+    [],
+    "the JSON form carries the same facts",
+  );
   const e = toJson(new UsbError("busy", "held", { hint: "unbind" }));
   assert.deepEqual(e, { code: "busy", message: "held", hint: "unbind" });
   const cyclic: Record<string, unknown> = { a: 1 };
   cyclic.self = cyclic;
   assert.deepEqual(toJson(cyclic), { a: 1, self: "[cycle]" });
-  assert.deepEqual(toJson({ f: () => 1, n: 2n, list: [undefined] }), { n: "2", list: [null] });
+  assert.deepEqual(toJson({ f: () => 1, n: 2n, list: [undefined] }), {
+    n: "2",
+    list: [null],
+  });
 });
 
 Deno.test("cli: usb list, --all, --json", async () => {
@@ -149,7 +235,12 @@ Deno.test("cli: usb list, --all, --json", async () => {
   assert.equal(gadget.vendorId, 0x0525);
   assert.equal(gadget.productId, 0xa4a0);
   assert.equal(gadget.descriptors, hexBytes(readHexFixture("sourcesink-ss")));
-  assert.equal(JSON.parse((await usb("list", "--json", "--all", "--sysfs-root", SYSFS)).out).length, 6);
+  assert.equal(
+    JSON.parse(
+      (await usb("list", "--json", "--all", "--sysfs-root", SYSFS)).out,
+    ).length,
+    6,
+  );
 });
 
 Deno.test("cli: nothing attached gets a friendly line and status 0", async () => {
@@ -157,12 +248,24 @@ Deno.test("cli: nothing attached gets a friendly line and status 0", async () =>
   try {
     const none = await usb("list", "--sysfs-root", empty);
     assert.equal(none.status, 0);
-    assert.match(none.out, /no USB devices found; on a machine with no USB try `deno task demo`/);
-    assert.equal((await usb("list", "--json", "--sysfs-root", empty)).out, "[]");
+    assert.match(
+      none.out,
+      /no USB devices found; on a machine with no USB try `deno task demo`/,
+    );
+    assert.equal(
+      (await usb("list", "--json", "--sysfs-root", empty)).out,
+      "[]",
+    );
   } finally {
     await Deno.remove(empty, { recursive: true });
   }
-  const roots = await usb("list", "--sysfs-root", SYSFS, "--dev-root", "/nonexistent");
+  const roots = await usb(
+    "list",
+    "--sysfs-root",
+    SYSFS,
+    "--dev-root",
+    "/nonexistent",
+  );
   assert.equal(roots.status, 0);
 });
 
@@ -186,15 +289,30 @@ Deno.test("cli: usb describe, text and JSON", async () => {
 
 Deno.test("cli: usage errors, not-found and ambiguous exit 2 with a described error", async () => {
   const cases: [string[], RegExp][] = [
-    [["describe"], /^error\[invalid-argument\]: usb describe needs a device selector/],
-    [["describe", "dead:beef"], /^error\[not-found\]: no USB device matches "dead:beef"\n  hint: attached/],
+    [
+      ["describe"],
+      /^error\[invalid-argument\]: usb describe needs a device selector/,
+    ],
+    [
+      ["describe", "dead:beef"],
+      /^error\[not-found\]: no USB device matches "dead:beef"\n {2}hint: attached/,
+    ],
     [["describe", "1d6b:"], /^error\[ambiguous\]: 3 USB devices match "1d6b:"/],
     [["describe", "2-1", "extra"], /unexpected argument "extra"/],
-    [["list", "--bogus"], /^error\[invalid-argument\]: Unknown option '--bogus'/],
-    [["frobnicate"], /^error\[invalid-argument\]: unknown command "frobnicate"\n  hint: the commands are: list, describe/],
+    [
+      ["list", "--bogus"],
+      /^error\[invalid-argument\]: Unknown option '--bogus'/,
+    ],
+    [
+      ["frobnicate"],
+      /^error\[invalid-argument\]: unknown command "frobnicate"\n {2}hint: the commands are: list, describe/,
+    ],
   ];
   for (const [args, message] of cases) {
-    const r = await usb(...args, ...(args[0] === "frobnicate" ? [] : ["--sysfs-root", SYSFS]));
+    const r = await usb(
+      ...args,
+      ...(args[0] === "frobnicate" ? [] : ["--sysfs-root", SYSFS]),
+    );
     assert.equal(r.status, 2, args.join(" "));
     assert.match(r.err, message);
     assert.doesNotMatch(r.err, /\n +at /, "no stack trace");
@@ -213,5 +331,34 @@ Deno.test("cli: help", async () => {
     assert.equal(h.status, 0);
     assert.match(h.out, new RegExp(`^usb ${cmd}`));
     assert.equal((await usb("help", cmd)).out, h.out);
+  }
+});
+
+Deno.test("cli: an unexpected error is one line, status 1; a UsbError keeps its code", async () => {
+  commands.boom = {
+    summary: "fails",
+    help: "usb boom",
+    run: () =>
+      Promise.reject(new TypeError("x is not a function\n  more detail")),
+  };
+  commands.denied = {
+    summary: "fails",
+    help: "usb denied",
+    run: () =>
+      Promise.reject(new UsbError("access-denied", "no", { hint: "udev" })),
+  };
+  try {
+    const boom = await usb("boom");
+    assert.equal(boom.status, 1);
+    assert.equal(
+      boom.err,
+      "error: x is not a function (USBKIT_DEBUG=1 shows the stack)",
+    );
+    const denied = await usb("denied");
+    assert.equal(denied.status, 1);
+    assert.equal(denied.err, "error[access-denied]: no\n  hint: udev");
+  } finally {
+    delete commands.boom;
+    delete commands.denied;
   }
 });

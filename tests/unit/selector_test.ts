@@ -14,7 +14,11 @@ const devices = listDevicesSync({ sysfsRoot: SYSFS });
 const gadget = devices.find((d) => d.portPath === "2-1")!;
 
 /** A copy of the gadget at another port, with another serial number. */
-function twin(port: string, serial: string | undefined, address: number): UsbDeviceInfo {
+function twin(
+  port: string,
+  serial: string | undefined,
+  address: number,
+): UsbDeviceInfo {
   return {
     ...gadget,
     portPath: port,
@@ -25,7 +29,11 @@ function twin(port: string, serial: string | undefined, address: number): UsbDev
   };
 }
 
-function assertUsbError(fn: () => unknown, code: string, message: RegExp): UsbError {
+function assertUsbError(
+  fn: () => unknown,
+  code: string,
+  message: RegExp,
+): UsbError {
   try {
     fn();
   } catch (e) {
@@ -58,7 +66,9 @@ Deno.test("parseSelector: each form", () => {
     ["id=0525:a4a0", { vendorId: 0x0525, productId: 0xa4a0 }],
     ["path=relative/node", { path: "relative/node" }],
   ];
-  for (const [text, expected] of cases) assert.deepEqual(parseSelector(text), expected, text);
+  for (const [text, expected] of cases) {
+    assert.deepEqual(parseSelector(text), expected, text);
+  }
 });
 
 Deno.test("parseSelector: malformed input is invalid-argument with a hint", () => {
@@ -72,7 +82,11 @@ Deno.test("parseSelector: malformed input is invalid-argument with a hint", () =
       ["id=:", /not VID:PID/],
     ] as const
   ) {
-    const e = assertUsbError(() => parseSelector(text), "invalid-argument", message);
+    const e = assertUsbError(
+      () => parseSelector(text),
+      "invalid-argument",
+      message,
+    );
     assert.ok(e.hint, `${text} has a hint`);
   }
 });
@@ -89,8 +103,14 @@ Deno.test("selectDevice: by id, port, device node, sysfs path, serial, object", 
   assert.equal(selectDevice(devices, "1-1.4").productId, 0xc31c);
   assert.equal(selectDevice(devices, "usb1").productId, 0x0002);
   assert.equal(selectDevice(devices, { vendorId: 0x0525 }), gadget);
-  assert.equal(selectDevice(devices, { vendorId: 0x0525, serial: "usbkit-ss-0001" }), gadget);
-  assert.equal(selectDevice(devices, { port: "2-1", path: "/dev/bus/usb/002/002" }), gadget);
+  assert.equal(
+    selectDevice(devices, { vendorId: 0x0525, serial: "usbkit-ss-0001" }),
+    gadget,
+  );
+  assert.equal(
+    selectDevice(devices, { port: "2-1", path: "/dev/bus/usb/002/002" }),
+    gadget,
+  );
 });
 
 Deno.test("matchesSelector: every property given must match", () => {
@@ -114,9 +134,17 @@ Deno.test("structural forms first, then the serial number", () => {
   // ... and "1-9", where no port is, falls back to the serial number.
   assert.equal(selectDevice(list, "1-9"), oddSerialOnly);
   // An explicit "port=" does not fall back.
-  assertUsbError(() => selectDevice(list, "port=1-9"), "not-found", /"port=1-9"/);
+  assertUsbError(
+    () => selectDevice(list, "port=1-9"),
+    "not-found",
+    /"port=1-9"/,
+  );
   // Nor does the object form.
-  assertUsbError(() => selectDevice(list, { port: "1-9" }), "not-found", /port 1-9|1-9/);
+  assertUsbError(
+    () => selectDevice(list, { port: "1-9" }),
+    "not-found",
+    /port 1-9|1-9/,
+  );
 });
 
 Deno.test("not-found lists what is attached, without root hubs", () => {
@@ -126,20 +154,38 @@ Deno.test("not-found lists what is attached, without root hubs", () => {
     /no USB device matches "dead:beef"/,
   );
   assert.match(e.hint ?? "", /attached devices:/);
-  assert.match(e.hint ?? "", /2-1 +0525:a4a0 usbkit SourceSink bench gadget serial "usbkit-ss-0001"/);
+  assert.match(
+    e.hint ?? "",
+    /2-1 +0525:a4a0 usbkit SourceSink bench gadget serial "usbkit-ss-0001"/,
+  );
   assert.match(e.hint ?? "", /1-1\.4 +046d:c31c Logitech USB Keyboard/);
   assert.doesNotMatch(e.hint ?? "", /usb1|xHCI/);
   assert.match(e.describe(), /^error\[not-found\]/);
 
-  const none = assertUsbError(() => selectDevice([], "2-1"), "not-found", /2-1/);
+  const none = assertUsbError(
+    () => selectDevice([], "2-1"),
+    "not-found",
+    /2-1/,
+  );
   assert.match(none.hint ?? "", /no USB devices are present/);
   const roots = devices.filter((d) => d.isRootHub);
-  const onlyRoots = assertUsbError(() => selectDevice(roots, "2-1"), "not-found", /2-1/);
+  const onlyRoots = assertUsbError(
+    () => selectDevice(roots, "2-1"),
+    "not-found",
+    /2-1/,
+  );
   assert.match(onlyRoots.hint ?? "", /only 2 root hub/);
 
   // A long list is cut short.
-  const many = Array.from({ length: 20 }, (_, i) => twin(`2-${i + 2}`, `s${i}`, i + 3));
-  const cut = assertUsbError(() => selectDevice(many, "1234:5678"), "not-found", /1234:5678/);
+  const many = Array.from(
+    { length: 20 },
+    (_, i) => twin(`2-${i + 2}`, `s${i}`, i + 3),
+  );
+  const cut = assertUsbError(
+    () => selectDevice(many, "1234:5678"),
+    "not-found",
+    /1234:5678/,
+  );
   assert.match(cut.hint ?? "", /and 12 more/);
 });
 
@@ -155,15 +201,27 @@ Deno.test("ambiguous lists the candidates and suggests a selector", () => {
   assert.match(e.hint ?? "", /serial=usbkit-ss-0001.*"2-1"/);
 
   // Without distinct serial numbers only the port path tells them apart.
-  const same = [...devices, twin("2-2", "usbkit-ss-0001", 3), twin("2-3", undefined, 4)];
-  const s = assertUsbError(() => selectDevice(same, "0525:a4a0"), "ambiguous", /3 USB devices/);
+  const same = [
+    ...devices,
+    twin("2-2", "usbkit-ss-0001", 3),
+    twin("2-3", undefined, 4),
+  ];
+  const s = assertUsbError(
+    () => selectDevice(same, "0525:a4a0"),
+    "ambiguous",
+    /3 USB devices/,
+  );
   assert.match(s.hint ?? "", /select one by port path \("2-1"\)/);
   assert.doesNotMatch(s.hint ?? "", /serial=/);
   assert.equal(selectDevice(same, "2-3").serialNumber, undefined);
 });
 
 Deno.test("an empty selector object is invalid-argument", () => {
-  assertUsbError(() => selectDevice(devices, {}), "invalid-argument", /at least one/);
+  assertUsbError(
+    () => selectDevice(devices, {}),
+    "invalid-argument",
+    /at least one/,
+  );
   assertUsbError(() => selectDevice(devices, ""), "invalid-argument", /empty/);
 });
 
@@ -179,5 +237,8 @@ Deno.test("formatSelector reads back through parseSelector for one property", ()
   ) {
     assert.deepEqual(parseSelector(formatSelector(s)), s);
   }
-  assert.equal(formatSelector({ vendorId: 1, productId: 2, serial: "x" }), "0001:0002 serial=x");
+  assert.equal(
+    formatSelector({ vendorId: 1, productId: 2, serial: "x" }),
+    "0001:0002 serial=x",
+  );
 });

@@ -1,0 +1,275 @@
+/**
+ * Helpers for code running INSIDE the bench guest (device tests, examples):
+ * what the bench contains, where each device is now, and unplugging and
+ * re-plugging gadgets.
+ *
+ * ```ts ignore
+ * import { benchInfo, plugGadget, unplugGadget } from "../kernel/guest.ts";
+ * const ss = benchInfo().gadgets.find((g) => g.function === "sourcesink")!;
+ * await unplugGadget(ss.name); // the device disappears, as if pulled out
+ * const where = await plugGadget(ss.name); // and comes back, new devnum
+ * ```
+ *
+ * @module
+ */
+
+import {
+  BENCH_INFO_PATH,
+  type BenchInfo,
+  type DeviceLocation,
+  type GadgetInfo,
+  type QemuDeviceInfo,
+} from "./bench.ts";
+
+export type { BenchInfo, DeviceLocation, GadgetInfo, QemuDeviceInfo };
+
+const SYS_USB = "/sys/bus/usb/devices";
+
+/**
+ * Whether this process runs inside a bench guest (env `USBKIT_GUEST=1`, set
+ * by the guest init for the command).
+ *
+ * @example
+ * ```ts
+ * import { inGuest } from "./guest.ts";
+ * if (!inGuest()) console.log("on the host: no virtual devices here");
+ * ```
+ */
+export function inGuest(): boolean {
+  return Deno.env.get("USBKIT_GUEST") === "1";
+}
+
+let cached: BenchInfo | null = null;
+
+/**
+ * The bench record written by the guest init (`USBKIT_BENCH`, by default
+ * `/run/usbkit-bench.json`). Throws outside a guest. Locations are those at
+ * boot; use {@link locate} for the current one after a re-plug.
+ *
+ * @example
+ * ```ts ignore
+ * import { benchInfo } from "./guest.ts";
+ * for (const g of benchInfo().gadgets) console.log(g.name, g.id, g.location?.devnode);
+ * ```
+ */
+export function benchInfo(): BenchInfo {
+  if (cached !== null) return cached;
+  const path = Deno.env.get("USBKIT_BENCH") ?? BENCH_INFO_PATH;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new Error(
+      `no bench record at ${path}: not running in a usbkit guest? (${
+        (e as Error).message
+      })`,
+    );
+  }
+  cached = JSON.parse(text) as BenchInfo;
+  return cached;
+}
+
+/**
+ * The gadget called `name` (throws if there is none).
+ *
+ * @example
+ * ```ts ignore
+ * import { gadget } from "./guest.ts";
+ * console.log(gadget("sourcesink0").udc); // dummy_udc.0
+ * ```
+ */
+export function gadget(name: string): GadgetInfo {
+  const g = benchInfo().gadgets.find((x) => x.name === name);
+  if (g === undefined) {
+    const names = benchInfo().gadgets.map((x) => x.name).join(", ") || "none";
+    throw new Error(`no gadget "${name}" in this bench (gadgets: ${names})`);
+  }
+  return g;
+}
+
+/**
+ * The QEMU device called `name`, or the first one of kind `name` (throws if
+ * there is none).
+ *
+ * @example
+ * ```ts ignore
+ * import { qemuDevice } from "./guest.ts";
+ * console.log(qemuDevice("storage").image);
+ * ```
+ */
+export function qemuDevice(name: string): QemuDeviceInfo {
+  const all = benchInfo().qemuDevices;
+  const d = all.find((x) => x.name === name) ?? all.find((x) => x.kind === name);
+  if (d === undefined) {
+    const names = all.map((x) => x.name).join(", ") || "none";
+    throw new Error(`no QEMU device "${name}" in this bench (devices: ${names})`);
+  }
+  return d;
+}
+
+function readSys(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(path).trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where the device with iSerialNumber `serial` is right now, from sysfs, or
+ * null if it is not connected. The devnum changes at every re-plug; the
+ * port usually stays.
+ *
+ * @example
+ * ```ts ignore
+ * import { locate } from "./guest.ts";
+ * console.log(locate("usbkit-ss-0001")?.devnode); // /dev/bus/usb/002/002
+ * ```
+ */
+export function locate(serial: string): DeviceLocation | null {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(SYS_USB)];
+  } catch {
+    return null;
+  }
+  for (const e of entries) {
+    // Devices are "B-P.P..."; interfaces have a colon, root hubs are "usbN".
+    if (e.name.includes(":") || e.name.startsWith("usb")) continue;
+    const dir = `${SYS_USB}/${e.name}`;
+    if (readSys(`${dir}/serial`) !== serial) continue;
+    const bus = Number(readSys(`${dir}/busnum`));
+    const dev = Number(readSys(`${dir}/devnum`));
+    if (!bus || !dev) return null;
+    const p3 = (n: number) => String(n).padStart(3, "0");
+    return {
+      busnum: bus,
+      devnum: dev,
+      port: e.name,
+      sysfs: dir,
+      devnode: `/dev/bus/usb/${p3(bus)}/${p3(dev)}`,
+      speed: readSys(`${dir}/speed`) ?? "",
+    };
+  }
+  return null;
+}
+
+function existsSync(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Options of {@link waitForDevice}, {@link plugGadget}, {@link unplugGadget}. */
+export interface WaitOptions {
+  /** Give up after this long (default 15000 ms: enumeration under TCG is slow). */
+  timeoutMs?: number;
+  /** Poll interval (default 20 ms). There is no udev in the guest to notify us. */
+  intervalMs?: number;
+}
+
+/**
+ * Waits until the device with `serial` is present (its devnode exists too)
+ * or, with `present: false`, gone (sysfs entry and devnode both). Returns the
+ * location when present, null when gone; throws on timeout.
+ *
+ * @example
+ * ```ts ignore
+ * import { waitForDevice } from "./guest.ts";
+ * const loc = await waitForDevice("usbkit-lb-0001", true);
+ * ```
+ */
+export async function waitForDevice(
+  serial: string,
+  present: boolean,
+  opts: WaitOptions = {},
+): Promise<DeviceLocation | null> {
+  const timeout = opts.timeoutMs ?? 15000;
+  const interval = opts.intervalMs ?? 20;
+  const t0 = Date.now();
+  let lastNode: string | null = null;
+  for (;;) {
+    const loc = locate(serial);
+    if (loc !== null) lastNode = loc.devnode;
+    if (present && loc !== null && existsSync(loc.devnode)) return loc;
+    if (!present && loc === null && (lastNode === null || !existsSync(lastNode))) {
+      return null;
+    }
+    if (Date.now() - t0 > timeout) {
+      throw new Error(
+        `device ${serial} did not ${present ? "appear" : "disappear"} within ${timeout} ms`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/**
+ * Disconnects a gadget from its UDC (`echo "" > UDC` in configfs): for the
+ * host side this is the device being pulled out, even mid-transfer. Waits
+ * until it is gone unless `wait` is false.
+ *
+ * @example
+ * ```ts ignore
+ * import { unplugGadget } from "./guest.ts";
+ * await unplugGadget("sourcesink0");
+ * ```
+ */
+export async function unplugGadget(
+  name: string,
+  opts: WaitOptions & { wait?: boolean } = {},
+): Promise<void> {
+  const g = gadget(name);
+  const before = locate(g.serial);
+  // An empty line unbinds (drivers/usb/gadget/configfs.c gadget_dev_desc_UDC_store).
+  Deno.writeTextFileSync(`${g.configfs}/UDC`, "\n");
+  if (opts.wait === false) return;
+  await waitForDevice(g.serial, false, opts);
+  // devtmpfs removes the node from its own thread: wait for that too.
+  const t0 = Date.now();
+  while (before !== null && existsSync(before.devnode)) {
+    if (Date.now() - t0 > (opts.timeoutMs ?? 15000)) {
+      throw new Error(`${before.devnode} still exists after unplugging ${name}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+  }
+}
+
+/**
+ * Connects a gadget to its UDC again (or for the first time, for gadgets
+ * created with `bind: false`) and waits until it has enumerated. Returns its
+ * new location.
+ *
+ * @example
+ * ```ts ignore
+ * import { plugGadget } from "./guest.ts";
+ * const loc = await plugGadget("sourcesink0");
+ * console.log(loc.devnode);
+ * ```
+ */
+export async function plugGadget(
+  name: string,
+  opts: WaitOptions = {},
+): Promise<DeviceLocation> {
+  const g = gadget(name);
+  Deno.writeTextFileSync(`${g.configfs}/UDC`, `${g.udc}\n`);
+  const loc = await waitForDevice(g.serial, true, opts);
+  if (loc === null) throw new Error(`gadget ${name} did not come back`);
+  return loc;
+}
+
+/**
+ * Whether a gadget is currently bound to its UDC (configfs `UDC` not empty).
+ *
+ * @example
+ * ```ts ignore
+ * import { gadgetBound } from "./guest.ts";
+ * console.log(gadgetBound("loopback0"));
+ * ```
+ */
+export function gadgetBound(name: string): boolean {
+  return (readSys(`${gadget(name).configfs}/UDC`) ?? "") !== "";
+}

@@ -1,0 +1,347 @@
+/**
+ * `deno task bench`: every contender side by side in one boot of the virtual
+ * bench, results as ratios to a raw C usbfs loop.
+ *
+ * On the host: builds bench/c with gcc into .cache/bench/bin, installs
+ * node-usb into bench/node, type-checks the guest-side code, builds the
+ * helper. Then one guest boot with a SuperSpeed SourceSink and a Loopback
+ * gadget runs bench/run_in_guest.ts, which runs each contender on each
+ * workload, round after round. Back on the host: a table on stdout (medians
+ * and ratios to raw-C mmap), bench/results/latest.json, bench/results/latest.svg,
+ * and the targets, met or not.
+ *
+ * Flags: `--rounds N` (default 3), `--quick` (small sizes), `--only a,b`
+ * (contenders), `--workloads in,out,rt1,rt16,ctrl`, `--out DIR` (default
+ * bench/results), `--report-only` (re-render from the last samples file).
+ * Exit status: 0 measured (targets are reported, not enforced), 1 the run
+ * failed, 2 usage.
+ *
+ * @example
+ * ```ts ignore
+ * // shell: deno task bench -- --quick --rounds 1
+ * import { main } from "./bench.ts";
+ * Deno.exit(await main(["--quick", "--rounds", "1"]));
+ * ```
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { runInGuest } from "../kernel/run.ts";
+import type { Bench } from "../kernel/bench.ts";
+import { ensureHostPackages } from "../kernel/setup.ts";
+import {
+  cacheDir,
+  exists,
+  progress,
+  projectRoot,
+  run,
+  which,
+} from "../kernel/util.ts";
+import {
+  benchShape,
+  renderSvg,
+  renderTable,
+  renderTargets,
+  resultsFile,
+  toJson,
+} from "../bench/report.ts";
+import { parseDriverArgs, type SamplesFile } from "../bench/run_in_guest.ts";
+
+/**
+ * The bench the benchmark boots: a SuperSpeed SourceSink with pattern 1 (the
+ * configfs default is 0, all zeros: f_sourcesink.c source_sink_alloc_inst
+ * leaves `pattern` zeroed) and 64 KiB gadget requests, so the gadget side
+ * costs little per byte; and a Loopback with its defaults (4096-byte
+ * requests, qlen 32: GZERO_BULK_BUFLEN, GZERO_QLEN in g_zero.h).
+ *
+ * @example
+ * ```ts
+ * import { benchmarkBench } from "./bench.ts";
+ * console.assert(benchmarkBench(600).gadgets.length === 2);
+ * ```
+ */
+export function benchmarkBench(timeoutSec: number): Bench {
+  return {
+    speed: "super",
+    gadgets: [
+      {
+        function: "sourcesink",
+        attributes: { pattern: 1, bulk_buflen: 65536 },
+      },
+      { function: "loopback" },
+    ],
+    qemuDevices: [],
+    timeoutSec,
+  };
+}
+
+/**
+ * How long the guest may run: boot, then per round and contender the
+ * bulk runs (256 MiB at a pessimistic 20 MB/s, twice), the round trips and
+ * the control loop, plus process start-up.
+ *
+ * @example
+ * ```ts
+ * import { guestTimeoutSec } from "./bench.ts";
+ * console.assert(guestTimeoutSec(3, false, 7) > guestTimeoutSec(1, true, 7));
+ * ```
+ */
+export function guestTimeoutSec(
+  rounds: number,
+  quick: boolean,
+  contenders: number,
+): number {
+  const perRun = quick ? 25 : 60;
+  return 120 + rounds * contenders * 5 * perRun;
+}
+
+const BIN = () => cacheDir("bench", "bin");
+
+async function buildC(): Promise<void> {
+  const root = projectRoot();
+  await Deno.mkdir(BIN(), { recursive: true });
+  const cc = [
+    ["usbfs_bench", []],
+    ["libusb_bench", ["-lusb-1.0"]],
+  ] as const;
+  for (const [name, libs] of cc) {
+    progress(`gcc -O2 bench/c/${name}.c`);
+    await run([
+      "gcc",
+      "-O2",
+      "-Wall",
+      "-Wextra",
+      "-o",
+      join(BIN(), name),
+      join(root, "bench", "c", `${name}.c`),
+      ...libs,
+    ]);
+  }
+}
+
+async function installNodeUsb(): Promise<void> {
+  const dir = join(projectRoot(), "bench", "node");
+  if (await exists(join(dir, "node_modules", "usb", "package.json"))) return;
+  if ((await which("npm")) === null) {
+    throw new Error(
+      "npm is not installed: node-usb cannot be installed (apt-get install npm)",
+    );
+  }
+  progress("npm install (node-usb) in bench/node");
+  const lock = await exists(join(dir, "package-lock.json"));
+  await run(["npm", lock ? "ci" : "install", "--no-audit", "--no-fund"], {
+    cwd: dir,
+  });
+}
+
+async function prepare(): Promise<void> {
+  const missing: string[] = [];
+  if ((await which("gcc")) === null) missing.push("gcc");
+  if ((await which("node")) === null) missing.push("nodejs");
+  if ((await which("npm")) === null) missing.push("npm");
+  // libusb-1.0-0-dev and qemu come with the bench's own host packages.
+  await ensureHostPackages(missing);
+  await buildC();
+  await installNodeUsb();
+  const root = projectRoot();
+  const deno = Deno.execPath();
+  progress("deno check (guest-side code: type-checking under TCG is slow)");
+  await run([deno, "check", "bench/usbkit_bench.ts", "bench/run_in_guest.ts"], {
+    cwd: root,
+    inheritStderr: true,
+  });
+  progress("building the helper");
+  await run([deno, "run", "-A", "scripts/build_helper.ts"], {
+    cwd: root,
+    inheritStderr: true,
+  });
+}
+
+interface Cli {
+  rounds: number;
+  quick: boolean;
+  only: string | undefined;
+  workloads: string | undefined;
+  outDir: string;
+  reportOnly: boolean;
+}
+
+/**
+ * Parses the command line of `deno task bench`.
+ *
+ * @example
+ * ```ts
+ * import { parseBenchCli } from "./bench.ts";
+ * const c = parseBenchCli(["--", "--rounds", "5", "--quick"]);
+ * console.assert(c.rounds === 5 && c.quick && !c.reportOnly);
+ * ```
+ */
+export function parseBenchCli(args: readonly string[]): Cli {
+  const c: Cli = {
+    rounds: 3,
+    quick: false,
+    only: undefined,
+    workloads: undefined,
+    outDir: join(projectRoot(), "bench", "results"),
+    reportOnly: false,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const v = () => {
+      const x = args[++i];
+      if (x === undefined) throw new Error(`${a} needs a value`);
+      return x;
+    };
+    switch (a) {
+      case "--":
+        break;
+      case "--rounds":
+        c.rounds = Number(v());
+        if (!Number.isInteger(c.rounds) || c.rounds < 1) {
+          throw new Error("--rounds wants a positive integer");
+        }
+        break;
+      case "--quick":
+        c.quick = true;
+        break;
+      case "--only":
+        c.only = v();
+        break;
+      case "--workloads":
+        c.workloads = v();
+        break;
+      case "--out":
+        c.outDir = v();
+        break;
+      case "--report-only":
+        c.reportOnly = true;
+        break;
+      default:
+        throw new Error(`unknown option ${a}`);
+    }
+  }
+  return c;
+}
+
+/** Renders the table, JSON and SVG from a samples file. */
+async function report(samples: SamplesFile, outDir: string): Promise<void> {
+  const shape = benchShape(samples.quick);
+  const date = new Date().toISOString();
+  const machine = "node (2 cores, TCG guest)";
+  const results = resultsFile(samples.samples, {
+    date,
+    machine,
+    kernel: samples.kernel,
+    rounds: samples.rounds,
+    quick: samples.quick,
+    shape,
+  });
+  await Deno.mkdir(outDir, { recursive: true });
+  const jsonPath = join(outDir, "latest.json");
+  const svgPath = join(outDir, "latest.svg");
+  await Deno.writeTextFile(jsonPath, toJson(results));
+  const sub =
+    `${
+      date.slice(0, 10)
+    }, ${machine}, guest kernel ${samples.kernel}, median of ${samples.rounds} round(s)` +
+    `${samples.quick ? ", --quick sizes" : ""}${
+      samples.finished ? "" : " (run cut short)"
+    }`;
+  await Deno.writeTextFile(svgPath, renderSvg(results.cells, shape, sub));
+  console.log(`usbkit benchmark: ${sub}`);
+  console.log(
+    "Scores are medians; CPU is user+sys of the whole contender process during the measured phase;",
+  );
+  console.log("RSS is the process's peak. MB = 10^6 bytes.\n");
+  console.log(renderTable(results.cells, shape));
+  console.log("Targets:");
+  console.log(renderTargets(results.targets));
+  console.log(`\nwrote ${jsonPath} and ${svgPath}`);
+}
+
+/**
+ * Runs the benchmark (see the module doc) and returns the exit status.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./bench.ts";
+ * Deno.exit(await main(["--quick", "--rounds", "1"]));
+ * ```
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  let cli: Cli;
+  let driverArgs: string[];
+  try {
+    cli = parseBenchCli(args);
+    driverArgs = ["--rounds", String(cli.rounds)];
+    if (cli.quick) driverArgs.push("--quick");
+    if (cli.only !== undefined) driverArgs.push("--only", cli.only);
+    if (cli.workloads !== undefined) {
+      driverArgs.push("--workloads", cli.workloads);
+    }
+    parseDriverArgs(driverArgs); // validates names before a boot is spent on them
+  } catch (e) {
+    console.error(`usbkit bench: ${(e as Error).message}`);
+    return 2;
+  }
+  const samplesPath = cacheDir("bench", "samples.json");
+  if (!cli.reportOnly) {
+    try {
+      await prepare();
+    } catch (e) {
+      console.error(`usbkit bench: ${(e as Error).message}`);
+      return 1;
+    }
+    await Deno.remove(samplesPath).catch(() => {});
+    const contenders = parseDriverArgs(driverArgs).contenders.length;
+    const timeoutSec = guestTimeoutSec(cli.rounds, cli.quick, contenders);
+    progress(
+      `booting the bench (SourceSink + Loopback, SuperSpeed); at most ${
+        Math.round(timeoutSec / 60)
+      } min`,
+    );
+    const deno = Deno.execPath();
+    const r = await runInGuest(
+      benchmarkBench(timeoutSec),
+      [
+        deno,
+        "run",
+        "-A",
+        "--no-check",
+        "--cached-only",
+        "bench/run_in_guest.ts",
+        ...driverArgs,
+        "--out",
+        samplesPath,
+        "--bin",
+        BIN(),
+      ],
+      { timeoutSec, cwd: projectRoot(), stdout: "inherit", stderr: "inherit" },
+    );
+    if (r.code !== 0) {
+      console.error(
+        `usbkit bench: the guest run ended with ${r.code}${
+          r.failure ? ` (${r.failure.kind}: ${r.failure.message})` : ""
+        }`,
+      );
+      if (!(await exists(samplesPath))) return 1;
+      console.error("usbkit bench: reporting what was measured before that");
+    }
+  }
+  let samples: SamplesFile;
+  try {
+    samples = JSON.parse(await Deno.readTextFile(samplesPath)) as SamplesFile;
+  } catch (e) {
+    console.error(
+      `usbkit bench: no samples at ${samplesPath}: ${(e as Error).message}`,
+    );
+    return 1;
+  }
+  await report(samples, cli.outDir);
+  return samples.finished ? 0 : 1;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

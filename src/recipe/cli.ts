@@ -1,0 +1,273 @@
+/**
+ * The `usb run` and `usb schema` commands.
+ *
+ * Exit status of `usb run`: 0 when every step passed, 1 when a step failed,
+ * 2 for an invalid recipe, a usage error, or a device that was not found
+ * (also after `device.wait`). Problems are printed for people; never a stack
+ * trace.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { VAR_NAME } from "./interpolate.ts";
+import { loadRecipe, RecipeError } from "./load.ts";
+import { writeJsonReport } from "./report_json.ts";
+import { writeJunitReport } from "./report_junit.ts";
+import { formatPlan, TerminalReporter } from "./report_terminal.ts";
+import { type DeviceOpener, runRecipe, type RunResult } from "./runner.ts";
+import { recipeJsonSchema } from "./schema.ts";
+
+/** Exit status: every step passed. */
+export const EXIT_PASSED = 0;
+/** Exit status: a step failed. */
+export const EXIT_FAILED = 1;
+/** Exit status: invalid recipe, usage error, or device not found. */
+export const EXIT_USAGE = 2;
+
+const RUN_USAGE =
+  `usage: usb run <recipe> [--var name=value]... [--dry-run] [--report json=PATH] [--report junit=PATH]
+
+Runs a transfer recipe (YAML, JSON, or a TypeScript module) against a device.
+
+  --var name=value     set a variable; overrides the recipe's vars (repeatable)
+  --dry-run            check the recipe and print its plan, without opening the device
+  --report json=PATH   also write a JSON report to PATH
+  --report junit=PATH  also write a JUnit XML report to PATH
+  -h, --help           show this help
+
+exit status: 0 every step passed, 1 a step failed,
+             2 invalid recipe, usage error, or device not found`;
+
+const SCHEMA_USAGE = `usage: usb schema
+
+Prints the JSON Schema of recipe files, for editors. For example:
+  usb schema > recipe.schema.json
+then start a YAML recipe with
+  # yaml-language-server: $schema=recipe.schema.json`;
+
+/** What the commands write to and open; tests replace them. */
+export interface CliIo {
+  /** Standard output. */
+  stdout?: (text: string) => void;
+  /** Standard error. */
+  stderr?: (text: string) => void;
+  /** Whether standard output is a terminal. */
+  isTTY?: boolean;
+  /** Opens devices (default: usbkit's `open()`). */
+  openDevice?: DeviceOpener;
+}
+
+const encoder = new TextEncoder();
+
+function writer(
+  file: { writeSync(p: Uint8Array): number },
+): (text: string) => void {
+  return (text) => {
+    let bytes = encoder.encode(text);
+    while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+  };
+}
+
+function usageError(
+  err: (s: string) => void,
+  message: string,
+  usage: string,
+): number {
+  err(`usb: ${message}\n\n${usage}\n`);
+  return EXIT_USAGE;
+}
+
+/**
+ * `usb run <recipe> [--var k=v] [--dry-run] [--report json=PATH] [--report junit=PATH]`.
+ *
+ * @param args the arguments after `run`
+ * @param io where to write, and how to open devices (for tests)
+ * @returns the exit status: 0 passed, 1 a step failed, 2 invalid recipe,
+ * usage error, or device not found
+ *
+ * @example Checking a recipe without a device
+ * ```ts
+ * import { runCommand } from "./cli.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".yaml" });
+ * await Deno.writeTextFile(path, "name: t\ndevice: {serial: abc}\nsteps: [{log: hello}]\n");
+ * let out = "";
+ * const status = await runCommand([path, "--dry-run"], { stdout: (s) => out += s });
+ * console.assert(status === 0 && out.includes("nothing was run"));
+ * await Deno.remove(path);
+ * ```
+ */
+export async function runCommand(
+  args: string[],
+  io: CliIo = {},
+): Promise<number> {
+  const out = io.stdout ?? writer(Deno.stdout);
+  const err = io.stderr ?? writer(Deno.stderr);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        var: { type: "string", multiple: true },
+        "dry-run": { type: "boolean" },
+        report: { type: "string", multiple: true },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    return usageError(
+      err,
+      (e as Error).message.split("\n")[0] ?? "bad arguments",
+      RUN_USAGE,
+    );
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    out(RUN_USAGE + "\n");
+    return EXIT_PASSED;
+  }
+  if (positionals.length !== 1) {
+    return usageError(
+      err,
+      positionals.length === 0
+        ? "run needs a recipe file"
+        : `run takes one recipe, got ${positionals.length}`,
+      RUN_USAGE,
+    );
+  }
+  const file = positionals[0]!;
+
+  const vars: Record<string, string> = {};
+  for (const v of values.var ?? []) {
+    const eq = v.indexOf("=");
+    const name = eq < 0 ? v : v.slice(0, eq);
+    if (eq < 0 || !VAR_NAME.test(name)) {
+      return usageError(
+        err,
+        `--var expects name=value with a name of letters, digits and _, got "${v}"`,
+        RUN_USAGE,
+      );
+    }
+    vars[name] = v.slice(eq + 1);
+  }
+
+  const reports: { kind: "json" | "junit"; path: string }[] = [];
+  for (const r of values.report ?? []) {
+    const m = /^(json|junit)=(.+)$/.exec(r);
+    if (!m) {
+      return usageError(
+        err,
+        `--report expects json=PATH or junit=PATH, got "${r}"`,
+        RUN_USAGE,
+      );
+    }
+    reports.push({ kind: m[1] as "json" | "junit", path: m[2]! });
+  }
+
+  let loaded;
+  try {
+    loaded = await loadRecipe(file, { vars: Object.keys(vars) });
+  } catch (e) {
+    if (!(e instanceof RecipeError)) throw e;
+    const n = e.problems.length;
+    err(
+      `${e.message}\n${file}: ${
+        n === 1 ? "1 problem" : `${n} problems`
+      }; nothing was run\n`,
+    );
+    return EXIT_USAGE;
+  }
+
+  if (values["dry-run"]) {
+    out(formatPlan(loaded.recipe, file) + "\n");
+    return EXIT_PASSED;
+  }
+
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  let listening = false;
+  try {
+    Deno.addSignalListener("SIGINT", interrupt);
+    listening = true;
+  } catch {
+    // No signals here (or not allowed): Ctrl-C then ends the process as usual.
+  }
+  let result: RunResult;
+  try {
+    const reporter = new TerminalReporter({
+      write: out,
+      writeError: err,
+      ...(io.isTTY === undefined ? {} : { isTTY: io.isTTY }),
+    });
+    result = await runRecipe(loaded.recipe, {
+      vars,
+      observer: reporter,
+      signal: controller.signal,
+      baseDir: loaded.baseDir,
+      file,
+      ...(io.openDevice ? { openDevice: io.openDevice } : {}),
+    });
+  } finally {
+    if (listening) Deno.removeSignalListener("SIGINT", interrupt);
+  }
+
+  let status = result.outcome === "passed"
+    ? EXIT_PASSED
+    : result.outcome === "failed"
+    ? EXIT_FAILED
+    : EXIT_USAGE;
+  for (const r of reports) {
+    try {
+      if (r.kind === "json") await writeJsonReport(r.path, result);
+      else await writeJunitReport(r.path, result);
+    } catch (e) {
+      err(
+        `usb: cannot write the ${r.kind} report to ${r.path}: ${
+          (e as Error).message
+        }\n`,
+      );
+      if (status === EXIT_PASSED) status = EXIT_USAGE;
+    }
+  }
+  return status;
+}
+
+/**
+ * `usb schema`: prints the JSON Schema of recipe files.
+ *
+ * @param args the arguments after `schema`
+ * @param io where to write (for tests)
+ * @returns the exit status: 0, or 2 for a usage error
+ *
+ * @example
+ * ```ts
+ * import { schemaCommand } from "./cli.ts";
+ * let out = "";
+ * const status = await schemaCommand([], { stdout: (s) => out += s });
+ * console.assert(status === 0 && JSON.parse(out).title === "usbkit recipe");
+ * ```
+ */
+export function schemaCommand(
+  args: string[],
+  io: Pick<CliIo, "stdout" | "stderr"> = {},
+): Promise<number> {
+  const out = io.stdout ?? writer(Deno.stdout);
+  const err = io.stderr ?? writer(Deno.stderr);
+  if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
+    out(SCHEMA_USAGE + "\n");
+    return Promise.resolve(EXIT_PASSED);
+  }
+  if (args.length > 0) {
+    return Promise.resolve(
+      usageError(
+        err,
+        `schema takes no arguments, got ${args.join(" ")}`,
+        SCHEMA_USAGE,
+      ),
+    );
+  }
+  out(JSON.stringify(recipeJsonSchema(), null, 2) + "\n");
+  return Promise.resolve(EXIT_PASSED);
+}

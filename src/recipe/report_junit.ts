@@ -1,0 +1,201 @@
+/**
+ * The JUnit XML report of a run, which CI servers read: the recipe is a test
+ * suite and each step a test case, with a failure message that reads like the
+ * terminal's.
+ *
+ * @module
+ */
+
+import { formatFailure } from "./report_terminal.ts";
+import type { RunResult, StepResult } from "./runner.ts";
+
+/**
+ * Escapes text for XML attributes and content. Characters XML 1.0 cannot hold
+ * (most control characters) become `\xNN`, and terminal colour codes are
+ * dropped.
+ *
+ * @param text any text
+ * @returns the escaped text
+ *
+ * @example
+ * ```ts
+ * import { escapeXml } from "./report_junit.ts";
+ * console.assert(escapeXml('a<b & "c"') === "a&lt;b &amp; &quot;c&quot;");
+ * ```
+ */
+export function escapeXml(text: string): string {
+  return text
+    // deno-lint-ignore no-control-regex
+    .replace(/\x1b\[[0-9;]*m/g, "")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;")
+    // deno-lint-ignore no-control-regex
+    .replace(
+      /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g,
+      (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    );
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+
+/** The steps that become test cases: inner steps of repeats, not the repeats. */
+function leaves(steps: readonly StepResult[]): StepResult[] {
+  return steps.flatMap((
+    s,
+  ) => (s.children && s.status !== "skipped" ? leaves(s.children) : [s]));
+}
+
+function caseName(s: StepResult): string {
+  const id = s.iteration === undefined ? s.id : `${s.id} #${s.iteration}`;
+  return `${id} ${s.name ? `${s.name} (${s.title})` : s.title}`;
+}
+
+/**
+ * The JUnit XML text of a run.
+ *
+ * @param result the run's result
+ * @returns the XML document
+ *
+ * @example
+ * ```ts
+ * import { junitReport } from "./report_junit.ts";
+ * const xml = junitReport({
+ *   recipe: { name: "t" }, outcome: "failed", startedAt: new Date(0).toISOString(), durationMs: 5,
+ *   vars: {}, summary: { passed: 0, failed: 1, skipped: 0, total: 1 },
+ *   steps: [{
+ *     id: "1", path: "steps[0]", kind: "bulk", title: "bulk IN 0x81, 13 B", status: "failed",
+ *     startMs: 0, durationMs: 2, failures: [{ message: "status: expected ok, got stall" }],
+ *   }],
+ * });
+ * console.assert(xml.includes('<failure message="status: expected ok, got stall"'));
+ * ```
+ */
+export function junitReport(result: RunResult): string {
+  const cases = leaves(result.steps);
+  const suite = escapeXml(result.recipe.name);
+  const body: string[] = [];
+  let failures = 0;
+  let errors = 0;
+  let skipped = 0;
+
+  if (result.error) {
+    // Nothing ran, or setup failed: one case says why, so CI shows it.
+    errors++;
+    const e = result.error;
+    const text = `error[${e.code}]: ${e.message}${
+      e.hint ? `\n  hint: ${e.hint}` : ""
+    }`;
+    body.push(
+      `    <testcase classname="${suite}" name="${
+        escapeXml(`open ${result.device?.selector ?? "device"}`)
+      }" time="${seconds(result.device?.waitedMs ?? 0)}">`,
+      `      <error message="${
+        escapeXml(`error[${e.code}]: ${e.message}`)
+      }" type="${escapeXml(e.code)}">${escapeXml(text)}</error>`,
+      `    </testcase>`,
+    );
+  }
+
+  for (const s of cases) {
+    const open = `    <testcase classname="${suite}" name="${
+      escapeXml(caseName(s))
+    }" time="${seconds(s.durationMs)}"`;
+    if (s.status === "skipped") {
+      skipped++;
+      body.push(
+        `${open}>`,
+        `      <skipped message="${escapeXml(s.skipReason ?? "skipped")}"/>`,
+        `    </testcase>`,
+      );
+      continue;
+    }
+    const out = s.message !== undefined
+      ? [`      <system-out>${escapeXml(s.message)}</system-out>`]
+      : [];
+    if (s.status === "passed") {
+      body.push(
+        out.length ? `${open}>` : `${open}/>`,
+        ...out,
+        ...(out.length ? [`    </testcase>`] : []),
+      );
+      continue;
+    }
+    const text = formatFailure(s);
+    const first = s.failures[0]?.message ??
+      (s.error ? `error[${s.error.code}]: ${s.error.message}` : "failed");
+    // An expectation that did not hold is a failure; a transfer that threw
+    // (timeout, disconnect) is an error, as JUnit tells them apart.
+    const tag = s.failures.length ? "failure" : "error";
+    const type = s.failures.length ? "expectation" : s.error?.code ?? "error";
+    if (tag === "failure") failures++;
+    else errors++;
+    body.push(
+      `${open}>`,
+      `      <${tag} message="${escapeXml(first)}" type="${escapeXml(type)}">${
+        escapeXml(text)
+      }</${tag}>`,
+      ...out,
+      `    </testcase>`,
+    );
+  }
+
+  const tests = cases.length + (result.error ? 1 : 0);
+  const counts =
+    `tests="${tests}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${
+      seconds(result.durationMs)
+    }"`;
+  const props = Object.entries(result.vars).map(([k, v]) =>
+    `      <property name="${escapeXml(`var.${k}`)}" value="${
+      escapeXml(String(v))
+    }"/>`
+  );
+  if (result.device) {
+    props.unshift(
+      `      <property name="device" value="${
+        escapeXml(result.device.selector)
+      }"/>`,
+    );
+  }
+  return [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<testsuites name="usbkit recipes" ${counts}>`,
+    `  <testsuite name="${suite}" ${counts} timestamp="${
+      escapeXml(result.startedAt)
+    }"${result.recipe.file ? ` file="${escapeXml(result.recipe.file)}"` : ""}>`,
+    ...(props.length
+      ? [`    <properties>`, ...props, `    </properties>`]
+      : []),
+    ...body,
+    `  </testsuite>`,
+    `</testsuites>`,
+    "",
+  ].join("\n");
+}
+
+/**
+ * Writes the JUnit XML report to a file.
+ *
+ * @param path where to write
+ * @param result the run's result
+ *
+ * @example
+ * ```ts
+ * import { writeJunitReport } from "./report_junit.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".xml" });
+ * await writeJunitReport(path, {
+ *   recipe: { name: "t" }, outcome: "passed", startedAt: new Date(0).toISOString(), durationMs: 1,
+ *   steps: [], vars: {}, summary: { passed: 0, failed: 0, skipped: 0, total: 0 },
+ * });
+ * console.assert((await Deno.readTextFile(path)).startsWith("<?xml"));
+ * await Deno.remove(path);
+ * ```
+ */
+export async function writeJunitReport(
+  path: string,
+  result: RunResult,
+): Promise<void> {
+  await Deno.writeTextFile(path, junitReport(result));
+}

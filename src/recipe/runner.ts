@@ -1,0 +1,1571 @@
+/**
+ * Runs a validated recipe against a device: opens it (waiting for it to
+ * appear), claims interfaces, runs the steps in order with their timeouts,
+ * checks expectations, captures variables, and returns a result that the
+ * reporters (terminal, JSON, JUnit) render.
+ *
+ * The runner talks to the device through {@linkcode RecipeDevice}, the part
+ * of usbkit's `Device` it uses, so that its logic can be exercised without
+ * hardware; by default it opens real devices with `open()` from device.ts.
+ *
+ * @module
+ */
+
+import { UsbError } from "../errors.ts";
+import {
+  capture,
+  checkTransfer,
+  type Failure,
+  PatternChecker,
+} from "./expect.ts";
+import {
+  InterpolationError,
+  type Resolved,
+  resolveTemplates,
+  type Template,
+  type VarValue,
+} from "./interpolate.ts";
+import {
+  type DataSpec,
+  type DeviceSelectorSpec,
+  type Recipe,
+  type Step,
+  type StepBody,
+  type StepKind,
+  type TaggedStep,
+  tagStep,
+} from "./schema.ts";
+import {
+  formatDuration,
+  formatHex,
+  formatRate,
+  formatSize,
+  makePattern,
+  type PatternKind,
+} from "./values.ts";
+
+// ---------------------------------------------------------------------------
+// The device, as the runner sees it
+
+/** A control setup packet, as usbkit's `Device` takes it. */
+export interface RecipeSetup {
+  /** The request type. */
+  requestType: "standard" | "class" | "vendor";
+  /** Who the request is for. */
+  recipient: "device" | "interface" | "endpoint" | "other";
+  /** bRequest. */
+  request: number;
+  /** wValue. */
+  value: number;
+  /** wIndex. */
+  index: number;
+}
+
+/** Options of a transfer. */
+export interface RecipeTransferOptions {
+  /** Milliseconds. */
+  timeout?: number;
+  /** Cancels the transfer. */
+  signal?: AbortSignal;
+}
+
+/** The result of an IN transfer. */
+export interface RecipeInResult {
+  /** How it ended. */
+  status: "ok" | "stall" | "babble";
+  /** The bytes received. */
+  data: Uint8Array;
+}
+
+/** The result of an OUT transfer. */
+export interface RecipeOutResult {
+  /** How it ended. */
+  status: "ok" | "stall";
+  /** Bytes the device accepted. */
+  bytesWritten: number;
+}
+
+/** The part of usbkit's `Endpoint` the runner uses. */
+export interface RecipeEndpoint {
+  /** bEndpointAddress. */
+  readonly address: number;
+  /** From bit 7 of the address. */
+  readonly direction: "in" | "out";
+  /** The transfer type. */
+  readonly type: "bulk" | "interrupt" | "isochronous" | "control";
+  /** wMaxPacketSize. */
+  readonly maxPacketSize: number;
+  /** One IN transfer. */
+  transferIn(
+    length: number,
+    options?: RecipeTransferOptions,
+  ): Promise<RecipeInResult>;
+  /** One OUT transfer. */
+  transferOut(
+    data: Uint8Array,
+    options?: RecipeTransferOptions,
+  ): Promise<RecipeOutResult>;
+  /** CLEAR_FEATURE(ENDPOINT_HALT). */
+  clearHalt(): Promise<void>;
+  /** One isochronous IN transfer. */
+  isochronousTransferIn(
+    packetLengths: number[],
+    options?: RecipeTransferOptions,
+  ): Promise<
+    { data: Uint8Array; packets: { status: string; data: Uint8Array }[] }
+  >;
+  /** One isochronous OUT transfer. */
+  isochronousTransferOut(
+    data: Uint8Array,
+    packetLengths: number[],
+    options?: RecipeTransferOptions,
+  ): Promise<{ packets: { status: string; bytesWritten: number }[] }>;
+  /** Streaming IN: each chunk is valid until the next one is asked for. */
+  stream(
+    options: { transferSize: number; inFlight: number; signal?: AbortSignal },
+  ): AsyncIterable<Uint8Array>;
+  /** Streaming OUT. */
+  writable(
+    options?: { transferSize?: number; inFlight?: number },
+  ): WritableStream<Uint8Array>;
+}
+
+/** The part of usbkit's `Interface` the runner uses. */
+export interface RecipeInterface {
+  /** bInterfaceNumber. */
+  readonly interfaceNumber: number;
+  /** SET_INTERFACE. */
+  selectAlternate(alternate: number): Promise<void>;
+  /** An endpoint of the current alternate setting; throws for an unknown address. */
+  endpoint(address: number): RecipeEndpoint;
+  /** Releases the interface. */
+  release(): Promise<void>;
+}
+
+/** The part of usbkit's `Device` the runner uses. */
+export interface RecipeDevice {
+  /** The device descriptor's ids. */
+  readonly deviceDescriptor: { vendorId: number; productId: number };
+  /** The active configuration, if any. */
+  readonly configuration: { configurationValue: number } | null;
+  /** SET_CONFIGURATION. */
+  selectConfiguration(value: number): Promise<void>;
+  /** Claims an interface. */
+  claimInterface(
+    n: number,
+    options?: { detachKernelDriver?: boolean },
+  ): Promise<RecipeInterface>;
+  /** A control IN transfer. */
+  controlTransferIn(
+    setup: RecipeSetup,
+    length: number,
+    options?: RecipeTransferOptions,
+  ): Promise<RecipeInResult>;
+  /** A control OUT transfer. */
+  controlTransferOut(
+    setup: RecipeSetup,
+    data: Uint8Array,
+    options?: RecipeTransferOptions,
+  ): Promise<RecipeOutResult>;
+  /** USBDEVFS_RESET. */
+  reset(): Promise<void>;
+  /** Releases everything and closes the device. */
+  close(): Promise<void>;
+}
+
+/** A device selector, as `open()` takes it. */
+export interface RecipeDeviceSelector {
+  /** idVendor. */
+  vendorId?: number;
+  /** idProduct. */
+  productId?: number;
+  /** The serial number string. */
+  serial?: string;
+  /** A port path such as `2-1`. */
+  port?: string;
+  /** A device node such as `/dev/bus/usb/002/003`. */
+  path?: string;
+}
+
+/** Opens a device; rejects with a `UsbError` of code `not-found` when none matches. */
+export type DeviceOpener = (
+  selector: RecipeDeviceSelector,
+  options: { signal?: AbortSignal },
+) => Promise<RecipeDevice>;
+
+async function openReal(
+  selector: RecipeDeviceSelector,
+  options: { signal?: AbortSignal },
+): Promise<RecipeDevice> {
+  // A computed specifier keeps this module loadable (and type-checkable) on
+  // its own: the device layer needs the helper library, the runner's logic
+  // does not.
+  const specifier = new URL("../device.ts", import.meta.url).href;
+  const device = await import(specifier) as { open: DeviceOpener };
+  return await device.open(selector, options);
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+/** How a step ended. */
+export type StepStatus = "passed" | "failed" | "skipped";
+
+/** The outcome of one step. */
+export interface StepResult {
+  /** Its number, for people: `3`, or `4.2` inside a repeat. */
+  id: string;
+  /** Where it is in the recipe: `steps[3].repeat.steps[1]`. */
+  path: string;
+  /** The step's kind. */
+  kind: StepKind;
+  /** What the step does, such as `bulk IN 0x81, 512 B`. */
+  title: string;
+  /** The step's `name`, when it has one. */
+  name?: string;
+  /** The iteration (from 1) for a step inside a repeat. */
+  iteration?: number;
+  /** How it ended. */
+  status: StepStatus;
+  /** Why it was skipped. */
+  skipReason?: string;
+  /** When it started, in ms since the run started. */
+  startMs: number;
+  /** How long it took, in ms. */
+  durationMs: number;
+  /** A one-line summary of what happened: `13 B`, `64.0 MiB at 120 MB/s`. */
+  summary?: string;
+  /** The transfer, for transfer steps. */
+  transfer?: {
+    /** `in` or `out`. */
+    direction: "in" | "out";
+    /** `ok`, `stall`, `babble`. */
+    status?: string;
+    /** Bytes asked for (IN). */
+    requested?: number;
+    /** Bytes received or written. */
+    length?: number;
+    /** The data received (IN) or sent (OUT). */
+    data?: Uint8Array;
+  };
+  /** For streams. */
+  stream?: {
+    bytes: number;
+    durationMs: number;
+    rate: number;
+    minRate?: number;
+  };
+  /** Variables this step captured. */
+  saved?: Record<string, VarValue>;
+  /** The message of a log step. */
+  message?: string;
+  /** What did not match. */
+  failures: Failure[];
+  /** The error a transfer ended with, when it threw. */
+  error?: { code: string; message: string; hint?: string };
+  /** Steps run inside a repeat, every iteration. */
+  children?: StepResult[];
+}
+
+/** How a run ended. */
+export type RunOutcome = "passed" | "failed" | "no-device" | "invalid";
+
+/** The outcome of a whole run. */
+export interface RunResult {
+  /** The recipe's name, description, and file. */
+  recipe: { name: string; description?: string; file?: string };
+  /** How it ended: `no-device` and `invalid` mean the steps never ran. */
+  outcome: RunOutcome;
+  /** The device that was opened, and how long it took to appear. */
+  device?: {
+    selector: string;
+    vendorId?: number;
+    productId?: number;
+    waitedMs: number;
+  };
+  /** When the run started (ISO 8601). */
+  startedAt: string;
+  /** How long it took, in ms. */
+  durationMs: number;
+  /** The top-level steps. */
+  steps: StepResult[];
+  /** The variables at the end: from the recipe, `--var`, and captures. */
+  vars: Record<string, VarValue>;
+  /** What stopped the run before or outside the steps: no device, a busy interface. */
+  error?: { code: string; message: string; hint?: string };
+  /** Counts of steps (repeats count their inner steps once per iteration). */
+  summary: { passed: number; failed: number; skipped: number; total: number };
+}
+
+/** Called as a run progresses, for live output. */
+export interface RunObserver {
+  /** Before the device is opened. */
+  runStarted?(info: { recipe: Recipe; selector: string; waitMs: number }): void;
+  /** Once the device is open and its interfaces are claimed. */
+  deviceReady?(
+    info: {
+      selector: string;
+      vendorId: number;
+      productId: number;
+      waitedMs: number;
+    },
+  ): void;
+  /** A step starts. `depth` is 0 at top level; `quiet` asks for no line unless it fails. */
+  stepStarted?(
+    info: {
+      id: string;
+      title: string;
+      kind: StepKind;
+      depth: number;
+      quiet: boolean;
+    },
+  ): void;
+  /** A stream moved more data. */
+  streamProgress?(
+    info: {
+      id: string;
+      bytes: number;
+      targetBytes?: number;
+      targetMs?: number;
+      elapsedMs: number;
+    },
+  ): void;
+  /** A step ended. */
+  stepFinished?(
+    result: StepResult,
+    info: { depth: number; quiet: boolean },
+  ): void;
+  /** The run ended. */
+  runFinished?(result: RunResult): void;
+}
+
+/** Options of {@linkcode runRecipe}. */
+export interface RunOptions {
+  /** Variables that override the recipe's `vars` (from `--var`). */
+  vars?: Record<string, VarValue>;
+  /** Opens the device; the default is usbkit's `open()`. */
+  openDevice?: DeviceOpener;
+  /** Told about progress, for live output. */
+  observer?: RunObserver;
+  /** Stops the run (Ctrl-C). */
+  signal?: AbortSignal;
+  /** The folder `{ file }` data is read relative to. */
+  baseDir?: string;
+  /** The recipe file, for reports. */
+  file?: string;
+}
+
+/** The step timeout when neither the step nor the recipe sets one. */
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+/** A repeat shows its inner steps when it runs at most this many; otherwise only failures. */
+const QUIET_ABOVE = 20;
+
+// ---------------------------------------------------------------------------
+// Describing steps
+
+const STANDARD_REQUESTS: Record<number, string> = {
+  // USB 3.2 spec, table 9-5 (standard request codes).
+  0x00: "GET_STATUS",
+  0x01: "CLEAR_FEATURE",
+  0x03: "SET_FEATURE",
+  0x05: "SET_ADDRESS",
+  0x06: "GET_DESCRIPTOR",
+  0x07: "SET_DESCRIPTOR",
+  0x08: "GET_CONFIGURATION",
+  0x09: "SET_CONFIGURATION",
+  0x0a: "GET_INTERFACE",
+  0x0b: "SET_INTERFACE",
+  0x0c: "SYNCH_FRAME",
+};
+
+const DESCRIPTOR_TYPES: Record<number, string> = {
+  // USB 3.2 spec, table 9-6 (descriptor types).
+  1: "device",
+  2: "configuration",
+  3: "string",
+  6: "device qualifier",
+  15: "BOS",
+};
+
+type Maybe<T> = T | Template<T>;
+
+function show(v: Maybe<number> | undefined, hex = false): string {
+  if (v === undefined) return "?";
+  if (typeof v !== "number") return v.source;
+  return hex ? `0x${v.toString(16).padStart(2, "0")}` : String(v);
+}
+
+function showSize(v: Maybe<number>): string {
+  return typeof v === "number" ? formatSize(v) : `${v.source} B`;
+}
+
+function describeData(d: DataSpec | Resolved<DataSpec>): string {
+  if ("list" in d && d.list) return `${d.list.length} B`;
+  if ("hex" in d && d.hex !== undefined) {
+    return d.hex instanceof Uint8Array
+      ? `${d.hex.length} B`
+      : `hex ${d.hex.source}`;
+  }
+  if ("text" in d && d.text !== undefined) {
+    return `text ${JSON.stringify(String(d.text))}`;
+  }
+  if ("file" in d && d.file !== undefined) return `file ${String(d.file)}`;
+  if ("pattern" in d && d.pattern !== undefined) {
+    return `${d.pattern} pattern, ${showSize(d.length ?? 0)}`;
+  }
+  return "data";
+}
+
+/**
+ * What a step does, in one line, for the terminal, the plan and the reports.
+ * `${…}` references that are not resolved yet are shown as written.
+ *
+ * @param step a validated step
+ * @returns such as `bulk IN 0x81, 512 B` or `control IN GET_DESCRIPTOR(device), 18 B`
+ *
+ * @example
+ * ```ts
+ * import { RecipeSchema } from "./schema.ts";
+ * import { describeStep } from "./runner.ts";
+ * const r = RecipeSchema.parse({
+ *   name: "x", device: { serial: "1" }, interfaces: [0],
+ *   steps: [{ bulk: { endpoint: 0x81, in: 512 } }],
+ * });
+ * console.assert(describeStep(r.steps[0]!) === "bulk IN 0x81, 512 B");
+ * ```
+ */
+export function describeStep(step: Step | TaggedStep): string {
+  const t = "kind" in step && "body" in step
+    ? step as TaggedStep
+    : tagStep(step as Step);
+  switch (t.kind) {
+    case "control": {
+      const b = t.body;
+      const dir = b.in !== undefined ? "IN" : "OUT";
+      let what: string;
+      const name = b.requestType === "standard" && typeof b.request === "number"
+        ? STANDARD_REQUESTS[b.request]
+        : undefined;
+      if (name === "GET_DESCRIPTOR" && typeof b.value === "number") {
+        const type = DESCRIPTOR_TYPES[b.value >> 8] ?? `type ${b.value >> 8}`;
+        what = `GET_DESCRIPTOR(${type}${
+          b.value >> 8 === 3 ? ` ${b.value & 0xff}` : ""
+        })`;
+      } else if (name) {
+        what = `${name} value=${show(b.value ?? 0, true)} index=${
+          show(b.index ?? 0, true)
+        }`;
+      } else {
+        what = `${b.requestType}/${b.recipient ?? "device"} request ${
+          show(b.request, true)
+        } value=${show(b.value ?? 0, true)} index=${show(b.index ?? 0, true)}`;
+      }
+      const size = b.in !== undefined
+        ? showSize(b.in)
+        : b.out !== undefined
+        ? describeData(b.out)
+        : "";
+      return `control ${dir} ${what}, ${size}`;
+    }
+    case "bulk":
+    case "interrupt": {
+      const b = t.body;
+      const size = b.in !== undefined
+        ? showSize(b.in)
+        : b.out !== undefined
+        ? describeData(b.out)
+        : "";
+      return `${t.kind} ${b.in !== undefined ? "IN" : "OUT"} ${
+        show(b.endpoint, true)
+      }, ${size}`;
+    }
+    case "iso": {
+      const b = t.body;
+      if (b.in !== undefined) {
+        const what = Array.isArray(b.in)
+          ? `${b.in.length} packets`
+          : showSize(b.in);
+        return `iso IN ${show(b.endpoint, true)}, ${what}`;
+      }
+      return `iso OUT ${show(b.endpoint, true)}, ${
+        b.out ? describeData(b.out) : ""
+      }`;
+    }
+    case "stream": {
+      const b = t.body;
+      const amount = [
+        b.bytes !== undefined ? showSize(b.bytes) : undefined,
+        b.duration !== undefined
+          ? `for ${
+            typeof b.duration === "number"
+              ? formatDuration(b.duration)
+              : b.duration
+          }`
+          : undefined,
+      ].filter(Boolean).join(" or ");
+      const ts = b.transferSize === undefined
+        ? "64 KiB"
+        : showSize(b.transferSize);
+      return `stream ${show(b.endpoint, true)}, ${amount} (${ts} × ${
+        show(b.inFlight ?? 16)
+      } in flight)`;
+    }
+    case "delay":
+      return `delay ${
+        typeof t.body === "number" ? formatDuration(t.body) : t.body.source
+      }`;
+    case "repeat":
+      return `repeat ×${show(t.body.count)}${
+        t.body.var ? ` (${String(t.body.var)})` : ""
+      }`;
+    case "reset":
+      return "reset the device";
+    case "clearHalt":
+      return `clear halt on ${show(t.body.endpoint, true)}`;
+    case "selectAlternate":
+      return `interface ${show(t.body.interface)}: alternate setting ${
+        show(t.body.alternate)
+      }`;
+    case "log":
+      return "log";
+  }
+}
+
+/**
+ * Describes a device selector: `0525:a4a0`, `serial "usbkit-lb-0001"`, …
+ *
+ * @param s the selector, as validated
+ * @returns the text
+ *
+ * @example
+ * ```ts
+ * import { describeSelector } from "./runner.ts";
+ * console.assert(describeSelector({ vendorId: 0x0525, productId: 0xa4a0 }) === "0525:a4a0");
+ * ```
+ */
+export function describeSelector(
+  s: DeviceSelectorSpec | RecipeDeviceSelector,
+): string {
+  const parts: string[] = [];
+  const id = (
+    v: unknown,
+  ) => (typeof v === "number"
+    ? v.toString(16).padStart(4, "0")
+    : String(v ?? "*"));
+  if (s.vendorId !== undefined || s.productId !== undefined) {
+    parts.push(`${id(s.vendorId)}:${id(s.productId)}`);
+  }
+  if (s.serial !== undefined) {
+    parts.push(`serial ${JSON.stringify(String(s.serial))}`);
+  }
+  if (s.port !== undefined) parts.push(`port ${String(s.port)}`);
+  if (s.path !== undefined) parts.push(String(s.path));
+  return parts.join(", ");
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+class StepError extends Error {}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+function errorInfo(
+  e: unknown,
+): { code: string; message: string; hint?: string } {
+  if (
+    e instanceof UsbError ||
+    (e instanceof Error && typeof (e as { code?: unknown }).code === "string")
+  ) {
+    const u = e as Error & { code: string; hint?: string };
+    return u.hint
+      ? { code: u.code, message: u.message, hint: u.hint }
+      : { code: u.code, message: u.message };
+  }
+  if (e instanceof InterpolationError) {
+    return {
+      code: "invalid-argument",
+      message: `${e.path ?? ""}: ${e.message}`,
+    };
+  }
+  if (e instanceof StepError) {
+    return { code: "invalid-argument", message: e.message };
+  }
+  return {
+    code: "internal",
+    message: e instanceof Error ? e.message : String(e),
+  };
+}
+
+function partialData(e: unknown): Uint8Array | undefined {
+  return e instanceof UsbError ? e.data : undefined;
+}
+
+interface Context {
+  recipe: Recipe;
+  device: RecipeDevice;
+  interfaces: RecipeInterface[];
+  endpoints: Map<number, RecipeEndpoint>;
+  vars: Record<string, VarValue>;
+  observer: RunObserver;
+  signal: AbortSignal | undefined;
+  baseDir: string;
+  t0: number;
+  timeout: number;
+  stopped: boolean;
+}
+
+function transferOptions(ctx: Context, timeout: number): RecipeTransferOptions {
+  return ctx.signal ? { timeout, signal: ctx.signal } : { timeout };
+}
+
+function endpointFor(ctx: Context, address: number): RecipeEndpoint {
+  const cached = ctx.endpoints.get(address);
+  if (cached) return cached;
+  for (const iface of ctx.interfaces) {
+    let ep: RecipeEndpoint | undefined;
+    try {
+      ep = iface.endpoint(address);
+    } catch {
+      continue; // not this interface's endpoint
+    }
+    ctx.endpoints.set(address, ep);
+    return ep;
+  }
+  const claimed = ctx.interfaces.map((i) => i.interfaceNumber).join(", ") ||
+    "none";
+  throw new StepError(
+    `endpoint 0x${
+      address.toString(16).padStart(2, "0")
+    } is not on a claimed interface (claimed: ${claimed})`,
+  );
+}
+
+/**
+ * The bytes a data spec stands for.
+ *
+ * @param spec the data, with templates resolved
+ * @param options the folder files are relative to, and the packet size for
+ * the `sourcesink` pattern
+ * @returns fresh bytes (the caller may hand them to a transfer, which may
+ * take them over)
+ *
+ * @example
+ * ```ts
+ * import { dataBytes } from "./runner.ts";
+ * const bytes = await dataBytes({ text: "hi" }, { baseDir: "." });
+ * console.assert(bytes.length === 2);
+ * ```
+ */
+export async function dataBytes(
+  spec: Resolved<DataSpec>,
+  options: { baseDir: string; maxPacketSize?: number },
+): Promise<Uint8Array> {
+  if ("list" in spec && spec.list) return Uint8Array.from(spec.list);
+  if ("hex" in spec && spec.hex) return spec.hex.slice();
+  const s = spec as {
+    text?: string;
+    file?: string;
+    offset?: number;
+    length?: number;
+    pattern?: PatternKind;
+    seed?: number;
+    maxPacketSize?: number;
+  };
+  if (s.text !== undefined) return new TextEncoder().encode(s.text);
+  if (s.file !== undefined) {
+    const { resolve } = await import("node:path");
+    const bytes = await Deno.readFile(resolve(options.baseDir, s.file));
+    const start = s.offset ?? 0;
+    return bytes.slice(
+      start,
+      s.length === undefined ? undefined : start + s.length,
+    );
+  }
+  if (s.pattern !== undefined) {
+    const mps = s.maxPacketSize ?? options.maxPacketSize;
+    return makePattern(s.pattern, s.length ?? 0, {
+      ...(s.seed === undefined ? {} : { seed: s.seed }),
+      ...(mps === undefined ? {} : { maxPacketSize: mps }),
+    });
+  }
+  return new Uint8Array(0);
+}
+
+function summarizeIn(data: Uint8Array): string {
+  return data.length <= 16
+    ? `${data.length} B: ${formatHex(data)}`
+    : `${formatSize(data.length)}`;
+}
+
+function formatSaved(saved: Record<string, VarValue>): string {
+  return Object.entries(saved).map(([k, v]) =>
+    `${k}=${typeof v === "number" ? v : JSON.stringify(v)}`
+  ).join(" ");
+}
+
+type TransferBody = {
+  expect?: Resolved<StepBody<"bulk">>["expect"];
+  save?: Resolved<StepBody<"bulk">>["save"];
+};
+
+/** Records an IN transfer's outcome: expectations, captures, summary. */
+async function finishIn(
+  result: StepResult,
+  body: TransferBody,
+  requested: number,
+  run: () => Promise<{ status: string; data: Uint8Array }>,
+  ctx: Context,
+  maxPacketSize: number | undefined,
+): Promise<void> {
+  result.transfer = { direction: "in", requested };
+  let status: string;
+  let data: Uint8Array;
+  try {
+    ({ status, data } = await run());
+  } catch (e) {
+    // Keep what arrived before a timeout or an unplug: it is often the clue.
+    const partial = partialData(e);
+    if (partial) {
+      result.transfer = {
+        direction: "in",
+        requested,
+        length: partial.length,
+        data: partial.slice(),
+      };
+    }
+    throw e;
+  }
+  result.transfer = {
+    direction: "in",
+    requested,
+    status,
+    length: data.length,
+    data,
+  };
+  result.failures.push(
+    ...checkTransfer(
+      body.expect,
+      { status, length: data.length, data },
+      maxPacketSize ? { maxPacketSize } : {},
+    ),
+  );
+  if (body.save && status === "ok") {
+    const { vars, failures } = capture(body.save, data);
+    Object.assign(ctx.vars, vars);
+    result.saved = vars;
+    result.failures.push(...failures);
+  }
+  result.summary = status === "ok"
+    ? summarizeIn(data)
+    : `${status}, ${data.length} B`;
+  if (result.saved && Object.keys(result.saved).length) {
+    result.summary += ` → ${formatSaved(result.saved)}`;
+  }
+}
+
+/** Sends an OUT transfer's data and records its outcome. */
+async function finishOut(
+  result: StepResult,
+  body: TransferBody & { out: Resolved<DataSpec> },
+  run: (data: Uint8Array) => Promise<{ status: string; written: number }>,
+  ctx: Context,
+  maxPacketSize: number | undefined,
+): Promise<void> {
+  const data = await dataBytes(
+    body.out,
+    maxPacketSize
+      ? { baseDir: ctx.baseDir, maxPacketSize }
+      : { baseDir: ctx.baseDir },
+  );
+  // The transfer may take the buffer over (zero-copy: the view is detached at
+  // submit), so the report keeps its own copy.
+  const sent = data.slice();
+  result.transfer = { direction: "out", requested: sent.length, data: sent };
+  const { status, written } = await run(data);
+  result.transfer = {
+    direction: "out",
+    requested: sent.length,
+    status,
+    length: written,
+    data: sent,
+  };
+  result.failures.push(
+    ...checkTransfer(body.expect, { status, length: written }),
+  );
+  result.summary = status === "ok"
+    ? `${formatSize(written)} written`
+    : `${status} after ${written} B`;
+}
+
+function firstBadStatus(packets: readonly { status: string }[]): string {
+  return packets.find((p) => p.status !== "ok")?.status ?? "ok";
+}
+
+function splitPackets(total: number, maxPacketSize: number): number[] {
+  return Array.from(
+    { length: Math.ceil(total / maxPacketSize) },
+    (_, i) => Math.min(maxPacketSize, total - i * maxPacketSize),
+  );
+}
+
+async function runControl(
+  body: Resolved<StepBody<"control">>,
+  result: StepResult,
+  ctx: Context,
+  timeout: number,
+) {
+  const options = transferOptions(ctx, timeout);
+  const setup: RecipeSetup = {
+    requestType: body.requestType,
+    recipient: body.recipient ?? "device",
+    request: body.request,
+    value: body.value ?? 0,
+    index: body.index ?? 0,
+  };
+  if (body.in !== undefined) {
+    const length = body.in;
+    await finishIn(
+      result,
+      body,
+      length,
+      async () => {
+        const r = await ctx.device.controlTransferIn(setup, length, options);
+        return { status: r.status, data: r.data.slice() };
+      },
+      ctx,
+      undefined,
+    );
+  } else if (body.out !== undefined) {
+    await finishOut(
+      result,
+      { ...body, out: body.out },
+      async (data) => {
+        const r = await ctx.device.controlTransferOut(setup, data, options);
+        return { status: r.status, written: r.bytesWritten };
+      },
+      ctx,
+      undefined,
+    );
+  }
+}
+
+async function runEndpointTransfer(
+  body: Resolved<StepBody<"bulk">>,
+  result: StepResult,
+  ctx: Context,
+  timeout: number,
+) {
+  const ep = endpointFor(ctx, body.endpoint);
+  const options = transferOptions(ctx, timeout);
+  if (body.in !== undefined) {
+    const length = body.in;
+    await finishIn(
+      result,
+      body,
+      length,
+      async () => {
+        const r = await ep.transferIn(length, options);
+        // Copied: a zero-copy view is only valid until its buffer is reused.
+        return { status: r.status, data: r.data.slice() };
+      },
+      ctx,
+      ep.maxPacketSize,
+    );
+  } else if (body.out !== undefined) {
+    await finishOut(
+      result,
+      { ...body, out: body.out },
+      async (data) => {
+        const r = await ep.transferOut(data, options);
+        return { status: r.status, written: r.bytesWritten };
+      },
+      ctx,
+      ep.maxPacketSize,
+    );
+  }
+}
+
+async function runIso(
+  body: Resolved<StepBody<"iso">>,
+  result: StepResult,
+  ctx: Context,
+  timeout: number,
+) {
+  const ep = endpointFor(ctx, body.endpoint);
+  const options = transferOptions(ctx, timeout);
+  const mps = ep.maxPacketSize;
+  if (body.in !== undefined) {
+    const lengths = Array.isArray(body.in)
+      ? body.in
+      : splitPackets(body.in, mps);
+    await finishIn(
+      result,
+      body,
+      lengths.reduce((a, b) => a + b, 0),
+      async () => {
+        const r = await ep.isochronousTransferIn(lengths, options);
+        return { status: firstBadStatus(r.packets), data: r.data.slice() };
+      },
+      ctx,
+      mps,
+    );
+  } else if (body.out !== undefined) {
+    await finishOut(
+      result,
+      { ...body, out: body.out },
+      async (data) => {
+        const r = await ep.isochronousTransferOut(
+          data,
+          body.packets ?? splitPackets(data.length, mps),
+          options,
+        );
+        return {
+          status: firstBadStatus(r.packets),
+          written: r.packets.reduce((a, p) => a + p.bytesWritten, 0),
+        };
+      },
+      ctx,
+      mps,
+    );
+  }
+}
+
+async function runStream(
+  body: Resolved<StepBody<"stream">>,
+  result: StepResult,
+  ctx: Context,
+  timeout: number,
+) {
+  const ep = endpointFor(ctx, body.endpoint);
+  const transferSize = body.transferSize ?? 65536;
+  const inFlight = body.inFlight ?? 16;
+  const target = body.bytes;
+  const limitMs = body.duration;
+  const controller = new AbortController();
+  let why: "duration" | "idle" | "outer" | undefined;
+  const stop = (reason: typeof why) => {
+    why ??= reason;
+    controller.abort();
+  };
+  const outer = () => stop("outer");
+  ctx.signal?.addEventListener("abort", outer, { once: true });
+  // No data for a whole timeout means the device has stopped; without this a
+  // stalled stream would wait for ever.
+  let idle = setTimeout(() => stop("idle"), timeout);
+  const bump = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => stop("idle"), timeout);
+  };
+  const limit = limitMs === undefined
+    ? undefined
+    : setTimeout(() => stop("duration"), limitMs);
+
+  const pattern = body.expect?.pattern;
+  const mps = pattern?.maxPacketSize ?? ep.maxPacketSize;
+  const checker = pattern
+    ? new PatternChecker(pattern.type, mps, transferSize)
+    : undefined;
+  let mismatched = 0;
+  let firstBad: number | undefined;
+  let total = 0;
+  const t0 = performance.now();
+  let lastProgress = 0;
+  const progress = (force = false) => {
+    const now = performance.now();
+    if (!force && now - lastProgress < 100) return;
+    lastProgress = now;
+    ctx.observer.streamProgress?.({
+      id: result.id,
+      bytes: total,
+      ...(target === undefined ? {} : { targetBytes: target }),
+      ...(limitMs === undefined ? {} : { targetMs: limitMs }),
+      elapsedMs: now - t0,
+    });
+  };
+
+  try {
+    if (ep.direction === "in") {
+      if (body.data !== undefined) {
+        throw new StepError("data is written on OUT streams only");
+      }
+      for await (
+        const chunk of ep.stream({
+          transferSize,
+          inFlight,
+          signal: controller.signal,
+        })
+      ) {
+        bump();
+        const use = target === undefined
+          ? chunk
+          : chunk.subarray(0, Math.min(chunk.length, target - total));
+        if (checker) {
+          const bad = checker.mismatches(use);
+          if (bad && firstBad === undefined) firstBad = total;
+          mismatched += bad;
+        }
+        total += use.length;
+        progress();
+        if (target !== undefined && total >= target) break;
+      }
+    } else {
+      const base = body.data === undefined
+        ? new Uint8Array(transferSize)
+        : await dataBytes(body.data, {
+          baseDir: ctx.baseDir,
+          maxPacketSize: ep.maxPacketSize,
+        });
+      const chunk = new Uint8Array(Math.max(transferSize, base.length));
+      for (let i = 0; i < chunk.length; i += Math.max(1, base.length)) {
+        chunk.set(base.subarray(0, chunk.length - i), i);
+      }
+      const writer = ep.writable({ transferSize, inFlight }).getWriter();
+      const aborted = new Promise<void>((resolve) =>
+        controller.signal.addEventListener("abort", () => resolve())
+      );
+      try {
+        while (
+          !controller.signal.aborted && (target === undefined || total < target)
+        ) {
+          const n = target === undefined
+            ? chunk.length
+            : Math.min(chunk.length, target - total);
+          // Each write gets its own copy: a write may take its buffer over.
+          const wrote = writer.write(chunk.slice(0, n));
+          await Promise.race([wrote, aborted]);
+          if (controller.signal.aborted) break;
+          bump();
+          total += n;
+          progress();
+        }
+        if (!controller.signal.aborted) {
+          await Promise.race([writer.close(), aborted]);
+        }
+      } finally {
+        if (controller.signal.aborted) await writer.abort().catch(() => {});
+      }
+    }
+  } catch (e) {
+    // Our own abort ends the stream on purpose; anything else is an error.
+    if (!(why && controller.signal.aborted)) throw e;
+  } finally {
+    clearTimeout(idle);
+    if (limit !== undefined) clearTimeout(limit);
+    ctx.signal?.removeEventListener("abort", outer);
+  }
+  const elapsed = performance.now() - t0;
+  progress(true);
+  if (why === "outer") {
+    throw new UsbError("cancelled", "the run was interrupted");
+  }
+  const rate = elapsed > 0 ? total / (elapsed / 1000) : 0;
+  result.stream = { bytes: total, durationMs: elapsed, rate };
+  result.summary = `${formatSize(total)} in ${formatDuration(elapsed)}, ${
+    formatRate(rate)
+  }`;
+  if (why === "idle") {
+    result.failures.push({
+      message: `stream: no data for ${formatDuration(timeout)} after ${
+        formatSize(total)
+      }`,
+    });
+  }
+  if (target !== undefined && total < target && why !== "idle") {
+    result.failures.push({
+      message: `stream: expected ${formatSize(target)}, moved ${
+        formatSize(total)
+      }`,
+    });
+  }
+  const minRate = body.expect?.minRate;
+  if (minRate !== undefined) {
+    result.stream.minRate = minRate;
+    if (rate < minRate) {
+      result.failures.push({
+        message: `rate: expected at least ${formatRate(minRate)}, got ${
+          formatRate(rate)
+        }`,
+      });
+    }
+  }
+  if (pattern && mismatched > 0) {
+    const label = pattern.type === "sourcesink"
+      ? `pattern sourcesink (maxPacketSize ${mps})`
+      : `pattern ${pattern.type}`;
+    result.failures.push({
+      message: `${label}: ${mismatched} of ${
+        formatSize(total)
+      } differ, the first in the transfer at byte ${firstBad}`,
+    });
+  }
+}
+
+function newResult(
+  id: string,
+  path: string,
+  t: TaggedStep,
+  iteration: number | undefined,
+  ctx: Context,
+): StepResult {
+  const name = "name" in (t.body as object)
+    ? (t.body as { name?: unknown }).name
+    : undefined;
+  return {
+    id,
+    path,
+    kind: t.kind,
+    title: describeStep(t),
+    ...(typeof name === "string" ? { name } : {}),
+    ...(iteration === undefined ? {} : { iteration }),
+    status: "passed",
+    startMs: performance.now() - ctx.t0,
+    durationMs: 0,
+    failures: [],
+  };
+}
+
+function skipped(
+  id: string,
+  path: string,
+  step: Step,
+  reason: string,
+  ctx: Context,
+  iteration?: number,
+): StepResult {
+  const t = tagStep(step);
+  return {
+    ...newResult(id, path, t, iteration, ctx),
+    status: "skipped",
+    skipReason: reason,
+  };
+}
+
+async function runSteps(
+  steps: readonly Step[],
+  prefix: string,
+  pathPrefix: string,
+  depth: number,
+  quiet: boolean,
+  iteration: number | undefined,
+  ctx: Context,
+): Promise<StepResult[]> {
+  const results: StepResult[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    const id = prefix ? `${prefix}.${i + 1}` : String(i + 1);
+    const path = `${pathPrefix}[${i}]`;
+    if (ctx.stopped) {
+      results.push(
+        skipped(id, path, step, "an earlier step failed", ctx, iteration),
+      );
+      continue;
+    }
+    const r = await runStep(step, id, path, depth, quiet, iteration, ctx);
+    results.push(r);
+  }
+  return results;
+}
+
+async function runStep(
+  step: Step,
+  id: string,
+  path: string,
+  depth: number,
+  quiet: boolean,
+  iteration: number | undefined,
+  ctx: Context,
+): Promise<StepResult> {
+  const t = tagStep(step);
+  const result = newResult(id, path, t, iteration, ctx);
+  ctx.observer.stepStarted?.({
+    id,
+    title: result.title,
+    kind: t.kind,
+    depth,
+    quiet,
+  });
+  const started = performance.now();
+  const body = t.body as {
+    timeout?: Maybe<number>;
+    onFail?: "stop" | "continue";
+  };
+  try {
+    const timeout = body.timeout === undefined
+      ? ctx.timeout
+      : resolveTemplates(body.timeout, ctx.vars, `${path}.${t.kind}.timeout`);
+    switch (t.kind) {
+      case "control":
+        await runControl(
+          resolveTemplates(t.body, ctx.vars, `${path}.control`),
+          result,
+          ctx,
+          timeout,
+        );
+        break;
+      case "bulk":
+      case "interrupt":
+        await runEndpointTransfer(
+          resolveTemplates(t.body, ctx.vars, `${path}.${t.kind}`),
+          result,
+          ctx,
+          timeout,
+        );
+        break;
+      case "iso":
+        await runIso(
+          resolveTemplates(t.body, ctx.vars, `${path}.iso`),
+          result,
+          ctx,
+          timeout,
+        );
+        break;
+      case "stream":
+        await runStream(
+          resolveTemplates(t.body, ctx.vars, `${path}.stream`),
+          result,
+          ctx,
+          timeout,
+        );
+        break;
+      case "delay": {
+        const ms = resolveTemplates(t.body, ctx.vars, `${path}.delay`);
+        await sleep(ms, ctx.signal);
+        break;
+      }
+      case "log": {
+        result.message = resolveTemplates(t.body, ctx.vars, `${path}.log`);
+        result.summary = result.message;
+        break;
+      }
+      case "reset":
+        await ctx.device.reset();
+        ctx.endpoints.clear();
+        break;
+      case "clearHalt": {
+        const b = resolveTemplates(t.body, ctx.vars, `${path}.clearHalt`);
+        await endpointFor(ctx, b.endpoint).clearHalt();
+        break;
+      }
+      case "selectAlternate": {
+        const b = resolveTemplates(t.body, ctx.vars, `${path}.selectAlternate`);
+        const iface = ctx.interfaces.find((i) =>
+          i.interfaceNumber === b.interface
+        );
+        if (!iface) {
+          throw new StepError(`interface ${b.interface} is not claimed`);
+        }
+        await iface.selectAlternate(b.alternate);
+        // Endpoints belong to an alternate setting: look them up afresh.
+        ctx.endpoints.clear();
+        break;
+      }
+      case "repeat": {
+        const count = resolveTemplates(
+          t.body.count,
+          ctx.vars,
+          `${path}.repeat.count`,
+        );
+        const inner = t.body.steps;
+        const quietInner = quiet || count * inner.length > QUIET_ABOVE;
+        result.children = [];
+        for (let n = 0; n < count; n++) {
+          if (t.body.var) ctx.vars[t.body.var] = n;
+          result.children.push(
+            ...await runSteps(
+              inner,
+              id,
+              `${path}.repeat.steps`,
+              depth + 1,
+              quietInner,
+              n + 1,
+              ctx,
+            ),
+          );
+          if (ctx.stopped) break;
+        }
+        const failed = result.children.filter((c) =>
+          c.status === "failed"
+        ).length;
+        const ran = result.children.filter((c) =>
+          c.status !== "skipped"
+        ).length;
+        result.summary = `${ran} steps run, ${failed} failed`;
+        if (failed) {
+          result.failures.push({
+            message: `${failed} of ${ran} inner steps failed`,
+          });
+        }
+        break;
+      }
+    }
+  } catch (e) {
+    result.error = errorInfo(e);
+  }
+  result.durationMs = performance.now() - started;
+  if (result.failures.length || result.error) {
+    result.status = "failed";
+    // A failure inside a repeat stops the whole run unless the step says to
+    // continue; a repeat's own failure is that of its inner steps, which
+    // have already decided.
+    if ((body.onFail ?? "stop") === "stop" && t.kind !== "repeat") {
+      ctx.stopped = true;
+    }
+  }
+  if (ctx.signal?.aborted) ctx.stopped = true;
+  ctx.observer.stepFinished?.(result, { depth, quiet });
+  return result;
+}
+
+function count(results: readonly StepResult[]): RunResult["summary"] {
+  const s = { passed: 0, failed: 0, skipped: 0, total: 0 };
+  const visit = (rs: readonly StepResult[]) => {
+    for (const r of rs) {
+      if (r.children) {
+        visit(r.children);
+        if (r.status === "skipped") {
+          s.skipped++;
+          s.total++;
+        }
+        continue;
+      }
+      s[r.status]++;
+      s.total++;
+    }
+  };
+  visit(results);
+  return s;
+}
+
+/**
+ * Runs a validated recipe.
+ *
+ * Opens the device (retrying until `device.wait` has passed when it is not
+ * there yet), selects the configuration, claims the interfaces, and runs the
+ * steps. A failed step stops the run unless it has `onFail: continue`; the
+ * steps after are reported as skipped. The device is always closed.
+ *
+ * @param recipe the recipe, as validated by `loadRecipe`/`parseRecipe`
+ * @param options `--var` overrides, the observer for live output, and the
+ * device opener (the default is usbkit's `open()`)
+ * @returns the result; `outcome` is `passed`, `failed`, `no-device` or
+ * `invalid` (a `--var` value that does not fit where it is used)
+ *
+ * @example Running against an in-memory stand-in for a device
+ * ```ts
+ * import { parseRecipe } from "./load.ts";
+ * import { runRecipe, type RecipeDevice } from "./runner.ts";
+ * const recipe = parseRecipe(
+ *   "name: status\ndevice: {vendorId: 0x1234, productId: 0x5678}\nsteps:\n" +
+ *     "  - control: {in: 2, requestType: standard, request: 0, expect: {bytes: '01 00'}, save: {status: {type: u16le}}}\n",
+ *   { file: "status.yaml" },
+ * );
+ * const device: RecipeDevice = {
+ *   deviceDescriptor: { vendorId: 0x1234, productId: 0x5678 },
+ *   configuration: { configurationValue: 1 },
+ *   selectConfiguration: async () => {},
+ *   claimInterface: () => Promise.reject(new Error("no interfaces")),
+ *   controlTransferIn: async () => ({ status: "ok", data: new Uint8Array([1, 0]) }),
+ *   controlTransferOut: async () => ({ status: "ok", bytesWritten: 0 }),
+ *   reset: async () => {},
+ *   close: async () => {},
+ * };
+ * const result = await runRecipe(recipe, { openDevice: async () => device });
+ * console.assert(result.outcome === "passed" && result.vars.status === 1);
+ * ```
+ */
+export async function runRecipe(
+  recipe: Recipe,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const observer = options.observer ?? {};
+  const vars: Record<string, VarValue> = { ...recipe.vars, ...options.vars };
+  const base = {
+    recipe: {
+      name: recipe.name,
+      ...(recipe.description === undefined
+        ? {}
+        : { description: recipe.description }),
+      ...(options.file === undefined ? {} : { file: options.file }),
+    },
+    startedAt,
+  };
+  const finish = (
+    rest: Omit<
+      RunResult,
+      "recipe" | "startedAt" | "durationMs" | "summary" | "vars"
+    >,
+  ): RunResult => {
+    const result: RunResult = {
+      ...base,
+      ...rest,
+      durationMs: performance.now() - t0,
+      summary: count(rest.steps),
+      vars: { ...vars },
+    };
+    observer.runFinished?.(result);
+    return result;
+  };
+
+  let selector: Resolved<DeviceSelectorSpec>;
+  let timeout: number;
+  try {
+    selector = resolveTemplates(recipe.device, vars, "device");
+    timeout = recipe.timeout === undefined
+      ? DEFAULT_TIMEOUT_MS
+      : resolveTemplates(recipe.timeout, vars, "timeout");
+  } catch (e) {
+    return finish({ outcome: "invalid", steps: [], error: errorInfo(e) });
+  }
+  const { wait, ...given } = selector;
+  // Only the keys that are set: open() takes a selector without undefined keys.
+  const match = Object.fromEntries(
+    Object.entries(given).filter(([, v]) => v !== undefined),
+  ) as RecipeDeviceSelector;
+  const waitMs = wait ?? 0;
+  const selectorText = describeSelector(match);
+  observer.runStarted?.({ recipe, selector: selectorText, waitMs });
+  const openDevice = options.openDevice ?? openReal;
+
+  const ctx: Context = {
+    recipe,
+    device: undefined as unknown as RecipeDevice,
+    interfaces: [],
+    endpoints: new Map(),
+    vars,
+    observer,
+    signal: options.signal,
+    baseDir: options.baseDir ?? ".",
+    t0,
+    timeout,
+    stopped: false,
+  };
+  const skipAll = (reason: string) =>
+    recipe.steps.map((s, i) =>
+      skipped(String(i + 1), `steps[${i}]`, s, reason, ctx)
+    );
+
+  // Wait for the device: retry `not-found` until `wait` has passed.
+  const openStart = performance.now();
+  const deadline = openStart + waitMs;
+  for (;;) {
+    try {
+      ctx.device = await openDevice(
+        match,
+        options.signal ? { signal: options.signal } : {},
+      );
+      break;
+    } catch (e) {
+      const notFound = (e as { code?: unknown }).code === "not-found";
+      if (
+        !notFound || performance.now() >= deadline || options.signal?.aborted
+      ) {
+        const waited = performance.now() - openStart;
+        const error = notFound
+          ? {
+            code: "not-found",
+            message: waitMs > 0
+              ? `no device matching ${selectorText} appeared within ${
+                formatDuration(waitMs)
+              }`
+              : `no device matching ${selectorText} is connected`,
+            hint:
+              "check that it is plugged in and that its ids are right; `usb list` shows what is connected" +
+              (waitMs > 0 ? "" : ", and device.wait gives it time to appear"),
+          }
+          : errorInfo(e);
+        return finish({
+          outcome: notFound ? "no-device" : "failed",
+          device: { selector: selectorText, waitedMs: waited },
+          steps: skipAll("the device could not be opened"),
+          error,
+        });
+      }
+      await sleep(
+        Math.min(100, Math.max(0, deadline - performance.now())),
+        options.signal,
+      );
+    }
+  }
+  const waitedMs = performance.now() - openStart;
+  const device = {
+    selector: selectorText,
+    vendorId: ctx.device.deviceDescriptor.vendorId,
+    productId: ctx.device.deviceDescriptor.productId,
+    waitedMs,
+  };
+
+  try {
+    try {
+      if (recipe.configuration !== undefined) {
+        const want = resolveTemplates(
+          recipe.configuration,
+          vars,
+          "configuration",
+        );
+        if (ctx.device.configuration?.configurationValue !== want) {
+          await ctx.device.selectConfiguration(want);
+        }
+      }
+      for (const spec of recipe.interfaces ?? []) {
+        const i = resolveTemplates(spec, vars, "interfaces");
+        const iface = await ctx.device.claimInterface(
+          i.number,
+          i.detachKernelDriver === undefined
+            ? {}
+            : { detachKernelDriver: i.detachKernelDriver },
+        );
+        ctx.interfaces.push(iface);
+        if (i.alternate !== undefined) await iface.selectAlternate(i.alternate);
+      }
+    } catch (e) {
+      return finish({
+        outcome: "failed",
+        device,
+        steps: skipAll("the device could not be set up"),
+        error: errorInfo(e),
+      });
+    }
+    observer.deviceReady?.({
+      ...device,
+      vendorId: device.vendorId,
+      productId: device.productId,
+    });
+    const steps = await runSteps(
+      recipe.steps,
+      "",
+      "steps",
+      0,
+      false,
+      undefined,
+      ctx,
+    );
+    const failed = steps.some((s) => s.status === "failed");
+    const interrupted = options.signal?.aborted;
+    return finish({
+      outcome: failed || interrupted ? "failed" : "passed",
+      device,
+      steps,
+      ...(interrupted
+        ? { error: { code: "cancelled", message: "the run was interrupted" } }
+        : {}),
+    });
+  } finally {
+    for (const iface of ctx.interfaces) await iface.release().catch(() => {});
+    await ctx.device.close().catch(() => {});
+  }
+}
