@@ -207,6 +207,23 @@ const cpuSeconds = () => {
   return (u.userCPUTime + u.systemCPUTime) / 1e6;
 };
 
+/**
+ * Peak RSS, KiB: VmHWM of /proc/self/status. Not `resourceUsage().maxRSS`
+ * (getrusage), which Linux carries over from the parent across fork and
+ * execve (kernel/fork.c dup_mm, fs/exec.c exec_mmap).
+ */
+function peakRssKb(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(
+      Deno.readTextFileSync("/proc/self/status"),
+    );
+    if (m) return Number(m[1]);
+  } catch {
+    // no /proc: fall back
+  }
+  return process.resourceUsage().maxRSS;
+}
+
 function patternOk(b: Uint8Array): boolean {
   const n = b.length;
   if (n < 2) return true;
@@ -484,25 +501,28 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
     switch (a.workload) {
       case "in": {
         const ep = iface.endpoint(a.epIn);
-        await bulkIn(a, ep, a.xfer * a.inflight); // warm-up, as every contender does
+        // Warm-up, the same in every contender (JIT, page faults, caches): 4
+        // rounds of the in-flight transfers, 200 + 4 x inflight round trips,
+        // 100 control calls. Not measured.
+        await bulkIn(a, ep, a.xfer * a.inflight * 4);
         m = await bulkIn(a, ep, a.bytes);
         break;
       }
       case "out": {
         const ep = iface.endpoint(a.epOut);
-        await bulkOut(a, dev, ep, a.xfer * a.inflight);
+        await bulkOut(a, dev, ep, a.xfer * a.inflight * 4);
         m = await bulkOut(a, dev, ep, a.bytes);
         break;
       }
       case "rt": {
         const epIn = iface.endpoint(a.epIn);
         const epOut = iface.endpoint(a.epOut);
-        await roundTrips(a, dev, epIn, epOut, a.inflight * 4);
+        await roundTrips(a, dev, epIn, epOut, 200 + a.inflight * 4);
         m = await roundTrips(a, dev, epIn, epOut, a.count);
         break;
       }
       case "ctrl":
-        await control(dev, 20);
+        await control(dev, 100);
         m = await control(dev, a.count);
         break;
     }
@@ -513,7 +533,7 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
       workload: a.workload,
       ...m,
       cpu_total_s: (u.userCPUTime + u.systemCPUTime) / 1e6,
-      peak_rss_kb: u.maxRSS,
+      peak_rss_kb: peakRssKb(),
       version: `usbkit, deno ${Deno.version.deno}`,
     };
   } catch (e) {

@@ -158,8 +158,9 @@ export interface Bench {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_MEMORY_MIB } from "./bench.ts";
- * console.assert(DEFAULT_MEMORY_MIB >= 256);
+ * assert.ok(DEFAULT_MEMORY_MIB >= 256);
  * ```
  */
 export const DEFAULT_MEMORY_MIB = 1024;
@@ -169,8 +170,9 @@ export const DEFAULT_MEMORY_MIB = 1024;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_TIMEOUT_SEC } from "./bench.ts";
- * console.assert(DEFAULT_TIMEOUT_SEC === 600);
+ * assert.ok(DEFAULT_TIMEOUT_SEC === 600);
  * ```
  */
 export const DEFAULT_TIMEOUT_SEC = 600;
@@ -180,8 +182,9 @@ export const DEFAULT_TIMEOUT_SEC = 600;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BENCH_INFO_PATH } from "./bench.ts";
- * console.assert(BENCH_INFO_PATH.startsWith("/run/"));
+ * assert.ok(BENCH_INFO_PATH.startsWith("/run/"));
  * ```
  */
 export const BENCH_INFO_PATH = "/run/usbkit-bench.json";
@@ -192,8 +195,9 @@ export const BENCH_INFO_PATH = "/run/usbkit-bench.json";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultBench } from "./bench.ts";
- * console.assert(defaultBench.gadgets[0]?.function === "sourcesink");
+ * assert.ok(defaultBench.gadgets[0]?.function === "sourcesink");
  * ```
  */
 export const defaultBench: Bench = deepFreeze({
@@ -210,8 +214,9 @@ export const defaultBench: Bench = deepFreeze({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fullBench } from "./bench.ts";
- * console.assert(fullBench.gadgets.length === 2 && fullBench.qemuDevices.length === 4);
+ * assert.ok(fullBench.gadgets.length === 2 && fullBench.qemuDevices.length === 4);
  * ```
  */
 export const fullBench: Bench = deepFreeze({
@@ -255,8 +260,9 @@ export interface GadgetDefaults {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gadgetDefaults } from "./bench.ts";
- * console.assert(gadgetDefaults({ function: "loopback" }).productId === 0xa4ab);
+ * assert.ok(gadgetDefaults({ function: "loopback" }).productId === 0xa4ab);
  * ```
  */
 export function gadgetDefaults(spec: GadgetSpec): GadgetDefaults {
@@ -308,8 +314,9 @@ export interface QemuDeviceModel {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { qemuDeviceModel } from "./bench.ts";
- * console.assert(qemuDeviceModel("kbd").driver === "usb-kbd");
+ * assert.ok(qemuDeviceModel("kbd").driver === "usb-kbd");
  * ```
  */
 export function qemuDeviceModel(kind: QemuDeviceSpec["kind"]): QemuDeviceModel {
@@ -430,9 +437,10 @@ export const DEFAULT_STORAGE_MIB = 16;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { storageSector } from "./bench.ts";
  * const s = storageSector(3);
- * console.assert(s.length === 512 && s[0] === 3 && s[8] === 29);
+ * assert.ok(s.length === 512 && s[0] === 3 && s[8] === 29);
  * ```
  */
 export function storageSector(lba: number): Uint8Array {
@@ -447,8 +455,9 @@ export function storageSector(lba: number): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { usbId } from "./bench.ts";
- * console.assert(usbId(0x525, 0xa4a0) === "0525:a4a0");
+ * assert.ok(usbId(0x525, 0xa4a0) === "0525:a4a0");
  * ```
  */
 export function usbId(vendorId: number, productId: number): string {
@@ -489,10 +498,11 @@ export interface ResolvedBench {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fullBench, resolveBench } from "./bench.ts";
  * const r = resolveBench(fullBench);
- * console.assert(r.gadgets[1]?.udc === "dummy_udc.1");
- * console.assert(r.gadgets[1]?.serial === "usbkit-lb-0001");
+ * assert.ok(r.gadgets[1]?.udc === "dummy_udc.1");
+ * assert.ok(r.gadgets[1]?.serial === "usbkit-lb-0001");
  * ```
  */
 export function resolveBench(bench: Bench): ResolvedBench {
@@ -617,9 +627,10 @@ export function resolveBench(bench: Bench): ResolvedBench {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deepFreeze } from "./bench.ts";
  * const o = deepFreeze({ a: [1] });
- * console.assert(Object.isFrozen(o.a));
+ * assert.ok(Object.isFrozen(o.a));
  * ```
  */
 export function deepFreeze<T>(value: T): T {

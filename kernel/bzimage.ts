@@ -36,8 +36,9 @@ export interface KernelPayload {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PAYLOAD_MAGIC } from "./bzimage.ts";
- * console.assert(PAYLOAD_MAGIC.xz[0] === 0xfd);
+ * assert.ok(PAYLOAD_MAGIC.xz[0] === 0xfd);
  * ```
  */
 export const PAYLOAD_MAGIC: Readonly<Record<PayloadFormat, readonly number[]>> =
@@ -76,12 +77,13 @@ function formatAt(data: Uint8Array, at: number): PayloadFormat | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findKernelPayload } from "./bzimage.ts";
  * // A fake image: just some bytes, then an xz magic.
  * const img = new Uint8Array(64);
  * img.set([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], 20);
  * const p = findKernelPayload(img);
- * console.assert(p.format === "xz" && p.offset === 20);
+ * assert.ok(p.format === "xz" && p.offset === 20);
  * ```
  */
 export function findKernelPayload(image: Uint8Array): KernelPayload {
@@ -140,8 +142,9 @@ function indexOf(data: Uint8Array, magic: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decompressCommand } from "./bzimage.ts";
- * console.assert(decompressCommand("xz")?.[0] === "xz");
+ * assert.ok(decompressCommand("xz")?.[0] === "xz");
  * ```
  */
 export function decompressCommand(format: PayloadFormat): string[] | null {
@@ -169,8 +172,9 @@ export function decompressCommand(format: PayloadFormat): string[] | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isElf64 } from "./bzimage.ts";
- * console.assert(!isElf64(new Uint8Array(64)));
+ * assert.ok(!isElf64(new Uint8Array(64)));
  * ```
  */
 export function isElf64(data: Uint8Array): boolean {
@@ -184,8 +188,9 @@ export function isElf64(data: Uint8Array): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isStaticElf } from "./bzimage.ts";
- * console.assert(!isStaticElf(new Uint8Array(10)));
+ * assert.ok(!isStaticElf(new Uint8Array(10)));
  * ```
  */
 export function isStaticElf(data: Uint8Array): boolean {

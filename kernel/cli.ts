@@ -19,8 +19,9 @@ import type { RunInGuestOptions } from "./run.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VM_USAGE } from "./cli.ts";
- * console.assert(VM_USAGE.includes("--gadget"));
+ * assert.ok(VM_USAGE.includes("--gadget"));
  * ```
  */
 export const VM_USAGE = `\
@@ -87,9 +88,10 @@ const VALUE_OPTIONS = new Set([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitCommand } from "./cli.ts";
  * const { ours, command } = splitCommand(["--kbd", "--memory", "512", "sh", "-c", "x"]);
- * console.assert(ours.length === 3 && command.join(" ") === "sh -c x");
+ * assert.ok(ours.length === 3 && command.join(" ") === "sh -c x");
  * ```
  */
 export function splitCommand(
@@ -113,9 +115,10 @@ export function splitCommand(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseGadgetFlag } from "./cli.ts";
  * const g = parseGadgetFlag("sourcesink:bulk_buflen=65536,pattern=0");
- * console.assert(g.function === "sourcesink" && g.attributes?.bulk_buflen === "65536");
+ * assert.ok(g.function === "sourcesink" && g.attributes?.bulk_buflen === "65536");
  * ```
  */
 export function parseGadgetFlag(value: string): GadgetSpec {
@@ -150,8 +153,9 @@ export function parseGadgetFlag(value: string): GadgetSpec {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UsageError } from "./cli.ts";
- * console.assert(new UsageError("x") instanceof Error);
+ * assert.ok(new UsageError("x") instanceof Error);
  * ```
  */
 export class UsageError extends Error {
@@ -177,12 +181,13 @@ function positiveNumber(flag: string, v: string | undefined): number | undefined
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseVmArgs } from "./cli.ts";
  * const c = parseVmArgs(["--gadget", "loopback", "--kbd", "--high-speed", "--", "true"]);
- * console.assert(c.bench.speed === "high");
- * console.assert(c.bench.gadgets[0]?.function === "loopback");
- * console.assert(c.bench.qemuDevices[0]?.kind === "kbd");
- * console.assert(c.command[0] === "true");
+ * assert.ok(c.bench.speed === "high");
+ * assert.ok(c.bench.gadgets[0]?.function === "loopback");
+ * assert.ok(c.bench.qemuDevices[0]?.kind === "kbd");
+ * assert.ok(c.command[0] === "true");
  * ```
  */
 export function parseVmArgs(args: readonly string[]): VmCli {

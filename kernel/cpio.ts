@@ -69,13 +69,14 @@ function pad4(n: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeCpio } from "./cpio.ts";
  * const a = writeCpio([
  *   { type: "dir", path: "bin" },
  *   { type: "file", path: "init", data: new TextEncoder().encode("#!/bin/sh\n"), mode: 0o755 },
  * ]);
- * console.assert(new TextDecoder().decode(a.subarray(0, 6)) === "070701");
- * console.assert(a.length % 4 === 0);
+ * assert.ok(new TextDecoder().decode(a.subarray(0, 6)) === "070701");
+ * assert.ok(a.length % 4 === 0);
  * ```
  */
 export function writeCpio(entries: readonly CpioEntry[]): Uint8Array {

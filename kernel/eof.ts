@@ -17,12 +17,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EofScanner } from "./eof.ts";
  * const s = new EofScanner(new TextEncoder().encode("<EOF>"));
  * const dec = new TextDecoder();
  * let out = dec.decode(s.push(new TextEncoder().encode("hello<E")));
  * out += dec.decode(s.push(new TextEncoder().encode("OF>junk")));
- * console.assert(out === "hello" && s.done);
+ * assert.ok(out === "hello" && s.done);
  * ```
  */
 export class EofScanner {
@@ -87,8 +88,9 @@ export class EofScanner {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { indexOfBytes } from "./eof.ts";
- * console.assert(indexOfBytes(new Uint8Array([1, 2, 3]), new Uint8Array([2, 3])) === 1);
+ * assert.ok(indexOfBytes(new Uint8Array([1, 2, 3]), new Uint8Array([2, 3])) === 1);
  * ```
  */
 export function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {

@@ -28,9 +28,10 @@ export type ModuleDb = Map<string, ModuleEntry>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { moduleName } from "./modules.ts";
- * console.assert(moduleName("kernel/drivers/usb/host/xhci-pci.ko.xz") === "xhci_pci");
- * console.assert(moduleName("usb-common") === "usb_common");
+ * assert.ok(moduleName("kernel/drivers/usb/host/xhci-pci.ko.xz") === "xhci_pci");
+ * assert.ok(moduleName("usb-common") === "usb_common");
  * ```
  */
 export function moduleName(pathOrName: string): string {
@@ -44,11 +45,12 @@ export function moduleName(pathOrName: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseModulesDep } from "./modules.ts";
  * const db = parseModulesDep(
  *   "kernel/a.ko: kernel/b-c.ko\nkernel/b-c.ko:\n",
  * );
- * console.assert(db.get("a")?.deps[0] === "b_c");
+ * assert.ok(db.get("a")?.deps[0] === "b_c");
  * ```
  */
 export function parseModulesDep(text: string): ModuleDb {
@@ -79,6 +81,7 @@ export function parseModulesDep(text: string): ModuleDb {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadOrder, parseModulesDep } from "./modules.ts";
  * const db = parseModulesDep([
  *   "kernel/fs/9p/9p.ko: kernel/net/9p/9pnet.ko kernel/fs/fscache/fscache.ko kernel/fs/netfs/netfs.ko",
@@ -87,7 +90,7 @@ export function parseModulesDep(text: string): ModuleDb {
  *   "kernel/fs/netfs/netfs.ko:",
  * ].join("\n"));
  * const order = loadOrder(db, ["9p"]).map((m) => m.name);
- * console.assert(order.join(" ") === "9pnet netfs fscache 9p");
+ * assert.ok(order.join(" ") === "9pnet netfs fscache 9p");
  * ```
  */
 export function loadOrder(
@@ -125,8 +128,9 @@ export function loadOrder(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseModulesBuiltin } from "./modules.ts";
- * console.assert(parseModulesBuiltin("kernel/fs/configfs/configfs.ko\n").has("configfs"));
+ * assert.ok(parseModulesBuiltin("kernel/fs/configfs/configfs.ko\n").has("configfs"));
  * ```
  */
 export function parseModulesBuiltin(text: string): Set<string> {

@@ -30,8 +30,9 @@ export interface ModuleLoad {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dummyHcdParams } from "./plan.ts";
- * console.assert(dummyHcdParams("super", 2) === "is_super_speed=1 num=2");
+ * assert.ok(dummyHcdParams("super", 2) === "is_super_speed=1 num=2");
  * ```
  */
 export function dummyHcdParams(speed: "super" | "high", count: number): string {
@@ -47,9 +48,10 @@ export function dummyHcdParams(speed: "super" | "high", count: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { splitModuleSpec } from "./plan.ts";
  * const m = splitModuleSpec("usbtest  realworld=1");
- * console.assert(m.name === "usbtest" && m.params === "realworld=1");
+ * assert.ok(m.name === "usbtest" && m.params === "realworld=1");
  * ```
  */
 export function splitModuleSpec(spec: string): { name: string; params: string } {
@@ -70,6 +72,7 @@ export function splitModuleSpec(spec: string): { name: string; params: string } 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { benchModules } from "./plan.ts";
  * import { parseModulesDep } from "./modules.ts";
  * import { resolveBench, defaultBench } from "./bench.ts";
@@ -83,7 +86,7 @@ export function splitModuleSpec(spec: string): { name: string; params: string } 
  *   "kernel/usb_f_ss_lb.ko: kernel/libcomposite.ko kernel/configfs.ko",
  * ].join("\n"));
  * const loads = benchModules(resolveBench(defaultBench), db, new Set(), new Set(), () => "/x.ko");
- * console.assert(loads.find((m) => m.name === "dummy_hcd")?.params === "is_super_speed=1 num=1");
+ * assert.ok(loads.find((m) => m.name === "dummy_hcd")?.params === "is_super_speed=1 num=1");
  * ```
  */
 export function benchModules(
@@ -125,9 +128,10 @@ export function benchModules(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keepPaths } from "./plan.ts";
  * const k = keepPaths(["/root/.npm/x/deno-dir", "/usr/bin", "/work/p/a"], "/work/p");
- * console.assert(k.length === 1 && k[0] === "/root/.npm/x/deno-dir");
+ * assert.ok(k.length === 1 && k[0] === "/root/.npm/x/deno-dir");
  * ```
  */
 export function keepPaths(paths: readonly string[], project: string): string[] {
@@ -206,6 +210,7 @@ function gadgetCommands(g: ResolvedGadget): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderBenchScript } from "./plan.ts";
  * import { defaultBench, resolveBench } from "./bench.ts";
  * const bench = resolveBench(defaultBench);
@@ -215,7 +220,7 @@ function gadgetCommands(g: ResolvedGadget): string[] {
  *   info: { version: 1, kernel: "k", speed: "super", gadgets: [], qemuDevices: [], modules: [] },
  *   argv: ["sh", "-c", "exit 7"], env: { PATH: "/usr/bin" }, cwd: "/p",
  * });
- * console.assert(sh.includes("cfg \"$G\"/UDC dummy_udc.0"));
+ * assert.ok(sh.includes("cfg \"$G\"/UDC dummy_udc.0"));
  * ```
  */
 export function renderBenchScript(plan: GuestPlan): string {
@@ -281,10 +286,11 @@ export function renderBenchScript(plan: GuestPlan): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { benchInfoTemplate } from "./plan.ts";
  * import { defaultBench, resolveBench } from "./bench.ts";
  * const t = benchInfoTemplate(resolveBench(defaultBench), "6.1.0-56-amd64", ["dummy_hcd"]);
- * console.assert(JSON.stringify(t).includes("@LOC:usbkit-ss-0001@"));
+ * assert.ok(JSON.stringify(t).includes("@LOC:usbkit-ss-0001@"));
  * ```
  */
 export function benchInfoTemplate(
@@ -325,8 +331,9 @@ export function benchInfoTemplate(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unquotePlaceholders } from "./plan.ts";
- * console.assert(unquotePlaceholders('{"location": "@LOC:a@"}') === '{"location": @LOC:a@}');
+ * assert.ok(unquotePlaceholders('{"location": "@LOC:a@"}') === '{"location": @LOC:a@}');
  * ```
  */
 export function unquotePlaceholders(json: string): string {

@@ -50,8 +50,9 @@ export interface QemuConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { kernelCmdline } from "./qemu.ts";
- * console.assert(kernelCmdline("/tmp/r", false).includes("usbkit_run=/tmp/r"));
+ * assert.ok(kernelCmdline("/tmp/r", false).includes("usbkit_run=/tmp/r"));
  * ```
  */
 export function kernelCmdline(runDir: string, verbose: boolean): string {
@@ -79,6 +80,7 @@ export function kernelCmdline(runDir: string, verbose: boolean): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { qemuArgs } from "./qemu.ts";
  * const a = qemuArgs({
  *   vmlinux: "/k/vmlinux", initramfs: "/k/i.gz", cmdline: "quiet", memoryMiB: 512, smp: 2,
@@ -86,7 +88,7 @@ export function kernelCmdline(runDir: string, verbose: boolean): string {
  *   sockets: { console: "/r/con", ctl: "/r/ctl", stdout: "/r/out", stderr: "/r/err" },
  *   devices: [{ name: "kbd0", kind: "kbd", driver: "usb-kbd", vendorId: 0x627, productId: 1, id: "0627:0001", serial: "k1" }],
  * });
- * console.assert(a.includes("usb-kbd,bus=xhci.0,serial=k1,id=kbd0"));
+ * assert.ok(a.includes("usb-kbd,bus=xhci.0,serial=k1,id=kbd0"));
  * ```
  */
 export function qemuArgs(c: QemuConfig): string[] {

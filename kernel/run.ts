@@ -115,8 +115,9 @@ export interface GuestResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EXIT_TIMEOUT } from "./run.ts";
- * console.assert(EXIT_TIMEOUT === 124);
+ * assert.ok(EXIT_TIMEOUT === 124);
  * ```
  */
 export const EXIT_TIMEOUT = 124;
@@ -127,8 +128,9 @@ export const EXIT_TIMEOUT = 124;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EXIT_VM_FAILURE } from "./run.ts";
- * console.assert(EXIT_VM_FAILURE === 125);
+ * assert.ok(EXIT_VM_FAILURE === 125);
  * ```
  */
 export const EXIT_VM_FAILURE = 125;
@@ -172,9 +174,10 @@ function isUnder(p: string, dir: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defaultGuestCwd } from "./run.ts";
- * console.assert(defaultGuestCwd("/p", "/p/sub") === "/p/sub");
- * console.assert(defaultGuestCwd("/p", "/tmp/x") === "/p");
+ * assert.ok(defaultGuestCwd("/p", "/p/sub") === "/p/sub");
+ * assert.ok(defaultGuestCwd("/p", "/tmp/x") === "/p");
  * ```
  */
 export function defaultGuestCwd(project: string, hostCwd: string): string {
@@ -189,9 +192,10 @@ export function defaultGuestCwd(project: string, hostCwd: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { guestEnv } from "./run.ts";
  * const env = guestEnv("/opt/deno", false, {});
- * console.assert(env.PATH?.startsWith("/opt/deno:") && env.NO_COLOR === "1");
+ * assert.ok(env.PATH?.startsWith("/opt/deno:") && env.NO_COLOR === "1");
  * ```
  */
 export function guestEnv(

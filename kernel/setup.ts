@@ -50,8 +50,9 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BASE_MODULES } from "./setup.ts";
- * console.assert(BASE_MODULES.includes("9p"));
+ * assert.ok(BASE_MODULES.includes("9p"));
  * ```
  */
 export const BASE_MODULES: readonly string[] = [
@@ -69,8 +70,9 @@ export const BASE_MODULES: readonly string[] = [
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { INITRAMFS_MODULES } from "./setup.ts";
- * console.assert(INITRAMFS_MODULES.includes("dummy_hcd"));
+ * assert.ok(INITRAMFS_MODULES.includes("dummy_hcd"));
  * ```
  */
 export const INITRAMFS_MODULES: readonly string[] = [
@@ -183,9 +185,10 @@ export interface KernelPackage {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseAptDepends } from "./setup.ts";
  * const out = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n";
- * console.assert(parseAptDepends(out) === "linux-image-6.1.0-56-amd64");
+ * assert.ok(parseAptDepends(out) === "linux-image-6.1.0-56-amd64");
  * ```
  */
 export function parseAptDepends(text: string): string | null {
@@ -709,12 +712,16 @@ async function ensureInitramfs(
     new CompressionStream("gzip"),
   );
   await atomicWrite(out, gz);
-  // Drop initramfs images of older init scripts or module sets.
+  // Drop initramfs images of older init scripts or module sets, once they
+  // are an hour old: a run that started just before may still be about to
+  // hand its path to QEMU.
   for await (const e of Deno.readDir(dir)) {
     if (
       /^initramfs-[0-9a-f]+\.cpio\.gz$/.test(e.name) && e.name !== basename(out)
     ) {
-      await Deno.remove(join(dir, e.name)).catch(() => {});
+      const p = join(dir, e.name);
+      const age = Date.now() - ((await Deno.stat(p)).mtime?.getTime() ?? 0);
+      if (age > 3600_000) await Deno.remove(p).catch(() => {});
     }
   }
   return out;

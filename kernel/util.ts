@@ -13,8 +13,9 @@ import { fileURLToPath } from "node:url";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { projectRoot } from "./util.ts";
- * console.assert(projectRoot().startsWith("/"));
+ * assert.ok(projectRoot().startsWith("/"));
  * ```
  */
 export function projectRoot(): string {
@@ -26,8 +27,9 @@ export function projectRoot(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cacheDir } from "./util.ts";
- * console.assert(cacheDir("kernel").endsWith("/.cache/kernel"));
+ * assert.ok(cacheDir("kernel").endsWith("/.cache/kernel"));
  * ```
  */
 export function cacheDir(...sub: string[]): string {
@@ -64,9 +66,10 @@ export interface RunOutput {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { run } from "./util.ts";
  * const { stdout } = await run(["sh", "-c", "echo hi"]);
- * console.assert(stdout === "hi\n");
+ * assert.ok(stdout === "hi\n");
  * ```
  */
 export async function run(
@@ -124,9 +127,10 @@ export async function run(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pipeThrough } from "./util.ts";
  * const out = await pipeThrough(["cat"], new Uint8Array([1, 2]));
- * console.assert(out.length === 2);
+ * assert.ok(out.length === 2);
  * ```
  */
 export async function pipeThrough(
@@ -168,8 +172,9 @@ export async function pipeThrough(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { exists } from "./util.ts";
- * console.assert(await exists("/"));
+ * assert.ok(await exists("/"));
  * ```
  */
 export async function exists(path: string): Promise<boolean> {
@@ -215,8 +220,9 @@ export async function atomicWrite(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { which } from "./util.ts";
- * console.assert((await which("sh")) !== null);
+ * assert.ok((await which("sh")) !== null);
  * ```
  */
 export async function which(name: string): Promise<string | null> {
@@ -240,8 +246,9 @@ export async function which(name: string): Promise<string | null> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isRoot } from "./util.ts";
- * console.assert(typeof isRoot() === "boolean");
+ * assert.ok(typeof isRoot() === "boolean");
  * ```
  */
 export function isRoot(): boolean {
@@ -253,8 +260,9 @@ export function isRoot(): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shQuote } from "./util.ts";
- * console.assert(shQuote("it's") === `'it'\\''s'`);
+ * assert.ok(shQuote("it's") === `'it'\\''s'`);
  * ```
  */
 export function shQuote(word: string): string {
@@ -267,8 +275,9 @@ export function shQuote(word: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { qemuEscape } from "./util.ts";
- * console.assert(qemuEscape("/a,b") === "/a,,b");
+ * assert.ok(qemuEscape("/a,b") === "/a,,b");
  * ```
  */
 export function qemuEscape(value: string): string {

@@ -7,6 +7,7 @@
  *
  * @example Listing the fixture devices as JSON
  * ```ts
+ * import assert from "node:assert/strict";
  * import { main } from "./usb.ts";
  * const lines: string[] = [];
  * const root = new URL("../tests/fixtures/sysfs", import.meta.url).pathname;
@@ -14,7 +15,7 @@
  *   out: (s) => lines.push(s),
  *   err: (s) => lines.push(s),
  * });
- * console.assert(status === 0 && JSON.parse(lines.join("\n")).length === 4);
+ * assert.ok(status === 0 && JSON.parse(lines.join("\n")).length === 4);
  * ```
  *
  * @module
@@ -54,6 +55,7 @@ export interface Io {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Command } from "./usb.ts";
  * const hello: Command = {
  *   summary: "say hello",
@@ -63,7 +65,7 @@ export interface Io {
  *     return Promise.resolve(0);
  *   },
  * };
- * console.assert(hello.summary === "say hello");
+ * assert.ok(hello.summary === "say hello");
  * ```
  */
 export interface Command {
@@ -103,8 +105,9 @@ const rootOptions = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { commands } from "./usb.ts";
- * console.assert("list" in commands && "describe" in commands);
+ * assert.ok("list" in commands && "describe" in commands);
  * ```
  */
 export const commands: Record<string, Command> = {
@@ -226,10 +229,11 @@ ${
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { main } from "./usb.ts";
  * const out: string[] = [];
  * const status = await main(["describe"], { out: (s) => out.push(s), err: (s) => out.push(s) });
- * console.assert(status === 2 && out[0]!.startsWith("error[invalid-argument]"));
+ * assert.ok(status === 2 && out[0]!.startsWith("error[invalid-argument]"));
  * ```
  */
 export async function main(

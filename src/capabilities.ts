@@ -37,8 +37,9 @@ export interface Capabilities {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { capabilityNames } from "./capabilities.ts";
- * console.assert(capabilityNames(0x21).join() === "ZERO_PACKET,MMAP");
+ * assert.ok(capabilityNames(0x21).join() === "ZERO_PACKET,MMAP");
  * ```
  */
 export function capabilityNames(bits: number): string[] {
@@ -50,8 +51,9 @@ export function capabilityNames(bits: number): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { speedFromKernel } from "./capabilities.ts";
- * console.assert(speedFromKernel(5) === "super");
+ * assert.ok(speedFromKernel(5) === "super");
  * ```
  */
 export function speedFromKernel(value: number): Speed | "unknown" {

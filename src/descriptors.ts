@@ -37,9 +37,10 @@ import { UsbError } from "./errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Speed } from "./descriptors.ts";
  * const s: Speed = "super";
- * console.assert(s === "super");
+ * assert.ok(s === "super");
  * ```
  */
 export type Speed = "low" | "full" | "high" | "super" | "super-plus";
@@ -52,10 +53,11 @@ export type Speed = "low" | "full" | "high" | "super" | "super-plus";
  *
  * @example Finding HID class descriptors among an interface's extras
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DescriptorType, type RawDescriptor } from "./descriptors.ts";
  * const extra: RawDescriptor[] = [];
  * const hid = extra.filter((d) => d.descriptorType === DescriptorType.Hid);
- * console.assert(hid.length === 0);
+ * assert.ok(hid.length === 0);
  * ```
  */
 export const DescriptorType = {
@@ -99,6 +101,7 @@ const USB_DT_SS_EP_COMP_SIZE = 6;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration } from "./descriptors.ts";
  * // A configuration with one interface followed by a HID descriptor (0x21).
  * const config = parseConfiguration(new Uint8Array([
@@ -107,7 +110,7 @@ const USB_DT_SS_EP_COMP_SIZE = 6;
  *   9, 0x21, 0x11, 0x01, 0, 1, 0x22, 63, 0,
  * ]));
  * const hid = config.interfaces[0]!.alternates[0]!.extra[0]!;
- * console.assert(hid.descriptorType === 0x21 && hid.offset === 18 && hid.raw.length === 9);
+ * assert.ok(hid.descriptorType === 0x21 && hid.offset === 18 && hid.raw.length === 9);
  * ```
  */
 export interface RawDescriptor {
@@ -124,11 +127,12 @@ export interface RawDescriptor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDeviceDescriptor } from "./descriptors.ts";
  * const d = parseDeviceDescriptor(new Uint8Array([
  *   18, 1, 0x20, 0x03, 0, 0, 0, 9, 0x25, 0x05, 0xa0, 0xa4, 0x00, 0x01, 1, 2, 3, 1,
  * ]));
- * console.assert(d.vendorId === 0x0525 && d.productId === 0xa4a0 && d.usbVersion === 0x0320);
+ * assert.ok(d.vendorId === 0x0525 && d.productId === 0xa4a0 && d.usbVersion === 0x0320);
  * ```
  */
 export interface DeviceDescriptor {
@@ -166,6 +170,7 @@ export interface DeviceDescriptor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([
  *   9, 2, 31, 0, 1, 1, 0, 0x80, 1,
@@ -174,7 +179,7 @@ export interface DeviceDescriptor {
  *   6, 0x30, 15, 4, 0, 0,
  * ]));
  * const comp = c.interfaces[0]!.alternates[0]!.endpoints[0]!.companion!;
- * console.assert(comp.maxBurst === 15 && comp.maxStreams === 16);
+ * assert.ok(comp.maxBurst === 15 && comp.maxStreams === 16);
  * ```
  */
 export interface SsEndpointCompanion {
@@ -202,9 +207,10 @@ export interface SsEndpointCompanion {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { EndpointType } from "./descriptors.ts";
  * const periodic = (t: EndpointType) => t === "isochronous" || t === "interrupt";
- * console.assert(periodic("interrupt") && !periodic("bulk"));
+ * assert.ok(periodic("interrupt") && !periodic("bulk"));
  * ```
  */
 export type EndpointType = "control" | "isochronous" | "bulk" | "interrupt";
@@ -214,6 +220,7 @@ export type EndpointType = "control" | "isochronous" | "bulk" | "interrupt";
  *
  * @example A high-bandwidth isochronous endpoint: 3 x 1024 bytes per microframe
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([
  *   9, 2, 25, 0, 1, 1, 0, 0x80, 50,
@@ -221,9 +228,9 @@ export type EndpointType = "control" | "isochronous" | "bulk" | "interrupt";
  *   7, 5, 0x83, 0x05, 0x00, 0x14, 1,
  * ]));
  * const ep = c.interfaces[0]!.alternates[0]!.endpoints[0]!;
- * console.assert(ep.endpointNumber === 3 && ep.direction === "in" && ep.type === "isochronous");
- * console.assert(ep.packetSize === 1024 && ep.transactionsPerMicroframe === 3);
- * console.assert(ep.synchronization === "asynchronous");
+ * assert.ok(ep.endpointNumber === 3 && ep.direction === "in" && ep.type === "isochronous");
+ * assert.ok(ep.packetSize === 1024 && ep.transactionsPerMicroframe === 3);
+ * assert.ok(ep.synchronization === "asynchronous");
  * ```
  */
 export interface EndpointDescriptor {
@@ -285,13 +292,14 @@ export interface EndpointDescriptor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([
  *   9, 2, 18, 0, 1, 1, 0, 0x80, 50,
  *   9, 4, 0, 0, 0, 0xff, 0, 0, 0,
  * ]));
  * const alt = c.interfaces[0]!.alternates[0]!;
- * console.assert(alt.interfaceClass === 0xff && alt.endpoints.length === 0);
+ * assert.ok(alt.interfaceClass === 0xff && alt.endpoints.length === 0);
  * ```
  */
 export interface AlternateSetting {
@@ -325,13 +333,14 @@ export interface AlternateSetting {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([
  *   9, 2, 27, 0, 1, 1, 0, 0x80, 50,
  *   9, 4, 0, 0, 0, 0xff, 0, 0, 0,
  *   9, 4, 0, 1, 0, 0xff, 0, 0, 0,
  * ]));
- * console.assert(c.interfaces.length === 1 && c.interfaces[0]!.alternates.length === 2);
+ * assert.ok(c.interfaces.length === 1 && c.interfaces[0]!.alternates.length === 2);
  * ```
  */
 export interface InterfaceDescriptor {
@@ -348,6 +357,7 @@ export interface InterfaceDescriptor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([
  *   9, 2, 35, 0, 2, 1, 0, 0x80, 50,
@@ -356,7 +366,7 @@ export interface InterfaceDescriptor {
  *   9, 4, 1, 0, 0, 10, 0, 0, 0,
  * ]));
  * const iad = c.associations[0]!;
- * console.assert(iad.firstInterface === 0 && iad.interfaceCount === 2 && iad.functionClass === 2);
+ * assert.ok(iad.firstInterface === 0 && iad.interfaceCount === 2 && iad.functionClass === 2);
  * ```
  */
 export interface InterfaceAssociation {
@@ -386,9 +396,10 @@ export interface InterfaceAssociation {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([9, 2, 9, 0, 0, 1, 0, 0xc0, 50]), { mode: "lenient" });
- * console.assert(c.configurationValue === 1 && c.selfPowered && !c.remoteWakeup);
+ * assert.ok(c.configurationValue === 1 && c.selfPowered && !c.remoteWakeup);
  * ```
  */
 export interface ConfigurationDescriptor {
@@ -428,11 +439,12 @@ export interface ConfigurationDescriptor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { DeviceDescriptors } from "./descriptors.ts";
  * function count(d: DeviceDescriptors): number {
  *   return d.configurations.length;
  * }
- * console.assert(typeof count === "function");
+ * assert.ok(typeof count === "function");
  * ```
  */
 export interface DeviceDescriptors {
@@ -447,9 +459,10 @@ export interface DeviceDescriptors {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ParseOptions } from "./descriptors.ts";
  * const sysfs: ParseOptions = { mode: "lenient" };
- * console.assert(sysfs.mode === "lenient");
+ * assert.ok(sysfs.mode === "lenient");
  * ```
  */
 export interface ParseOptions {
@@ -466,11 +479,12 @@ export interface ParseOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDeviceDescriptor, formatBcd } from "./descriptors.ts";
  * const d = parseDeviceDescriptor(new Uint8Array([
  *   18, 1, 0x00, 0x02, 0xef, 0x02, 0x01, 64, 0x6b, 0x1d, 0x04, 0x01, 0x10, 0x06, 1, 2, 3, 1,
  * ]));
- * console.assert(formatBcd(d.usbVersion) === "2.0" && d.deviceClass === 0xef);
+ * assert.ok(formatBcd(d.usbVersion) === "2.0" && d.deviceClass === 0xef);
  * ```
  */
 export function parseDeviceDescriptor(
@@ -501,6 +515,7 @@ export function parseDeviceDescriptor(
  *
  * @example A SuperSpeed bulk IN endpoint with its companion, and a class-specific extra
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([
  *   9, 2, 35, 0, 1, 1, 0, 0x80, 1,
@@ -510,8 +525,8 @@ export function parseDeviceDescriptor(
  *   4, 0x25, 1, 0,
  * ]));
  * const ep = c.interfaces[0]!.alternates[0]!.endpoints[0]!;
- * console.assert(ep.type === "bulk" && ep.packetSize === 1024 && ep.companion !== undefined);
- * console.assert(ep.extra.length === 1 && ep.extra[0]!.descriptorType === 0x25);
+ * assert.ok(ep.type === "bulk" && ep.packetSize === 1024 && ep.companion !== undefined);
+ * assert.ok(ep.extra.length === 1 && ep.extra[0]!.descriptorType === 0x25);
  * ```
  */
 export function parseConfiguration(
@@ -543,13 +558,14 @@ export function parseConfiguration(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDescriptors } from "./descriptors.ts";
  * const d = parseDescriptors(new Uint8Array([
  *   18, 1, 0x00, 0x02, 0, 0, 0, 64, 0x25, 0x05, 0xa0, 0xa4, 0x00, 0x01, 0, 0, 0, 1,
  *   9, 2, 18, 0, 1, 1, 0, 0x80, 50,
  *   9, 4, 0, 0, 0, 0xff, 0, 0, 0,
  * ]));
- * console.assert(d.device.productId === 0xa4a0 && d.configurations[0]!.offset === 18);
+ * assert.ok(d.device.productId === 0xa4a0 && d.configurations[0]!.offset === 18);
  * ```
  */
 export function parseDescriptors(
@@ -594,10 +610,11 @@ export function parseDescriptors(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatBcd } from "./descriptors.ts";
- * console.assert(formatBcd(0x0320) === "3.2");
- * console.assert(formatBcd(0x0200) === "2.0");
- * console.assert(formatBcd(0x0201) === "2.0.1");
+ * assert.ok(formatBcd(0x0320) === "3.2");
+ * assert.ok(formatBcd(0x0200) === "2.0");
+ * assert.ok(formatBcd(0x0201) === "2.0.1");
  * ```
  */
 export function formatBcd(bcd: number): string {
@@ -621,6 +638,7 @@ export function formatBcd(bcd: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration, intervalMicroseconds } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([
  *   9, 2, 25, 0, 1, 1, 0, 0x80, 50,
@@ -628,8 +646,8 @@ export function formatBcd(bcd: number): string {
  *   7, 5, 0x81, 3, 8, 0, 4,
  * ]));
  * const ep = c.interfaces[0]!.alternates[0]!.endpoints[0]!;
- * console.assert(intervalMicroseconds(ep, "full") === 4000);
- * console.assert(intervalMicroseconds(ep, "high") === 1000); // 2^(4-1) x 125 us
+ * assert.ok(intervalMicroseconds(ep, "full") === 4000);
+ * assert.ok(intervalMicroseconds(ep, "high") === 1000); // 2^(4-1) x 125 us
  * ```
  */
 export function intervalMicroseconds(
@@ -671,9 +689,10 @@ export function intervalMicroseconds(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseConfiguration, maxPowerMilliamps } from "./descriptors.ts";
  * const c = parseConfiguration(new Uint8Array([9, 2, 9, 0, 0, 1, 0, 0x80, 50]), { mode: "lenient" });
- * console.assert(maxPowerMilliamps(c, "high") === 100 && maxPowerMilliamps(c, "super") === 400);
+ * assert.ok(maxPowerMilliamps(c, "high") === 100 && maxPowerMilliamps(c, "super") === 400);
  * ```
  */
 export function maxPowerMilliamps(

@@ -45,10 +45,11 @@ const RECIPIENTS = { device: 0, interface: 1, endpoint: 2, other: 3 } as const;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSetup } from "./device.ts";
  * const buf = new Uint8Array(8);
  * encodeSetup(buf, "in", { requestType: "standard", recipient: "device", request: 6, value: 0x0100, index: 0 }, 18);
- * console.assert(buf.join() === "128,6,0,1,0,0,18,0");
+ * assert.ok(buf.join() === "128,6,0,1,0,0,18,0");
  * ```
  */
 export function encodeSetup(buf: Uint8Array, dir: "in" | "out", setup: SetupPacket, length: number): void {

@@ -25,13 +25,14 @@ export type { Speed } from "./descriptors.ts";
  *
  * @example Which driver holds interface 0?
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { InterfaceInfo } from "./enumeration.ts";
  * const i: InterfaceInfo = {
  *   name: "2-1:1.0", configurationValue: 1, interfaceNumber: 0, alternateSetting: 0,
  *   interfaceClass: 0xff, interfaceSubclass: 0, interfaceProtocol: 0, numEndpoints: 2,
  *   interfaceName: undefined, driver: "usbtest",
  * };
- * console.assert(i.driver === "usbtest");
+ * assert.ok(i.driver === "usbtest");
  * ```
  */
 export interface InterfaceInfo {
@@ -63,11 +64,12 @@ export interface InterfaceInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { listDevicesSync } from "./enumeration.ts";
  * const root = new URL("../tests/fixtures/sysfs", import.meta.url).pathname;
  * const gadget = listDevicesSync({ sysfsRoot: root }).find((d) => d.portPath === "2-1")!;
- * console.assert(gadget.vendorId === 0x0525 && gadget.speed === "super");
- * console.assert(gadget.devnode === "/dev/bus/usb/002/002");
+ * assert.ok(gadget.vendorId === 0x0525 && gadget.speed === "super");
+ * assert.ok(gadget.devnode === "/dev/bus/usb/002/002");
  * ```
  */
 export interface UsbDeviceInfo {
@@ -129,9 +131,10 @@ export interface UsbDeviceInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ListOptions } from "./enumeration.ts";
  * const o: ListOptions = { sysfsRoot: "/sys", devRoot: "/dev" };
- * console.assert(o.devRoot === "/dev");
+ * assert.ok(o.devRoot === "/dev");
  * ```
  */
 export interface ListOptions {
@@ -152,10 +155,11 @@ export interface ListOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { listDevices } from "./enumeration.ts";
  * const root = new URL("../tests/fixtures/sysfs", import.meta.url).pathname;
  * const devices = await listDevices({ sysfsRoot: root });
- * console.assert(devices.map((d) => d.portPath).join(" ") === "usb1 1-1 1-1.4 1-2 usb2 2-1");
+ * assert.ok(devices.map((d) => d.portPath).join(" ") === "usb1 1-1 1-1.4 1-2 usb2 2-1");
  * ```
  */
 export async function listDevices(
@@ -177,9 +181,10 @@ export async function listDevices(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { listDevicesSync } from "./enumeration.ts";
  * const devices = listDevicesSync({ sysfsRoot: "/nonexistent" });
- * console.assert(devices.length === 0);
+ * assert.ok(devices.length === 0);
  * ```
  */
 export function listDevicesSync(options: ListOptions = {}): UsbDeviceInfo[] {
@@ -195,9 +200,10 @@ export function listDevicesSync(options: ListOptions = {}): UsbDeviceInfo[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { comparePortPaths } from "./enumeration.ts";
  * const sorted = ["1-10", "usb1", "1-1.4", "1-2", "1-1"].sort(comparePortPaths);
- * console.assert(sorted.join(" ") === "usb1 1-1 1-1.4 1-2 1-10");
+ * assert.ok(sorted.join(" ") === "usb1 1-1 1-1.4 1-2 1-10");
  * ```
  */
 export function comparePortPaths(a: string, b: string): number {

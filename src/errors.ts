@@ -13,9 +13,10 @@
  *
  * @example Switching on a code
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UsbError, type UsbErrorCode } from "./errors.ts";
  * const code: UsbErrorCode = new UsbError("busy", "held by usbtest").code;
- * console.assert(code === "busy");
+ * assert.ok(code === "busy");
  * ```
  */
 export type UsbErrorCode =
@@ -54,6 +55,7 @@ export interface UsbErrorOptions {
  *
  * @example Recognising a timeout and keeping the partial data
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UsbError } from "./errors.ts";
  * try {
  *   throw new UsbError("timeout", "bulk IN on 0x81 timed out after 100 ms", {
@@ -62,7 +64,7 @@ export interface UsbErrorOptions {
  *   });
  * } catch (e) {
  *   if (e instanceof UsbError && e.code === "timeout") {
- *     console.assert(e.bytesTransferred === 3);
+ *     assert.ok(e.bytesTransferred === 3);
  *   }
  * }
  * ```
@@ -99,9 +101,10 @@ export class UsbError extends Error {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { UsbError } from "./errors.ts";
    * const e = new UsbError("no-memory", "usbfs is out of memory", { hint: "raise usbfs_memory_mb" });
-   * console.assert(e.describe().includes("raise usbfs_memory_mb"));
+   * assert.ok(e.describe().includes("raise usbfs_memory_mb"));
    * ```
    */
   describe(): string {
@@ -158,8 +161,9 @@ const errnoNames = new Map<number, string>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errnoName } from "./errors.ts";
- * console.assert(errnoName(32) === "EPIPE");
+ * assert.ok(errnoName(32) === "EPIPE");
  * ```
  */
 export function errnoName(errno: number): string {
@@ -185,8 +189,9 @@ const hex4 = (n: number) => n.toString(16).padStart(4, "0");
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udevRule } from "./errors.ts";
- * console.assert(udevRule(0x0525, 0xa4a0).includes('ATTR{idVendor}=="0525"'));
+ * assert.ok(udevRule(0x0525, 0xa4a0).includes('ATTR{idVendor}=="0525"'));
  * ```
  */
 export function udevRule(vendorId: number, productId: number): string {
@@ -200,9 +205,10 @@ export function udevRule(vendorId: number, productId: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errorFromErrno } from "./errors.ts";
  * const e = errorFromErrno(-13, "cannot open /dev/bus/usb/002/002", { vendorId: 0x0525, productId: 0xa4a0 });
- * console.assert(e.code === "access-denied" && e.hint!.includes("a4a0"));
+ * assert.ok(e.code === "access-denied" && e.hint!.includes("a4a0"));
  * ```
  */
 export function errorFromErrno(errno: number, what: string, ctx: ErrnoContext = {}): UsbError {

@@ -267,8 +267,9 @@ export function helper(): Helper {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cString } from "./ffi.ts";
- * console.assert(cString("ab").length === 3);
+ * assert.ok(cString("ab").length === 3);
  * ```
  */
 export function cString(s: string): Uint8Array<ArrayBuffer> {

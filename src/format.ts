@@ -27,9 +27,10 @@ import { UsbError } from "./errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { UsbfsView } from "./format.ts";
  * const v: UsbfsView = { bits: 0x80, names: ["MMAP"], speed: "high" };
- * console.assert("names" in v);
+ * assert.ok("names" in v);
  * ```
  */
 export type UsbfsView =
@@ -74,10 +75,11 @@ const CLASSES: ReadonlyMap<number, readonly [string, string]> = new Map([
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { className } from "./format.ts";
- * console.assert(className(0x08) === "Mass Storage");
- * console.assert(className(0x08, true) === "storage");
- * console.assert(className(0x42) === "0x42");
+ * assert.ok(className(0x08) === "Mass Storage");
+ * assert.ok(className(0x08, true) === "storage");
+ * assert.ok(className(0x42) === "0x42");
  * ```
  */
 export function className(code: number, short = false): string {
@@ -90,9 +92,10 @@ export function className(code: number, short = false): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hexBytes } from "./format.ts";
- * console.assert(hexBytes(new Uint8Array([0x12, 0x01])) === "1201");
- * console.assert(hexBytes(new Uint8Array([0x12, 0x01]), " ") === "12 01");
+ * assert.ok(hexBytes(new Uint8Array([0x12, 0x01])) === "1201");
+ * assert.ok(hexBytes(new Uint8Array([0x12, 0x01]), " ") === "12 01");
  * ```
  */
 export function hexBytes(bytes: Uint8Array, separator = ""): string {
@@ -116,12 +119,13 @@ const SPEED_RATES: Readonly<Record<Speed | "unknown", string>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatDeviceTable } from "./format.ts";
  * import { listDevicesSync } from "./enumeration.ts";
  * const root = new URL("../tests/fixtures/sysfs", import.meta.url).pathname;
  * const table = formatDeviceTable(listDevicesSync({ sysfsRoot: root }).filter((d) => !d.isRootHub));
- * console.assert(table.split("\n")[0]!.startsWith("BUS DEV PORT"));
- * console.assert(table.includes("0525:a4a0"));
+ * assert.ok(table.split("\n")[0]!.startsWith("BUS DEV PORT"));
+ * assert.ok(table.includes("0525:a4a0"));
  * ```
  */
 export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
@@ -167,13 +171,14 @@ export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatDeviceTree } from "./format.ts";
  * import { listDevicesSync } from "./enumeration.ts";
  * const root = new URL("../tests/fixtures/sysfs", import.meta.url).pathname;
  * const gadget = listDevicesSync({ sysfsRoot: root }).find((d) => d.portPath === "2-1")!;
  * const tree = formatDeviceTree(gadget, { bits: 0x80, names: ["MMAP"], speed: "super" });
- * console.assert(tree.includes("bEndpointAddress") && tree.includes("EP 1 IN"));
- * console.assert(tree.includes("SuperSpeed Endpoint Companion"));
+ * assert.ok(tree.includes("bEndpointAddress") && tree.includes("EP 1 IN"));
+ * assert.ok(tree.includes("SuperSpeed Endpoint Companion"));
  * ```
  */
 export function formatDeviceTree(
@@ -271,9 +276,10 @@ export function formatDeviceTree(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toJson } from "./format.ts";
  * const j = toJson({ raw: new Uint8Array([0x12, 0x01]), serial: undefined });
- * console.assert(JSON.stringify(j) === '{"raw":"1201","serial":null}');
+ * assert.ok(JSON.stringify(j) === '{"raw":"1201","serial":null}');
  * ```
  */
 export function toJson(value: unknown): unknown {

@@ -57,8 +57,9 @@ export interface IsoOutResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isoPacketStatus } from "./isochronous.ts";
- * console.assert(isoPacketStatus(-32) === "stall");
+ * assert.ok(isoPacketStatus(-32) === "stall");
  * ```
  */
 export function isoPacketStatus(status: number): IsoPacketStatus {
@@ -75,11 +76,12 @@ export function isoPacketStatus(status: number): IsoPacketStatus {
  *
  * @example A short packet's gap is never exposed
  * ```ts
+ * import assert from "node:assert/strict";
  * import { assembleIsoIn } from "./isochronous.ts";
  * const buf = new Uint8Array([1, 2, 0xee, 0xee, 3, 4, 5, 6]); // 0xee: stale bytes
  * const r = assembleIsoIn(buf, [4, 4], [2, 4], [0, 0]);
- * console.assert(r.data.join() === "1,2,3,4,5,6");
- * console.assert(r.packets[0]!.data.length === 2);
+ * assert.ok(r.data.join() === "1,2,3,4,5,6");
+ * assert.ok(r.packets[0]!.data.length === 2);
  * ```
  */
 export function assembleIsoIn(

@@ -25,9 +25,10 @@ import type { UsbDeviceInfo } from "./enumeration.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { DeviceSelector } from "./selector.ts";
  * const s: DeviceSelector = { vendorId: 0x0525, productId: 0xa4a0, serial: "usbkit-ss-0001" };
- * console.assert(s.vendorId === 0x0525);
+ * assert.ok(s.vendorId === 0x0525);
  * ```
  */
 export interface DeviceSelector {
@@ -52,12 +53,13 @@ export interface DeviceSelector {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSelector } from "./selector.ts";
- * console.assert(parseSelector("0525:a4a0").productId === 0xa4a0);
- * console.assert(parseSelector("1-1.4").port === "1-1.4");
- * console.assert(parseSelector("/dev/bus/usb/002/002").path === "/dev/bus/usb/002/002");
- * console.assert(parseSelector("A1B2C3").serial === "A1B2C3");
- * console.assert(parseSelector("serial=1-1").serial === "1-1");
+ * assert.ok(parseSelector("0525:a4a0").productId === 0xa4a0);
+ * assert.ok(parseSelector("1-1.4").port === "1-1.4");
+ * assert.ok(parseSelector("/dev/bus/usb/002/002").path === "/dev/bus/usb/002/002");
+ * assert.ok(parseSelector("A1B2C3").serial === "A1B2C3");
+ * assert.ok(parseSelector("serial=1-1").serial === "1-1");
  * ```
  */
 export function parseSelector(text: string): DeviceSelector {
@@ -116,12 +118,13 @@ export function parseSelector(text: string): DeviceSelector {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matchesSelector } from "./selector.ts";
  * import { listDevicesSync } from "./enumeration.ts";
  * const root = new URL("../tests/fixtures/sysfs", import.meta.url).pathname;
  * const [hub] = listDevicesSync({ sysfsRoot: root }).filter((d) => d.portPath === "1-1");
- * console.assert(matchesSelector(hub!, { vendorId: 0x05e3 }));
- * console.assert(!matchesSelector(hub!, { vendorId: 0x05e3, productId: 0x0610 }));
+ * assert.ok(matchesSelector(hub!, { vendorId: 0x05e3 }));
+ * assert.ok(!matchesSelector(hub!, { vendorId: 0x05e3, productId: 0x0610 }));
  * ```
  */
 export function matchesSelector(
@@ -161,17 +164,18 @@ export function matchesSelector(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectDevice } from "./selector.ts";
  * import { listDevicesSync } from "./enumeration.ts";
  * import { UsbError } from "./errors.ts";
  * const root = new URL("../tests/fixtures/sysfs", import.meta.url).pathname;
  * const devices = listDevicesSync({ sysfsRoot: root });
- * console.assert(selectDevice(devices, "0525:a4a0").portPath === "2-1");
- * console.assert(selectDevice(devices, { serial: "0123456789" }).portPath === "1-2");
+ * assert.ok(selectDevice(devices, "0525:a4a0").portPath === "2-1");
+ * assert.ok(selectDevice(devices, { serial: "0123456789" }).portPath === "1-2");
  * try {
  *   selectDevice(devices, "1d6b:");
  * } catch (e) {
- *   console.assert(e instanceof UsbError && e.code === "ambiguous");
+ *   assert.ok(e instanceof UsbError && e.code === "ambiguous");
  * }
  * ```
  */
@@ -229,9 +233,10 @@ export function selectDevice(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatSelector } from "./selector.ts";
- * console.assert(formatSelector({ vendorId: 0x525, productId: 0xa4a0 }) === "0525:a4a0");
- * console.assert(formatSelector({ port: "2-1", serial: "X" }) === "port=2-1 serial=X");
+ * assert.ok(formatSelector({ vendorId: 0x525, productId: 0xa4a0 }) === "0525:a4a0");
+ * assert.ok(formatSelector({ port: "2-1", serial: "X" }) === "port=2-1 serial=X");
  * ```
  */
 export function formatSelector(selector: DeviceSelector): string {

@@ -13,6 +13,7 @@
 // Install first, on the host (the guest has no network):
 //   npm install --prefix bench/node
 
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import process from "node:process";
 import { findByIds, getDeviceList } from "usb";
@@ -116,6 +117,21 @@ function fail(message) {
     error: String(message),
   });
   process.exit(1);
+}
+
+// Peak RSS, KiB: VmHWM of /proc/self/status. Not resourceUsage().maxRSS
+// (getrusage), which Linux carries over from the parent across fork and
+// execve (kernel/fork.c dup_mm, fs/exec.c exec_mmap).
+function peakRssKb() {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(
+      readFileSync("/proc/self/status", "utf8"),
+    );
+    if (m) return Number(m[1]);
+  } catch {
+    // no /proc: fall back
+  }
+  return process.resourceUsage().maxRSS;
 }
 
 function cpuSeconds() {
@@ -360,14 +376,17 @@ async function main() {
     switch (opt.workload) {
       case "in": {
         const ep = iface.endpoint(opt.epIn);
-        await runIn(ep, opt.xfer * opt.inflight); // warm-up
+        // Warm-up, the same in every contender (JIT, page faults, caches): 4
+        // rounds of the in-flight transfers, 200 + 4 x inflight round trips,
+        // 100 control calls. Not measured.
+        await runIn(ep, opt.xfer * opt.inflight * 4);
         r = await runIn(ep, opt.bytes);
         break;
       }
       case "out": {
         const ep = iface.endpoint(opt.epOut);
         ep.timeout = TIMEOUT_MS;
-        await runOut(ep, opt.xfer * opt.inflight);
+        await runOut(ep, opt.xfer * opt.inflight * 4);
         r = await runOut(ep, opt.bytes);
         break;
       }
@@ -375,12 +394,12 @@ async function main() {
         const epIn = iface.endpoint(opt.epIn);
         const epOut = iface.endpoint(opt.epOut);
         epIn.timeout = epOut.timeout = TIMEOUT_MS;
-        await runRt(epIn, epOut, opt.inflight * 4);
+        await runRt(epIn, epOut, 200 + opt.inflight * 4);
         r = await runRt(epIn, epOut, opt.count);
         break;
       }
       case "ctrl":
-        await runCtrl(device, 20);
+        await runCtrl(device, 100);
         r = await runCtrl(device, opt.count);
         break;
       default:
@@ -399,7 +418,7 @@ async function main() {
     cpu_s: r.cpu,
     cpu: undefined,
     cpu_total_s: (u.userCPUTime + u.systemCPUTime) / 1e6,
-    peak_rss_kb: u.maxRSS,
+    peak_rss_kb: peakRssKb(),
     xfer: opt.xfer,
     inflight: opt.inflight,
     version: `node-usb ${version}, node ${process.versions.node}`,

@@ -25,7 +25,8 @@ export const EXIT_FAILED = 1;
 /** Exit status: invalid recipe, usage error, or device not found. */
 export const EXIT_USAGE = 2;
 
-const RUN_USAGE =
+/** The help text of `usb run`. */
+export const RUN_HELP =
   `usage: usb run <recipe> [--var name=value]... [--dry-run] [--report json=PATH] [--report junit=PATH]
 
 Runs a transfer recipe (YAML, JSON, or a TypeScript module) against a device.
@@ -39,7 +40,8 @@ Runs a transfer recipe (YAML, JSON, or a TypeScript module) against a device.
 exit status: 0 every step passed, 1 a step failed,
              2 invalid recipe, usage error, or device not found`;
 
-const SCHEMA_USAGE = `usage: usb schema
+/** The help text of `usb schema`. */
+export const SCHEMA_HELP = `usage: usb schema
 
 Prints the JSON Schema of recipe files, for editors. For example:
   usb schema > recipe.schema.json
@@ -88,12 +90,13 @@ function usageError(
  *
  * @example Checking a recipe without a device
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runCommand } from "./cli.ts";
  * const path = await Deno.makeTempFile({ suffix: ".yaml" });
  * await Deno.writeTextFile(path, "name: t\ndevice: {serial: abc}\nsteps: [{log: hello}]\n");
  * let out = "";
  * const status = await runCommand([path, "--dry-run"], { stdout: (s) => out += s });
- * console.assert(status === 0 && out.includes("nothing was run"));
+ * assert.ok(status === 0 && out.includes("nothing was run"));
  * await Deno.remove(path);
  * ```
  */
@@ -120,12 +123,12 @@ export async function runCommand(
     return usageError(
       err,
       (e as Error).message.split("\n")[0] ?? "bad arguments",
-      RUN_USAGE,
+      RUN_HELP,
     );
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    out(RUN_USAGE + "\n");
+    out(RUN_HELP + "\n");
     return EXIT_PASSED;
   }
   if (positionals.length !== 1) {
@@ -134,7 +137,7 @@ export async function runCommand(
       positionals.length === 0
         ? "run needs a recipe file"
         : `run takes one recipe, got ${positionals.length}`,
-      RUN_USAGE,
+      RUN_HELP,
     );
   }
   const file = positionals[0]!;
@@ -147,7 +150,7 @@ export async function runCommand(
       return usageError(
         err,
         `--var expects name=value with a name of letters, digits and _, got "${v}"`,
-        RUN_USAGE,
+        RUN_HELP,
       );
     }
     vars[name] = v.slice(eq + 1);
@@ -160,7 +163,7 @@ export async function runCommand(
       return usageError(
         err,
         `--report expects json=PATH or junit=PATH, got "${r}"`,
-        RUN_USAGE,
+        RUN_HELP,
       );
     }
     reports.push({ kind: m[1] as "json" | "junit", path: m[2]! });
@@ -243,10 +246,11 @@ export async function runCommand(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { schemaCommand } from "./cli.ts";
  * let out = "";
  * const status = await schemaCommand([], { stdout: (s) => out += s });
- * console.assert(status === 0 && JSON.parse(out).title === "usbkit recipe");
+ * assert.ok(status === 0 && JSON.parse(out).title === "usbkit recipe");
  * ```
  */
 export function schemaCommand(
@@ -256,7 +260,7 @@ export function schemaCommand(
   const out = io.stdout ?? writer(Deno.stdout);
   const err = io.stderr ?? writer(Deno.stderr);
   if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
-    out(SCHEMA_USAGE + "\n");
+    out(SCHEMA_HELP + "\n");
     return Promise.resolve(EXIT_PASSED);
   }
   if (args.length > 0) {
@@ -264,7 +268,7 @@ export function schemaCommand(
       usageError(
         err,
         `schema takes no arguments, got ${args.join(" ")}`,
-        SCHEMA_USAGE,
+        SCHEMA_HELP,
       ),
     );
   }

@@ -66,9 +66,10 @@ function ascii(bytes: readonly (number | null | undefined)[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hexDiff } from "./expect.ts";
  * const dump = hexDiff([0x55, 0x53, null, 0x53], new Uint8Array([0x55, 0x53, 0x42, 0x43]));
- * console.assert(dump.includes("^^"));
+ * assert.ok(dump.includes("^^"));
  * console.log(dump);
  * ```
  */
@@ -159,12 +160,13 @@ function patternByte(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { comparePattern } from "./expect.ts";
  * import { makePattern } from "./values.ts";
  * const data = makePattern("sourcesink", 4096, { maxPacketSize: 1024 });
- * console.assert(comparePattern(data, "sourcesink", 1024).first === -1);
- * data[100] ^= 1;
- * console.assert(comparePattern(data, "sourcesink", 1024).first === 100);
+ * assert.ok(comparePattern(data, "sourcesink", 1024).first === -1);
+ * data[100] = 99;
+ * assert.ok(comparePattern(data, "sourcesink", 1024).first === 100);
  * ```
  */
 export function comparePattern(
@@ -189,10 +191,11 @@ export function comparePattern(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PatternChecker } from "./expect.ts";
  * import { makePattern } from "./values.ts";
  * const check = new PatternChecker("sourcesink", 1024, 65536);
- * console.assert(check.mismatches(makePattern("sourcesink", 65536, { maxPacketSize: 1024 })) === 0);
+ * assert.ok(check.mismatches(makePattern("sourcesink", 65536, { maxPacketSize: 1024 })) === 0);
  * ```
  */
 export class PatternChecker {
@@ -307,6 +310,7 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkTransfer } from "./expect.ts";
  * import { parseHexPattern } from "./values.ts";
  * const data = new Uint8Array([0x55, 0x53, 0x42, 0x53, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -314,7 +318,7 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
  *   { length: 13, bytes: parseHexPattern("55 53 42 53 ?? ?? ?? ?? 00 00 00 00 01") },
  *   { status: "ok", length: data.length, data },
  * );
- * console.assert(failures.length === 1 && failures[0]!.detail!.includes("^^"));
+ * assert.ok(failures.length === 1 && failures[0]!.detail!.includes("^^"));
  * ```
  */
 export function checkTransfer(
@@ -445,13 +449,14 @@ export function checkTransfer(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { capture } from "./expect.ts";
  * const data = new Uint8Array([0, 0, 0x07, 0xff, 0, 0, 2, 0]);
  * const { vars } = capture(
  *   { lastLba: { type: "u32be", offset: 0 }, blockLength: { type: "u32be", offset: 4 } },
  *   data,
  * );
- * console.assert(vars.lastLba === 2047 && vars.blockLength === 512);
+ * assert.ok(vars.lastLba === 2047 && vars.blockLength === 512);
  * ```
  */
 export function capture(

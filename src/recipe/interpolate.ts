@@ -41,11 +41,12 @@ export const VAR_NAME: RegExp = /^[A-Za-z_][A-Za-z0-9_]*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { interpolate, InterpolationError } from "./interpolate.ts";
  * try {
  *   interpolate("${nope}", {});
  * } catch (e) {
- *   console.assert(e instanceof InterpolationError);
+ *   assert.ok(e instanceof InterpolationError);
  * }
  * ```
  */
@@ -78,9 +79,10 @@ export type TemplatePart = { text: string } | {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTemplate } from "./interpolate.ts";
  * const parts = parseTemplate("28 00 ${lba:u32be} 00");
- * console.assert(parts.length === 3);
+ * assert.ok(parts.length === 3);
  * ```
  */
 export function parseTemplate(text: string): TemplatePart[] {
@@ -138,9 +140,10 @@ export function parseTemplate(text: string): TemplatePart[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hasReferences } from "./interpolate.ts";
- * console.assert(hasReferences("${lba}"));
- * console.assert(!hasReferences("$${literal}"));
+ * assert.ok(hasReferences("${lba}"));
+ * assert.ok(!hasReferences("$${literal}"));
  * ```
  */
 export function hasReferences(text: string): boolean {
@@ -155,8 +158,9 @@ export function hasReferences(text: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { variablesIn } from "./interpolate.ts";
- * console.assert(variablesIn("${a} ${b:u8} ${a}").join() === "a,b");
+ * assert.ok(variablesIn("${a} ${b:u8} ${a}").join() === "a,b");
  * ```
  */
 export function variablesIn(text: string): string[] {
@@ -187,10 +191,11 @@ function bytesHex(n: number, size: number, littleEndian: boolean): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatVar } from "./interpolate.ts";
- * console.assert(formatVar(0x7ff, "u32be") === "00 00 07 ff");
- * console.assert(formatVar(512, "u16le") === "00 02");
- * console.assert(formatVar(255, "hex") === "0xff");
+ * assert.ok(formatVar(0x7ff, "u32be") === "00 00 07 ff");
+ * assert.ok(formatVar(512, "u16le") === "00 02");
+ * assert.ok(formatVar(255, "hex") === "0xff");
  * ```
  */
 export function formatVar(
@@ -239,9 +244,10 @@ export function formatVar(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { interpolate } from "./interpolate.ts";
- * console.assert(interpolate("LBA ${lba}", { lba: 2047 }) === "LBA 2047");
- * console.assert(interpolate("${n:u16be}", { n: 512 }) === "02 00");
+ * assert.ok(interpolate("LBA ${lba}", { lba: 2047 }) === "LBA 2047");
+ * assert.ok(interpolate("${n:u16be}", { n: 512 }) === "02 00");
  * ```
  */
 export function interpolate(text: string, vars: Vars): string {
@@ -272,9 +278,10 @@ export function interpolate(text: string, vars: Vars): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Template } from "./interpolate.ts";
  * const t = new Template("${n}", "a number", (s) => Number(s));
- * console.assert(t.resolve({ n: 3 }) === 3);
+ * assert.ok(t.resolve({ n: 3 }) === 3);
  * ```
  */
 export class Template<T> {
@@ -355,10 +362,11 @@ function pathJoin(path: string, key: string | number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveTemplates, Template } from "./interpolate.ts";
  * const step = { length: new Template("${n}", "a size", Number), endpoint: 0x81 };
  * const r = resolveTemplates(step, { n: 64 });
- * console.assert(r.length === 64 && r.endpoint === 0x81);
+ * assert.ok(r.length === 64 && r.endpoint === 0x81);
  * ```
  */
 export function resolveTemplates<T>(
@@ -407,9 +415,10 @@ function walk(value: unknown, vars: Vars, path: string): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { referencesIn, Template } from "./interpolate.ts";
  * const refs = referencesIn({ in: new Template("${n}", "a size", Number) }, "steps[0].bulk");
- * console.assert(refs[0]?.name === "n" && refs[0]?.path === "steps[0].bulk.in");
+ * assert.ok(refs[0]?.name === "n" && refs[0]?.path === "steps[0].bulk.in");
  * ```
  */
 export function referencesIn(

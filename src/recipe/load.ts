@@ -52,9 +52,10 @@ export interface RecipeProblem {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatProblem } from "./load.ts";
  * const line = formatProblem({ file: "r.yaml", line: 3, column: 17, path: "steps[0].bulk.endpoint", message: "expected …" });
- * console.assert(line === "r.yaml:3:17: steps[0].bulk.endpoint: expected …");
+ * assert.ok(line === "r.yaml:3:17: steps[0].bulk.endpoint: expected …");
  * ```
  */
 export function formatProblem(p: RecipeProblem): string {
@@ -70,11 +71,12 @@ export function formatProblem(p: RecipeProblem): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRecipe, RecipeError } from "./load.ts";
  * try {
  *   parseRecipe("name: x\nsteps: []\n", { file: "r.yaml" });
  * } catch (e) {
- *   console.assert(e instanceof RecipeError && e.problems[0]?.path === "device");
+ *   assert.ok(e instanceof RecipeError && e.problems[0]?.path === "device");
  * }
  * ```
  */
@@ -117,9 +119,10 @@ export interface LoadOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatPath } from "./load.ts";
- * console.assert(formatPath(["steps", 2, "bulk", "endpoint"]) === "steps[2].bulk.endpoint");
- * console.assert(formatPath(["save", "1x"]) === 'save["1x"]');
+ * assert.ok(formatPath(["steps", 2, "bulk", "endpoint"]) === "steps[2].bulk.endpoint");
+ * assert.ok(formatPath(["save", "1x"]) === 'save["1x"]');
  * ```
  */
 export function formatPath(path: readonly (string | number)[]): string {
@@ -148,12 +151,13 @@ type Locator = (
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validateRecipe } from "./load.ts";
  * const recipe = validateRecipe(
  *   { name: "x", device: { serial: "usbkit-lb-0001" }, steps: [{ delay: "5ms" }] },
  *   { file: "inline" },
  * );
- * console.assert(recipe.steps.length === 1);
+ * assert.ok(recipe.steps.length === 1);
  * ```
  */
 export function validateRecipe(
@@ -211,12 +215,13 @@ function locateAll(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRecipe } from "./load.ts";
  * const recipe = parseRecipe(
  *   "name: smoke\ndevice: {vendorId: 0x0525, productId: 0xa4a0}\nsteps:\n  - delay: 10ms\n",
  *   { file: "smoke.yaml" },
  * );
- * console.assert(recipe.device.productId === 0xa4a0);
+ * assert.ok(recipe.device.productId === 0xa4a0);
  * ```
  */
 export function parseRecipe(
@@ -274,24 +279,149 @@ function jsonSyntaxProblem(
   message: string,
   file: string,
 ): RecipeProblem {
-  let line: number | undefined;
-  let column: number | undefined;
-  const lc = /\(line (\d+) column (\d+)\)/.exec(message);
-  const pos = /at position (\d+)/.exec(message);
-  if (lc) {
-    line = Number(lc[1]);
-    column = Number(lc[2]);
-  } else if (pos) {
-    const before = text.slice(0, Number(pos[1])).split("\n");
-    line = before.length;
-    column = (before.at(-1)?.length ?? 0) + 1;
+  const found = jsonSyntaxError(text);
+  if (!found) {
+    // Our reading and JSON.parse disagree: say what JSON.parse said.
+    return {
+      file,
+      path: "",
+      message: `invalid JSON: ${message.split("\n")[0]}`,
+    };
   }
-  const clean = message.replace(/\s*in JSON at position \d+.*$/, "").replace(
-    /\s*\(line \d+ column \d+\)$/,
-    "",
-  );
-  const where = line === undefined ? {} : { line, column: column ?? 1 };
-  return { file, ...where, path: "", message: `invalid JSON: ${clean}` };
+  const before = text.slice(0, found.offset).split("\n");
+  return {
+    file,
+    line: before.length,
+    column: (before.at(-1)?.length ?? 0) + 1,
+    path: "",
+    message: `invalid JSON: ${found.message}`,
+  };
+}
+
+/**
+ * Finds the first syntax error in JSON text and says what was expected there.
+ * JSON.parse's messages do not always give a position (V8 quotes the text
+ * instead), and a recipe error must point at a line and column.
+ */
+function jsonSyntaxError(
+  text: string,
+): { offset: number; message: string } | undefined {
+  let i = 0;
+  class Stop {
+    constructor(readonly offset: number, readonly message: string) {}
+  }
+  const here =
+    () => (i >= text.length ? "the end of the file" : JSON.stringify(text[i]));
+  const fail = (expected: string, note = ""): never => {
+    throw new Stop(i, `expected ${expected}, found ${here()}${note}`);
+  };
+  const ws = () => {
+    while (i < text.length && " \t\n\r".includes(text[i]!)) i++;
+  };
+  const string = () => {
+    const start = i;
+    i++;
+    while (i < text.length) {
+      const c = text[i]!;
+      if (c === '"') {
+        i++;
+        return;
+      }
+      if (c === "\\") i++;
+      else if (c < " ") {
+        throw new Stop(
+          i,
+          "a string cannot hold a raw control character or line break (write \\n)",
+        );
+      }
+      i++;
+    }
+    throw new Stop(start, "this string has no closing quote");
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      ws();
+      if (text[i] === "}") {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') {
+          fail(
+            "a property name in double quotes",
+            text[i] === "}" ? " (JSON allows no comma before })" : "",
+          );
+        }
+        string();
+        ws();
+        if (text[i] !== ":") fail('":" after the property name');
+        i++;
+        value();
+        ws();
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === "}") {
+          i++;
+          return;
+        }
+        fail('"," or "}"');
+      }
+    }
+    if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") {
+        i++;
+        return;
+      }
+      for (;;) {
+        ws();
+        if (text[i] === "]") {
+          fail("a value", " (JSON allows no comma before ])");
+        }
+        value();
+        ws();
+        if (text[i] === ",") {
+          i++;
+          continue;
+        }
+        if (text[i] === "]") {
+          i++;
+          return;
+        }
+        fail('"," or "]"');
+      }
+    }
+    if (c === '"') return string();
+    const literal =
+      /^(?:-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)/
+        .exec(text.slice(i));
+    if (literal) {
+      i += literal[0].length;
+      return;
+    }
+    fail(
+      "a value (a string, number, object, list, true, false or null)",
+      c === "/"
+        ? " (JSON has no comments: write the recipe in YAML to keep them)"
+        : "",
+    );
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail("the end of the file after the recipe");
+  } catch (e) {
+    if (e instanceof Stop) return { offset: e.offset, message: e.message };
+    throw e;
+  }
+  return undefined;
 }
 
 function nodeAt(doc: Document, path: (string | number)[]): unknown {
@@ -355,11 +485,12 @@ function offsetOf(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadRecipe } from "./load.ts";
  * const path = await Deno.makeTempFile({ suffix: ".yaml" });
  * await Deno.writeTextFile(path, "name: t\ndevice: {serial: abc}\nsteps: [{log: hello}]\n");
  * const { recipe } = await loadRecipe(path);
- * console.assert(recipe.name === "t");
+ * assert.ok(recipe.name === "t");
  * await Deno.remove(path);
  * ```
  */
@@ -473,10 +604,15 @@ function checkRecipe(
       }
       for (const name of new Set(names)) {
         if (defined.has(name)) continue;
+        const later = savedAt.get(name);
+        if (later) {
+          problem(path, `variable "${name}" is used before ${later} saves it`);
+          continue;
+        }
         const guess = nearest(name, [...defined]);
         const known = defined.size
           ? `defined at this point: ${[...defined].join(", ")}`
-          : "no variables are defined";
+          : "no variables are defined at this point";
         problem(
           path,
           `unknown variable "${name}"${
@@ -492,6 +628,34 @@ function checkRecipe(
       }
     }
   };
+
+  // Where each variable is saved, to tell "saved later" from "unknown".
+  const savedAt = new Map<string, string>();
+  const findSaves = (steps: unknown, path: (string | number)[]) => {
+    if (!Array.isArray(steps)) return;
+    steps.forEach((step, i) => {
+      if (!isRaw(step)) return;
+      for (const [kind, body] of Object.entries(step)) {
+        if (!isRaw(body)) continue;
+        const where = formatPath([...path, i, kind]);
+        if (kind === "repeat") {
+          findSaves(body.steps, [...path, i, kind, "steps"]);
+        }
+        if (
+          kind === "repeat" && typeof body.var === "string" &&
+          !savedAt.has(body.var)
+        ) {
+          savedAt.set(body.var, where);
+        }
+        if (isRaw(body.save)) {
+          for (const name of Object.keys(body.save)) {
+            if (!savedAt.has(name)) savedAt.set(name, where);
+          }
+        }
+      }
+    });
+  };
+  findSaves(raw.steps, ["steps"]);
 
   checkReferences(raw.device, ["device"]);
   checkReferences(raw.interfaces, ["interfaces"]);
@@ -569,7 +733,10 @@ function checkRecipe(
         "no interface is claimed: add interfaces: [0] (the interface this endpoint belongs to) to the recipe",
       );
     }
-    if (TRANSFER_KINDS.includes(kind) && ep !== undefined) {
+    if (
+      TRANSFER_KINDS.includes(kind) && ep !== undefined &&
+      (body.in === undefined) !== (body.out === undefined)
+    ) {
       const isIn = (ep & 0x80) !== 0;
       if (body.in !== undefined && !isIn) {
         problem(

@@ -106,6 +106,7 @@ export {
 } from "./interpolate.ts";
 export {
   capture,
+  type CheckedExpectation,
   checkTransfer,
   comparePattern,
   type Failure,
@@ -116,6 +117,7 @@ export {
 export {
   dataBytes,
   DEFAULT_TIMEOUT_MS,
+  describeData,
   describeSelector,
   describeStep,
   type DeviceOpener,
@@ -153,6 +155,8 @@ export {
   EXIT_FAILED,
   EXIT_PASSED,
   EXIT_USAGE,
+  RUN_HELP,
   runCommand,
+  SCHEMA_HELP,
   schemaCommand,
 } from "./cli.ts";

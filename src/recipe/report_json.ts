@@ -77,12 +77,13 @@ function step(r: StepResult, max: number): Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonReport } from "./report_json.ts";
  * const report = jsonReport({
  *   recipe: { name: "t" }, outcome: "passed", startedAt: new Date(0).toISOString(), durationMs: 1,
  *   steps: [], vars: { lba: 7 }, summary: { passed: 0, failed: 0, skipped: 0, total: 0 },
  * });
- * console.assert((report.vars as Record<string, number>).lba === 7);
+ * assert.ok((report.vars as Record<string, number>).lba === 7);
  * ```
  */
 export function jsonReport(
@@ -115,13 +116,14 @@ export function jsonReport(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeJsonReport } from "./report_json.ts";
  * const path = await Deno.makeTempFile({ suffix: ".json" });
  * await writeJsonReport(path, {
  *   recipe: { name: "t" }, outcome: "passed", startedAt: new Date(0).toISOString(), durationMs: 1,
  *   steps: [], vars: {}, summary: { passed: 0, failed: 0, skipped: 0, total: 0 },
  * });
- * console.assert(JSON.parse(await Deno.readTextFile(path)).outcome === "passed");
+ * assert.ok(JSON.parse(await Deno.readTextFile(path)).outcome === "passed");
  * await Deno.remove(path);
  * ```
  */

@@ -9,6 +9,12 @@
 import { formatFailure } from "./report_terminal.ts";
 import type { RunResult, StepResult } from "./runner.ts";
 
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+// The characters XML 1.0 cannot hold (section 2.2, "Char").
+// deno-lint-ignore no-control-regex
+const NOT_XML = /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g;
+
 /**
  * Escapes text for XML attributes and content. Characters XML 1.0 cannot hold
  * (most control characters) become `\xNN`, and terminal colour codes are
@@ -19,22 +25,21 @@ import type { RunResult, StepResult } from "./runner.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeXml } from "./report_junit.ts";
- * console.assert(escapeXml('a<b & "c"') === "a&lt;b &amp; &quot;c&quot;");
+ * assert.ok(escapeXml('a<b & "c"') === "a&lt;b &amp; &quot;c&quot;");
  * ```
  */
 export function escapeXml(text: string): string {
   return text
-    // deno-lint-ignore no-control-regex
-    .replace(/\x1b\[[0-9;]*m/g, "")
+    .replace(ANSI, "")
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")
     .replace(/>/g, "&gt;")
     .replace(/"/g, "&quot;")
     .replace(/'/g, "&apos;")
-    // deno-lint-ignore no-control-regex
     .replace(
-      /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g,
+      NOT_XML,
       (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
     );
 }
@@ -61,6 +66,7 @@ function caseName(s: StepResult): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { junitReport } from "./report_junit.ts";
  * const xml = junitReport({
  *   recipe: { name: "t" }, outcome: "failed", startedAt: new Date(0).toISOString(), durationMs: 5,
@@ -70,7 +76,7 @@ function caseName(s: StepResult): string {
  *     startMs: 0, durationMs: 2, failures: [{ message: "status: expected ok, got stall" }],
  *   }],
  * });
- * console.assert(xml.includes('<failure message="status: expected ok, got stall"'));
+ * assert.ok(xml.includes('<failure message="status: expected ok, got stall"'));
  * ```
  */
 export function junitReport(result: RunResult): string {
@@ -183,13 +189,14 @@ export function junitReport(result: RunResult): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { writeJunitReport } from "./report_junit.ts";
  * const path = await Deno.makeTempFile({ suffix: ".xml" });
  * await writeJunitReport(path, {
  *   recipe: { name: "t" }, outcome: "passed", startedAt: new Date(0).toISOString(), durationMs: 1,
  *   steps: [], vars: {}, summary: { passed: 0, failed: 0, skipped: 0, total: 0 },
  * });
- * console.assert((await Deno.readTextFile(path)).startsWith("<?xml"));
+ * assert.ok((await Deno.readTextFile(path)).startsWith("<?xml"));
  * await Deno.remove(path);
  * ```
  */

@@ -9,13 +9,14 @@
 
 import type { Failure } from "./expect.ts";
 import {
+  describeData,
   describeSelector,
   describeStep,
   type RunObserver,
   type RunResult,
   type StepResult,
 } from "./runner.ts";
-import { type Recipe, type Step, tagStep } from "./schema.ts";
+import { type DataSpec, type Recipe, type Step, tagStep } from "./schema.ts";
 import { formatDuration, formatHex, formatRate, formatSize } from "./values.ts";
 import type { Template } from "./interpolate.ts";
 
@@ -62,12 +63,13 @@ function palette(on: boolean) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatFailure } from "./report_terminal.ts";
  * const text = formatFailure({
  *   id: "1", path: "steps[0]", kind: "bulk", title: "bulk IN 0x81, 13 B", status: "failed",
  *   startMs: 0, durationMs: 1, failures: [{ message: "status: expected ok, got stall" }],
  * });
- * console.assert(text === "status: expected ok, got stall");
+ * assert.ok(text === "status: expected ok, got stall");
  * ```
  */
 export function formatFailure(result: StepResult): string {
@@ -112,6 +114,7 @@ function stepLabel(r: { id: string; iteration?: number }): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TerminalReporter } from "./report_terminal.ts";
  * let out = "";
  * const reporter = new TerminalReporter({ write: (s) => out += s, isTTY: false });
@@ -119,7 +122,7 @@ function stepLabel(r: { id: string; iteration?: number }): string {
  *   { id: "1", path: "steps[0]", kind: "log", title: "log", status: "passed", startMs: 0, durationMs: 0.1, summary: "hello", failures: [] },
  *   { depth: 0, quiet: false },
  * );
- * console.assert(out.includes("hello"));
+ * assert.ok(out.includes("hello"));
  * ```
  */
 export class TerminalReporter implements RunObserver {
@@ -190,7 +193,8 @@ export class TerminalReporter implements RunObserver {
     const waited = info.waitedMs >= 50
       ? `, appeared after ${formatDuration(info.waitedMs)}`
       : "";
-    this.#line(this.#c.dim(`  device ${id} (${info.selector})${waited}`));
+    const selector = info.selector === id ? "" : ` (${info.selector})`;
+    this.#line(this.#c.dim(`  device ${id}${selector} opened${waited}`));
   }
 
   /** Notes the step, and announces a repeat before its inner steps. */
@@ -279,6 +283,7 @@ export class TerminalReporter implements RunObserver {
   #paintDiff(line: string): string {
     const c = this.#c;
     const t = line.trimStart();
+    if (t.startsWith("- expected, + actual")) return c.dim(line);
     if (/^0x[0-9a-f]+\s+- /.test(t) || t.startsWith("- ")) return c.green(line);
     if (t.startsWith("+ ")) return c.red(line);
     if (/^\^\^/.test(t)) return c.red(line);
@@ -348,14 +353,35 @@ function planDetails(step: Step): string {
   if (b.expect) {
     const e = Object.entries(b.expect).filter(([, v]) => v !== undefined);
     if (e.length) {
-      parts.push(
-        `expect ${e.map(([k, v]) => `${k} ${describeValue(v)}`).join("; ")}`,
-      );
+      const shown = e.map(([k, v]) => {
+        if (k === "minRate" && typeof v === "number") {
+          return `minRate ${formatRate(v)}`;
+        }
+        if (k === "pattern" && typeof v === "object" && v !== null) {
+          const p = v as { type: string; maxPacketSize?: unknown };
+          return `pattern ${p.type}${
+            p.maxPacketSize === undefined
+              ? ""
+              : ` (maxPacketSize ${describeValue(p.maxPacketSize)})`
+          }`;
+        }
+        if (k === "data" && typeof v === "object" && v !== null) {
+          return `data ${describeData(v as DataSpec)}`;
+        }
+        return `${k} ${describeValue(v)}`;
+      });
+      parts.push(`expect ${shown.join("; ")}`);
     }
   }
   if (b.save) parts.push(`save ${Object.keys(b.save).join(", ")}`);
   if (b.timeout !== undefined) {
-    parts.push(`timeout ${describeValue(b.timeout)}`);
+    parts.push(
+      `timeout ${
+        typeof b.timeout === "number"
+          ? formatDuration(b.timeout)
+          : describeValue(b.timeout)
+      }`,
+    );
   }
   if (b.onFail === "continue") parts.push("continue on failure");
   return parts.join("; ");
@@ -371,10 +397,11 @@ function planDetails(step: Step): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRecipe } from "./load.ts";
  * import { formatPlan } from "./report_terminal.ts";
  * const recipe = parseRecipe("name: t\ndevice: {serial: x}\nsteps: [{delay: 5ms}]\n", { file: "t.yaml" });
- * console.assert(formatPlan(recipe, "t.yaml").includes("delay 5.00 ms"));
+ * assert.ok(formatPlan(recipe, "t.yaml").includes("delay 5.00 ms"));
  * ```
  */
 export function formatPlan(recipe: Recipe, file: string): string {

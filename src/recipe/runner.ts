@@ -14,6 +14,7 @@
 import { UsbError } from "../errors.ts";
 import {
   capture,
+  type CheckedExpectation,
   checkTransfer,
   type Failure,
   PatternChecker,
@@ -80,7 +81,7 @@ export interface RecipeInResult {
 /** The result of an OUT transfer. */
 export interface RecipeOutResult {
   /** How it ended. */
-  status: "ok" | "stall";
+  status: "ok" | "stall" | "babble";
   /** Bytes the device accepted. */
   bytesWritten: number;
 }
@@ -124,10 +125,8 @@ export interface RecipeEndpoint {
   stream(
     options: { transferSize: number; inFlight: number; signal?: AbortSignal },
   ): AsyncIterable<Uint8Array>;
-  /** Streaming OUT. */
-  writable(
-    options?: { transferSize?: number; inFlight?: number },
-  ): WritableStream<Uint8Array>;
+  /** Streaming OUT: each chunk written is one transfer, `inFlight` queued. */
+  openWritable(options?: { inFlight?: number }): WritableStream<Uint8Array>;
 }
 
 /** The part of usbkit's `Interface` the runner uses. */
@@ -190,19 +189,14 @@ export interface RecipeDeviceSelector {
 /** Opens a device; rejects with a `UsbError` of code `not-found` when none matches. */
 export type DeviceOpener = (
   selector: RecipeDeviceSelector,
-  options: { signal?: AbortSignal },
 ) => Promise<RecipeDevice>;
 
-async function openReal(
-  selector: RecipeDeviceSelector,
-  options: { signal?: AbortSignal },
-): Promise<RecipeDevice> {
-  // A computed specifier keeps this module loadable (and type-checkable) on
-  // its own: the device layer needs the helper library, the runner's logic
-  // does not.
-  const specifier = new URL("../device.ts", import.meta.url).href;
-  const device = await import(specifier) as { open: DeviceOpener };
-  return await device.open(selector, options);
+async function openReal(selector: RecipeDeviceSelector): Promise<RecipeDevice> {
+  // Loaded on first use: the device layer needs the helper library, the
+  // runner's logic (and `--dry-run`) does not. The literal specifier lets the
+  // type checker hold usbkit's Device to the RecipeDevice shape.
+  const { open } = await import("../device.ts");
+  return await open(selector);
 }
 
 // ---------------------------------------------------------------------------
@@ -390,17 +384,30 @@ const DESCRIPTOR_TYPES: Record<number, string> = {
 
 type Maybe<T> = T | Template<T>;
 
-function show(v: Maybe<number> | undefined, hex = false): string {
+function show(v: Maybe<number> | undefined, hex = false, digits = 2): string {
   if (v === undefined) return "?";
   if (typeof v !== "number") return v.source;
-  return hex ? `0x${v.toString(16).padStart(2, "0")}` : String(v);
+  return hex ? `0x${v.toString(16).padStart(digits, "0")}` : String(v);
 }
 
 function showSize(v: Maybe<number>): string {
   return typeof v === "number" ? formatSize(v) : `${v.source} B`;
 }
 
-function describeData(d: DataSpec | Resolved<DataSpec>): string {
+/**
+ * Describes data for people: `31 B`, `text "hello"`, `random pattern, 4 KiB`.
+ *
+ * @param d the data, as validated or resolved
+ * @returns the text
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeData } from "./runner.ts";
+ * assert.equal(describeData({ text: "hi" }), 'text "hi"');
+ * ```
+ */
+export function describeData(d: DataSpec | Resolved<DataSpec>): string {
   if ("list" in d && d.list) return `${d.list.length} B`;
   if ("hex" in d && d.hex !== undefined) {
     return d.hex instanceof Uint8Array
@@ -426,13 +433,14 @@ function describeData(d: DataSpec | Resolved<DataSpec>): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RecipeSchema } from "./schema.ts";
  * import { describeStep } from "./runner.ts";
  * const r = RecipeSchema.parse({
  *   name: "x", device: { serial: "1" }, interfaces: [0],
  *   steps: [{ bulk: { endpoint: 0x81, in: 512 } }],
  * });
- * console.assert(describeStep(r.steps[0]!) === "bulk IN 0x81, 512 B");
+ * assert.ok(describeStep(r.steps[0]!) === "bulk IN 0x81, 512 B");
  * ```
  */
 export function describeStep(step: Step | TaggedStep): string {
@@ -453,13 +461,15 @@ export function describeStep(step: Step | TaggedStep): string {
           b.value >> 8 === 3 ? ` ${b.value & 0xff}` : ""
         })`;
       } else if (name) {
-        what = `${name} value=${show(b.value ?? 0, true)} index=${
-          show(b.index ?? 0, true)
+        what = `${name} value=${show(b.value ?? 0, true, 4)} index=${
+          show(b.index ?? 0, true, 4)
         }`;
       } else {
         what = `${b.requestType}/${b.recipient ?? "device"} request ${
           show(b.request, true)
-        } value=${show(b.value ?? 0, true)} index=${show(b.index ?? 0, true)}`;
+        } value=${show(b.value ?? 0, true, 4)} index=${
+          show(b.index ?? 0, true, 4)
+        }`;
       }
       const size = b.in !== undefined
         ? showSize(b.in)
@@ -540,8 +550,9 @@ export function describeStep(step: Step | TaggedStep): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeSelector } from "./runner.ts";
- * console.assert(describeSelector({ vendorId: 0x0525, productId: 0xa4a0 }) === "0525:a4a0");
+ * assert.ok(describeSelector({ vendorId: 0x0525, productId: 0xa4a0 }) === "0525:a4a0");
  * ```
  */
 export function describeSelector(
@@ -664,9 +675,10 @@ function endpointFor(ctx: Context, address: number): RecipeEndpoint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dataBytes } from "./runner.ts";
  * const bytes = await dataBytes({ text: "hi" }, { baseDir: "." });
- * console.assert(bytes.length === 2);
+ * assert.ok(bytes.length === 2);
  * ```
  */
 export async function dataBytes(
@@ -721,6 +733,26 @@ type TransferBody = {
   save?: Resolved<StepBody<"bulk">>["save"];
 };
 
+/** Expectations with `data` turned into bytes (it may be a file or a pattern). */
+async function checkable(
+  expect: TransferBody["expect"],
+  ctx: Context,
+  maxPacketSize: number | undefined,
+): Promise<CheckedExpectation | undefined> {
+  if (!expect) return undefined;
+  const { data, ...rest } = expect;
+  if (data === undefined) return rest;
+  return {
+    ...rest,
+    data: await dataBytes(
+      data,
+      maxPacketSize
+        ? { baseDir: ctx.baseDir, maxPacketSize }
+        : { baseDir: ctx.baseDir },
+    ),
+  };
+}
+
 /** Records an IN transfer's outcome: expectations, captures, summary. */
 async function finishIn(
   result: StepResult,
@@ -757,7 +789,7 @@ async function finishIn(
   };
   result.failures.push(
     ...checkTransfer(
-      body.expect,
+      await checkable(body.expect, ctx, maxPacketSize),
       { status, length: data.length, data },
       maxPacketSize ? { maxPacketSize } : {},
     ),
@@ -803,7 +835,10 @@ async function finishOut(
     data: sent,
   };
   result.failures.push(
-    ...checkTransfer(body.expect, { status, length: written }),
+    ...checkTransfer(await checkable(body.expect, ctx, maxPacketSize), {
+      status,
+      length: written,
+    }),
   );
   result.summary = status === "ok"
     ? `${formatSize(written)} written`
@@ -1032,7 +1067,7 @@ async function runStream(
       for (let i = 0; i < chunk.length; i += Math.max(1, base.length)) {
         chunk.set(base.subarray(0, chunk.length - i), i);
       }
-      const writer = ep.writable({ transferSize, inFlight }).getWriter();
+      const writer = ep.openWritable({ inFlight }).getWriter();
       const aborted = new Promise<void>((resolve) =>
         controller.signal.addEventListener("abort", () => resolve())
       );
@@ -1120,7 +1155,8 @@ function newResult(
   iteration: number | undefined,
   ctx: Context,
 ): StepResult {
-  const name = "name" in (t.body as object)
+  // delay and log steps are a bare value, with no name.
+  const name = typeof t.body === "object" && t.body !== null
     ? (t.body as { name?: unknown }).name
     : undefined;
   return {
@@ -1168,9 +1204,16 @@ async function runSteps(
     const id = prefix ? `${prefix}.${i + 1}` : String(i + 1);
     const path = `${pathPrefix}[${i}]`;
     if (ctx.stopped) {
-      results.push(
-        skipped(id, path, step, "an earlier step failed", ctx, iteration),
+      const r = skipped(
+        id,
+        path,
+        step,
+        "an earlier step failed",
+        ctx,
+        iteration,
       );
+      results.push(r);
+      ctx.observer.stepFinished?.(r, { depth, quiet });
       continue;
     }
     const r = await runStep(step, id, path, depth, quiet, iteration, ctx);
@@ -1365,6 +1408,7 @@ function count(results: readonly StepResult[]): RunResult["summary"] {
  *
  * @example Running against an in-memory stand-in for a device
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRecipe } from "./load.ts";
  * import { runRecipe, type RecipeDevice } from "./runner.ts";
  * const recipe = parseRecipe(
@@ -1383,7 +1427,7 @@ function count(results: readonly StepResult[]): RunResult["summary"] {
  *   close: async () => {},
  * };
  * const result = await runRecipe(recipe, { openDevice: async () => device });
- * console.assert(result.outcome === "passed" && result.vars.status === 1);
+ * assert.ok(result.outcome === "passed" && result.vars.status === 1);
  * ```
  */
 export async function runRecipe(
@@ -1464,10 +1508,7 @@ export async function runRecipe(
   const deadline = openStart + waitMs;
   for (;;) {
     try {
-      ctx.device = await openDevice(
-        match,
-        options.signal ? { signal: options.signal } : {},
-      );
+      ctx.device = await openDevice(match);
       break;
     } catch (e) {
       const notFound = (e as { code?: unknown }).code === "not-found";

@@ -50,12 +50,14 @@ type Issue = {
   values?: unknown[];
 };
 
+const MISSING = ", but it is missing";
+
 function expectedMessage(
   what: string,
   input: unknown,
   detail?: string,
 ): string {
-  if (input === undefined) return `expected ${what}, but it is missing`;
+  if (input === undefined) return `expected ${what}${MISSING}`;
   return `expected ${what}, found ${describeFound(input)}${
     detail ? ` (${detail})` : ""
   }`;
@@ -101,9 +103,10 @@ function editDistance(a: string, b: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nearest } from "./schema.ts";
- * console.assert(nearest("endpont", ["endpoint", "in", "out"]) === "endpoint");
- * console.assert(nearest("zzz", ["endpoint"]) === undefined);
+ * assert.ok(nearest("endpont", ["endpoint", "in", "out"]) === "endpoint");
+ * assert.ok(nearest("zzz", ["endpoint"]) === undefined);
  * ```
  */
 export function nearest(
@@ -912,13 +915,14 @@ const DeviceSelector = obj(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RecipeSchema } from "./schema.ts";
  * const r = RecipeSchema.safeParse({
  *   name: "smoke",
  *   device: { vendorId: "0x0525", productId: 0xa4a0 },
  *   steps: [{ delay: "10ms" }],
  * });
- * console.assert(r.success && r.data.device.vendorId === 0x0525);
+ * assert.ok(r.success && r.data.device.vendorId === 0x0525);
  * ```
  */
 export const RecipeSchema = obj(
@@ -990,10 +994,11 @@ export type DeviceSelectorSpec = z.output<typeof DeviceSelector>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RecipeSchema, tagStep } from "./schema.ts";
  * const r = RecipeSchema.parse({ name: "x", device: { serial: "1" }, steps: [{ log: "hi" }] });
  * const t = tagStep(r.steps[0]!);
- * console.assert(t.kind === "log");
+ * assert.ok(t.kind === "log");
  * ```
  */
 export function tagStep(step: Step): TaggedStep {
@@ -1057,9 +1062,10 @@ function toJson(schema: z.ZodType): JsonSchema {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { recipeJsonSchema } from "./schema.ts";
  * const schema = recipeJsonSchema();
- * console.assert((schema.required as string[]).includes("steps"));
+ * assert.ok((schema.required as string[]).includes("steps"));
  * ```
  */
 export function recipeJsonSchema(): Record<string, unknown> {
@@ -1094,10 +1100,11 @@ export interface SchemaProblem {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { issuesToProblems, RecipeSchema } from "./schema.ts";
  * const r = RecipeSchema.safeParse({ name: "x", device: { serial: "1" }, stpes: [] });
  * const problems = r.success ? [] : issuesToProblems(r.error.issues);
- * console.assert(problems.some((p) => p.message.includes('did you mean "steps"')));
+ * assert.ok(problems.some((p) => p.message.includes('did you mean "steps"')));
  * ```
  */
 export function issuesToProblems(
@@ -1131,7 +1138,19 @@ export function issuesToProblems(
     }
     out.push({ path, atKey: params.at === "key", message: humanize(iss) });
   }
-  return out;
+  // "unknown key endpont; did you mean endpoint?" already says that endpoint
+  // is missing: drop the second message about the same mistake.
+  const guessed = new Set(
+    out.flatMap((p) => {
+      const m = /^unknown \w+ "[^"]*"; did you mean "([^"]*)"\?/.exec(
+        p.message,
+      );
+      return m ? [JSON.stringify([...p.path.slice(0, -1), m[1]])] : [];
+    }),
+  );
+  return out.filter((p) =>
+    !(p.message.endsWith(MISSING) && guessed.has(JSON.stringify(p.path)))
+  );
 }
 
 /** A message for an issue that no error function of ours wrote. */

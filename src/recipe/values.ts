@@ -16,11 +16,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseHex, ValueError } from "./values.ts";
  * try {
  *   parseHex("12 0g");
  * } catch (e) {
- *   console.assert(e instanceof ValueError);
+ *   assert.ok(e instanceof ValueError);
  * }
  * ```
  */
@@ -45,10 +46,11 @@ const INTEGER = /^(?:0x[0-9a-f]+|0b[01]+|0o[0-7]+|[0-9]+)$/i;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseInteger } from "./values.ts";
- * console.assert(parseInteger("0x81") === 0x81);
- * console.assert(parseInteger(" 512 ") === 512);
- * console.assert(parseInteger(7, { min: 0, max: 255 }) === 7);
+ * assert.ok(parseInteger("0x81") === 0x81);
+ * assert.ok(parseInteger(" 512 ") === 512);
+ * assert.ok(parseInteger(7, { min: 0, max: 255 }) === 7);
  * ```
  */
 export function parseInteger(
@@ -101,11 +103,12 @@ const QUANTITY = /^([0-9]+(?:\.[0-9]+)?)\s*([a-zµ/]*)$/i;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSize } from "./values.ts";
- * console.assert(parseSize("64KiB") === 65536);
- * console.assert(parseSize("1.5 MB") === 1_500_000);
- * console.assert(parseSize("0x200") === 512);
- * console.assert(parseSize(31) === 31);
+ * assert.ok(parseSize("64KiB") === 65536);
+ * assert.ok(parseSize("1.5 MB") === 1_500_000);
+ * assert.ok(parseSize("0x200") === 512);
+ * assert.ok(parseSize(31) === 31);
  * ```
  */
 export function parseSize(value: number | string): number {
@@ -137,10 +140,11 @@ export function parseSize(value: number | string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRate } from "./values.ts";
- * console.assert(parseRate("100MB/s") === 100e6);
- * console.assert(parseRate("1 MiB/s") === 1048576);
- * console.assert(parseRate("480Mbit/s") === 60e6);
+ * assert.ok(parseRate("100MB/s") === 100e6);
+ * assert.ok(parseRate("1 MiB/s") === 1048576);
+ * assert.ok(parseRate("480Mbit/s") === 60e6);
  * ```
  */
 export function parseRate(value: number | string): number {
@@ -187,10 +191,11 @@ const DURATION_UNITS: Record<string, number> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDuration } from "./values.ts";
- * console.assert(parseDuration("1s") === 1000);
- * console.assert(parseDuration("500ms") === 500);
- * console.assert(parseDuration(250) === 250);
+ * assert.ok(parseDuration("1s") === 1000);
+ * assert.ok(parseDuration("500ms") === 500);
+ * assert.ok(parseDuration(250) === 250);
  * ```
  */
 export function parseDuration(value: number | string): number {
@@ -232,9 +237,10 @@ function hexTokens(text: string): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseHexPattern } from "./values.ts";
  * const p = parseHexPattern("12 ?? 0x34");
- * console.assert(p.length === 3 && p[1] === null && p[2] === 0x34);
+ * assert.ok(p.length === 3 && p[1] === null && p[2] === 0x34);
  * ```
  */
 export function parseHexPattern(text: string): PatternByte[] {
@@ -270,9 +276,10 @@ export function parseHexPattern(text: string): PatternByte[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseHex } from "./values.ts";
- * console.assert(parseHex("12 01 00 02").join() === "18,1,0,2");
- * console.assert(parseHex("").length === 0);
+ * assert.ok(parseHex("12 01 00 02").join() === "18,1,0,2");
+ * assert.ok(parseHex("").length === 0);
  * ```
  */
 export function parseHex(text: string): Uint8Array {
@@ -293,9 +300,10 @@ export function parseHex(text: string): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatHex } from "./values.ts";
- * console.assert(formatHex(new Uint8Array([0x12, 1])) === "12 01");
- * console.assert(formatHex(new Uint8Array(10), 2) === "00 00 …");
+ * assert.ok(formatHex(new Uint8Array([0x12, 1])) === "12 01");
+ * assert.ok(formatHex(new Uint8Array(10), 2) === "00 00 …");
  * ```
  */
 export function formatHex(bytes: Uint8Array, max = Infinity): string {
@@ -313,9 +321,10 @@ export function formatHex(bytes: Uint8Array, max = Infinity): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatSize } from "./values.ts";
- * console.assert(formatSize(65536) === "64 KiB");
- * console.assert(formatSize(31) === "31 B");
+ * assert.ok(formatSize(65536) === "64 KiB");
+ * assert.ok(formatSize(31) === "31 B");
  * ```
  */
 export function formatSize(bytes: number): string {
@@ -339,8 +348,9 @@ export function formatSize(bytes: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatRate } from "./values.ts";
- * console.assert(formatRate(5e6) === "5.00 MB/s");
+ * assert.ok(formatRate(5e6) === "5.00 MB/s");
  * ```
  */
 export function formatRate(bytesPerSecond: number): string {
@@ -362,9 +372,10 @@ export function formatRate(bytesPerSecond: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatDuration } from "./values.ts";
- * console.assert(formatDuration(1500) === "1.50 s");
- * console.assert(formatDuration(12.3) === "12.3 ms");
+ * assert.ok(formatDuration(1500) === "1.50 s");
+ * assert.ok(formatDuration(12.3) === "12.3 ms");
  * ```
  */
 export function formatDuration(ms: number): string {
@@ -395,9 +406,10 @@ export type PatternKind = "sequence" | "zeros" | "random" | "sourcesink";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sourceSinkByte } from "./values.ts";
- * console.assert(sourceSinkByte(63, 1024) === 0);
- * console.assert(sourceSinkByte(1025, 1024) === 1);
+ * assert.ok(sourceSinkByte(63, 1024) === 0);
+ * assert.ok(sourceSinkByte(1025, 1024) === 1);
  * ```
  */
 export function sourceSinkByte(i: number, maxPacketSize: number): number {
@@ -419,11 +431,12 @@ export function sourceSinkByte(i: number, maxPacketSize: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makePattern } from "./values.ts";
- * console.assert(makePattern("sequence", 300)[257] === 1);
+ * assert.ok(makePattern("sequence", 300)[257] === 1);
  * const a = makePattern("random", 8, { seed: 42 });
  * const b = makePattern("random", 8, { seed: 42 });
- * console.assert(a.join() === b.join());
+ * assert.ok(a.join() === b.join());
  * ```
  */
 export function makePattern(
@@ -475,10 +488,11 @@ export function makePattern(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeFound } from "./values.ts";
- * console.assert(describeFound("0x8g") === '"0x8g"');
- * console.assert(describeFound(300) === "300 (0x12c)");
- * console.assert(describeFound([1]) === "a list");
+ * assert.ok(describeFound("0x8g") === '"0x8g"');
+ * assert.ok(describeFound(300) === "300 (0x12c)");
+ * assert.ok(describeFound([1]) === "a list");
  * ```
  */
 export function describeFound(value: unknown): string {

@@ -3,7 +3,7 @@
 // sectors compared with the disk image.
 
 import assert from "node:assert/strict";
-import { Device, open, UsbError } from "../../mod.ts";
+import { type Device, open, UsbError } from "../../mod.ts";
 import { benchInfo, plugGadget, unplugGadget } from "../../kernel/guest.ts";
 
 const info = benchInfo();

@@ -7,7 +7,7 @@ Deno.test("EACCES becomes access-denied with a udev rule for the device's ids", 
   assert.equal(e.errno, 13);
   assert.ok(e.hint?.includes(udevRule(0x0525, 0xa4a0)));
   assert.match(e.hint!, /ATTR\{idVendor\}=="0525", ATTR\{idProduct\}=="a4a0"/);
-  assert.match(e.describe(), /^error\[access-denied\]: cannot open .*permission denied \(EACCES\)\n  hint: /);
+  assert.match(e.describe(), /^error\[access-denied\]: cannot open .*permission denied \(EACCES\)\n {2}hint: /);
 });
 
 Deno.test("EBUSY names the holder and says how to proceed", () => {
