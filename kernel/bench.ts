@@ -519,7 +519,9 @@ export function resolveBench(bench: Bench): ResolvedBench {
       // The guest finds devices by serial with a shell loop, and QEMU takes it
       // in an option list: keep it to characters that need no quoting.
       // 126 characters is the most a USB string descriptor holds.
-      throw new Error(`bench: serial "${v}" must match [A-Za-z0-9._:+-]{1,126}`);
+      throw new Error(
+        `bench: serial "${v}" must match [A-Za-z0-9._:+-]{1,126}`,
+      );
     }
     if (set.has(v)) throw new Error(`bench: duplicate ${kind} "${v}"`);
     set.add(v);
@@ -530,7 +532,9 @@ export function resolveBench(bench: Bench): ResolvedBench {
     }
   };
   if (bench.speed !== "super" && bench.speed !== "high") {
-    throw new Error(`bench: speed must be "super" or "high", not ${bench.speed}`);
+    throw new Error(
+      `bench: speed must be "super" or "high", not ${bench.speed}`,
+    );
   }
   if (bench.gadgets.length > 32) {
     // dummy_hcd.c MAX_NUM_UDC
@@ -539,22 +543,34 @@ export function resolveBench(bench: Bench): ResolvedBench {
   const gadgets = bench.gadgets.map((g, i): ResolvedGadget => {
     const d = gadgetDefaults(g);
     const n = next(`g:${d.serialPrefix}`);
-    const name = g.name ?? `${g.function === "custom" ? g.type : g.function}${
-      next(`gn:${g.function === "custom" ? g.type : g.function}`)
-    }`;
+    const name = g.name ??
+      `${g.function === "custom" ? g.type : g.function}${
+        next(`gn:${g.function === "custom" ? g.type : g.function}`)
+      }`;
     if (!/^[A-Za-z0-9_.-]+$/.test(name)) {
-      throw new Error(`bench: gadget name "${name}" must match [A-Za-z0-9_.-]+`);
+      throw new Error(
+        `bench: gadget name "${name}" must match [A-Za-z0-9_.-]+`,
+      );
     }
     claim("device name", names, name);
-    const serial = g.serial ?? `${d.serialPrefix}${String(n + 1).padStart(4, "0")}`;
+    const serial = g.serial ??
+      `${d.serialPrefix}${String(n + 1).padStart(4, "0")}`;
     claim("serial", serials, serial);
     const vendorId = g.vendorId ?? d.vendorId;
     const productId = g.productId ?? d.productId;
     checkId("vendorId", vendorId);
     checkId("productId", productId);
     const attributes: Record<string, string> = {};
-    for (const [k, v] of Object.entries(g.attributes ?? {})) {
-      if (!/^[A-Za-z0-9_.]+(\/[A-Za-z0-9_.]+)*$/.test(k)) {
+    // f_sourcesink.c zero-fills its options, so pattern defaults to 0 (all
+    // zeros). Pattern 1, (i % maxpacket) % 63, lets tests check every byte.
+    const given = g.function === "sourcesink"
+      ? { pattern: 1, ...g.attributes }
+      : g.attributes;
+    for (const [k, v] of Object.entries(given ?? {})) {
+      if (
+        !/^[A-Za-z0-9_.]+(\/[A-Za-z0-9_.]+)*$/.test(k) ||
+        k.split("/").some((part) => part === "." || part === "..")
+      ) {
         throw new Error(`bench: bad configfs attribute name "${k}"`);
       }
       attributes[k] = String(v);
@@ -608,7 +624,9 @@ export function resolveBench(bench: Bench): ResolvedBench {
   const memoryMiB = bench.memoryMiB ?? DEFAULT_MEMORY_MIB;
   const timeoutSec = bench.timeoutSec ?? DEFAULT_TIMEOUT_SEC;
   if (!(memoryMiB >= 128)) {
-    throw new Error("bench: memoryMiB must be at least 128 (BENCH-NOTES: less hangs)");
+    throw new Error(
+      "bench: memoryMiB must be at least 128 (BENCH-NOTES: less hangs)",
+    );
   }
   if (!(timeoutSec > 0)) throw new Error("bench: timeoutSec must be positive");
   return {

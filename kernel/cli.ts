@@ -166,7 +166,10 @@ export class UsageError extends Error {
   }
 }
 
-function positiveNumber(flag: string, v: string | undefined): number | undefined {
+function positiveNumber(
+  flag: string,
+  v: string | undefined,
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) {
@@ -246,7 +249,9 @@ export function parseVmArgs(args: readonly string[]): VmCli {
     if (v.full && img === "" && devices.some((d) => d.kind === "storage")) {
       continue; // --full already has the default storage
     }
-    devices.push(img === "" ? { kind: "storage" } : { kind: "storage", image: img });
+    devices.push(
+      img === "" ? { kind: "storage" } : { kind: "storage", image: img },
+    );
   }
   const has = (k: QemuDeviceSpec["kind"]) => devices.some((d) => d.kind === k);
   if (v.kbd && !has("kbd")) devices.push({ kind: "kbd" });

@@ -99,10 +99,13 @@ export function gadget(name: string): GadgetInfo {
  */
 export function qemuDevice(name: string): QemuDeviceInfo {
   const all = benchInfo().qemuDevices;
-  const d = all.find((x) => x.name === name) ?? all.find((x) => x.kind === name);
+  const d = all.find((x) => x.name === name) ??
+    all.find((x) => x.kind === name);
   if (d === undefined) {
     const names = all.map((x) => x.name).join(", ") || "none";
-    throw new Error(`no QEMU device "${name}" in this bench (devices: ${names})`);
+    throw new Error(
+      `no QEMU device "${name}" in this bench (devices: ${names})`,
+    );
   }
   return d;
 }
@@ -195,12 +198,16 @@ export async function waitForDevice(
     const loc = locate(serial);
     if (loc !== null) lastNode = loc.devnode;
     if (present && loc !== null && existsSync(loc.devnode)) return loc;
-    if (!present && loc === null && (lastNode === null || !existsSync(lastNode))) {
+    if (
+      !present && loc === null && (lastNode === null || !existsSync(lastNode))
+    ) {
       return null;
     }
     if (Date.now() - t0 > timeout) {
       throw new Error(
-        `device ${serial} did not ${present ? "appear" : "disappear"} within ${timeout} ms`,
+        `device ${serial} did not ${
+          present ? "appear" : "disappear"
+        } within ${timeout} ms`,
       );
     }
     await new Promise((r) => setTimeout(r, interval));
@@ -232,7 +239,9 @@ export async function unplugGadget(
   const t0 = Date.now();
   while (before !== null && existsSync(before.devnode)) {
     if (Date.now() - t0 > (opts.timeoutMs ?? 15000)) {
-      throw new Error(`${before.devnode} still exists after unplugging ${name}`);
+      throw new Error(
+        `${before.devnode} still exists after unplugging ${name}`,
+      );
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
   }

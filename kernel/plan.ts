@@ -54,7 +54,9 @@ export function dummyHcdParams(speed: "super" | "high", count: number): string {
  * assert.ok(m.name === "usbtest" && m.params === "realworld=1");
  * ```
  */
-export function splitModuleSpec(spec: string): { name: string; params: string } {
+export function splitModuleSpec(
+  spec: string,
+): { name: string; params: string } {
   const [name = "", ...rest] = spec.trim().split(/\s+/);
   if (name === "") throw new Error("empty module name");
   for (const p of rest) {
@@ -141,7 +143,9 @@ export function keepPaths(paths: readonly string[], project: string): string[] {
   for (const p of paths) {
     if (under(p, project) || !hidden.some((h) => under(p, h))) continue;
     if (hidden.includes(p)) continue; // binding a whole tmpfs root back is pointless
-    if (/\s/.test(p)) throw new Error(`path with white space cannot be kept: ${p}`);
+    if (/\s/.test(p)) {
+      throw new Error(`path with white space cannot be kept: ${p}`);
+    }
     if (!out.some((o) => under(p, o))) out.push(p);
   }
   return out;
@@ -320,7 +324,10 @@ export function benchInfoTemplate(
       bound: g.bound,
       location: g.bound ? loc(g.serial) : null,
     })),
-    qemuDevices: bench.qemuDevices.map((d) => ({ ...d, location: loc(d.serial) })),
+    qemuDevices: bench.qemuDevices.map((d) => ({
+      ...d,
+      location: loc(d.serial),
+    })),
     modules,
   };
 }

@@ -132,10 +132,12 @@ export function qemuArgs(c: QemuConfig): string[] {
     "-device",
     "virtio-serial-pci,id=vser",
   ];
-  for (const [id, name] of [["ctl", "usbkit.ctl"], ["stdout", "usbkit.stdout"], [
-    "stderr",
-    "usbkit.stderr",
-  ]] as const) {
+  for (
+    const [id, name] of [["ctl", "usbkit.ctl"], ["stdout", "usbkit.stdout"], [
+      "stderr",
+      "usbkit.stderr",
+    ]] as const
+  ) {
     a.push(
       "-chardev",
       `socket,id=${id},path=${e(c.sockets[id])}`,

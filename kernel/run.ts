@@ -10,10 +10,10 @@
 
 import { dirname, join } from "node:path";
 import {
-  BENCH_INFO_PATH,
   type Bench,
-  type ResolvedBench,
+  BENCH_INFO_PATH,
   resolveBench,
+  type ResolvedBench,
   STORAGE_SECTOR_SIZE,
   storageSector,
 } from "./bench.ts";
@@ -25,7 +25,11 @@ import {
   renderBenchScript,
 } from "./plan.ts";
 import { kernelCmdline, qemuArgs, type QemuSockets } from "./qemu.ts";
-import { ensureKernel, guestModulePath, type KernelArtifacts } from "./setup.ts";
+import {
+  ensureKernel,
+  guestModulePath,
+  type KernelArtifacts,
+} from "./setup.ts";
 import { atomicWrite, cacheDir, exists, projectRoot } from "./util.ts";
 
 /**
@@ -76,7 +80,14 @@ export interface GuestFailure {
    * - `qemu`: QEMU itself failed;
    * - `interrupted`: Ctrl-C or the abort signal.
    */
-  kind: "timeout" | "panic" | "boot" | "bench" | "crash" | "qemu" | "interrupted";
+  kind:
+    | "timeout"
+    | "panic"
+    | "boot"
+    | "bench"
+    | "crash"
+    | "qemu"
+    | "interrupted";
   /** One-line explanation. */
   message: string;
   /** Last lines of the guest console. */
@@ -149,7 +160,9 @@ const CONSOLE_TAIL = 30;
  */
 export async function ensureStorageImage(sizeBytes: number): Promise<string> {
   if (sizeBytes % STORAGE_SECTOR_SIZE !== 0 || sizeBytes <= 0) {
-    throw new Error(`storage size ${sizeBytes} is not a positive number of sectors`);
+    throw new Error(
+      `storage size ${sizeBytes} is not a positive number of sectors`,
+    );
   }
   const path = cacheDir("bench", `storage-${sizeBytes / 1048576}m-v1.img`);
   if (await exists(path)) return path;
@@ -182,7 +195,9 @@ function isUnder(p: string, dir: string): boolean {
  */
 export function defaultGuestCwd(project: string, hostCwd: string): string {
   if (isUnder(hostCwd, project)) return hostCwd;
-  if (["/tmp", "/run", "/root"].some((h) => isUnder(hostCwd, h))) return project;
+  if (["/tmp", "/run", "/root"].some((h) => isUnder(hostCwd, h))) {
+    return project;
+  }
   return hostCwd;
 }
 
@@ -204,7 +219,8 @@ export function guestEnv(
   extra: Record<string, string>,
 ): Record<string, string> {
   const env: Record<string, string> = {
-    PATH: `${denoDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    PATH:
+      `${denoDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: "/root",
     USER: "root",
     LOGNAME: "root",
@@ -275,7 +291,21 @@ function deferred<T>() {
   return { promise, resolve };
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/**
+ * Waits for `p`, at most `ms` milliseconds; the timer is cleared either way so
+ * that no timer outlives the run (Deno's test sanitizers flag those).
+ */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms))),
+    ]);
+  } finally {
+    clearTimeout(t);
+  }
+}
 
 /**
  * Boots `bench` and runs `argv` inside it, in a chroot of the host's root,
@@ -299,7 +329,9 @@ export async function runInGuest(
 ): Promise<GuestResult> {
   const t0 = performance.now();
   if (argv.length === 0) throw new Error("runInGuest: no command given");
-  const say = opts.quiet ? () => {} : (m: string) => console.error(`usbkit vm: ${m}`);
+  const say = opts.quiet
+    ? () => {}
+    : (m: string) => console.error(`usbkit vm: ${m}`);
   const rb = resolveBench(bench);
   const kernel = await ensureKernel({ quiet: opts.quiet ?? false });
   const project = projectRoot();
@@ -342,7 +374,11 @@ export async function runInGuest(
       argv: [...argv],
       cwd,
       env: guestEnv(denoDir, colorTty, opts.env ?? {}),
-      extraKeep: [denoDir, cwd, ...rb.qemuDevices.flatMap((d) => d.image ? [dirname(d.image)] : [])],
+      extraKeep: [
+        denoDir,
+        cwd,
+        ...rb.qemuDevices.flatMap((d) => d.image ? [dirname(d.image)] : []),
+      ],
       enumTimeoutSec: opts.enumTimeoutSec ?? 60,
     });
     await Deno.writeTextFile(join(runDir, "bench.sh"), plan.script);
@@ -362,6 +398,25 @@ export async function runInGuest(
       runDir,
     });
     const setupMs = performance.now() - t0;
+    const finish = (
+      code: number,
+      failure: GuestFailure | null,
+      t: { bootMs: number; commandMs: number; setupMs: number } = {
+        bootMs: 0,
+        commandMs: 0,
+        setupMs,
+      },
+    ): GuestResult => {
+      return {
+        code,
+        success: code === 0,
+        stdout: sinks.out.collected(),
+        stderr: sinks.err.collected(),
+        failure,
+        consoleLog: keepLog,
+        timings: { ...t, totalMs: performance.now() - t0 },
+      };
+    };
     const tBoot = performance.now();
     child = new Deno.Command("qemu-system-x86_64", {
       args,
@@ -376,7 +431,10 @@ export async function runInGuest(
       const td = new TextDecoder();
       for await (const c of s) qemuOut.push(td.decode(c, { stream: true }));
     };
-    const qemuPumps = Promise.all([collectQemu(proc.stdout), collectQemu(proc.stderr)]);
+    const qemuPumps = Promise.all([
+      collectQemu(proc.stdout),
+      collectQemu(proc.stderr),
+    ]);
     let qemuExited = false;
     const status = proc.status.then((s) => {
       qemuExited = true;
@@ -391,7 +449,9 @@ export async function runInGuest(
       if (opts.signal.aborted) stop.resolve("interrupted");
       const onAbort = () => stop.resolve("interrupted");
       opts.signal.addEventListener("abort", onAbort, { once: true });
-      removeSignals.push(() => opts.signal?.removeEventListener("abort", onAbort));
+      removeSignals.push(() =>
+        opts.signal?.removeEventListener("abort", onAbort)
+      );
     }
     if (opts.handleSignals ?? true) {
       for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -403,6 +463,7 @@ export async function runInGuest(
 
     // QEMU connects to every socket while it starts.
     const accepted = Promise.all(listeners.map((l) => l.accept()));
+    accepted.catch(() => {}); // rejected when we close the listeners early
     const first = await Promise.race([
       accepted.then((c) => ({ kind: "conns" as const, c })),
       status.then(() => ({ kind: "exited" as const })),
@@ -414,24 +475,40 @@ export async function runInGuest(
       } catch { /* already gone */ }
       await status;
       await qemuPumps;
-      const failure: GuestFailure = first.kind === "stop" && first.k === "interrupted"
-        ? { kind: "interrupted", message: "interrupted while QEMU started", consoleTail: [] }
-        : {
-          kind: "qemu",
-          message: `QEMU failed to start: ${qemuOut.join("").trim() || "no message"}`,
-          consoleTail: [],
-        };
+      const failure: GuestFailure =
+        first.kind === "stop" && first.k === "interrupted"
+          ? {
+            kind: "interrupted",
+            message: "interrupted while QEMU started",
+            consoleTail: [],
+          }
+          : {
+            kind: "qemu",
+            message: `QEMU failed to start: ${
+              qemuOut.join("").trim() || "no message"
+            }`,
+            consoleTail: [],
+          };
       report(say, failure, null);
-      return finish(failure.kind === "interrupted" ? 130 : EXIT_VM_FAILURE, failure);
+      return finish(
+        failure.kind === "interrupted" ? 130 : EXIT_VM_FAILURE,
+        failure,
+      );
     }
     for (const l of listeners) l.close();
     listeners.length = 0;
     const [conCon, ctlCon, outCon, errCon] = first.c;
     conns.push(...first.c);
-    if (!conCon || !ctlCon || !outCon || !errCon) throw new Error("missing socket");
+    if (!conCon || !ctlCon || !outCon || !errCon) {
+      throw new Error("missing socket");
+    }
 
     // Console: to a log file, to a tail buffer, and live if asked.
-    const logFile = await Deno.open(consolePath, { write: true, create: true, truncate: true });
+    const logFile = await Deno.open(consolePath, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
     const tail: string[] = [];
     let partial = "";
     const consolePump = (async () => {
@@ -448,7 +525,8 @@ export async function runInGuest(
         }
       } catch { /* connection reset at QEMU exit */ }
     })();
-    const consoleTail = () => [...tail, ...(partial ? [partial] : [])].slice(-CONSOLE_TAIL);
+    const consoleTail = () =>
+      [...tail, ...(partial ? [partial] : [])].slice(-CONSOLE_TAIL);
 
     // Command output with end tokens.
     const token = new TextEncoder().encode(plan.eofToken);
@@ -467,7 +545,10 @@ export async function runInGuest(
       await sinks[which].write(sc.flush());
       streamDone[which].resolve();
     };
-    const outPumps = Promise.all([pumpOut(outCon, "out"), pumpOut(errCon, "err")]);
+    const outPumps = Promise.all([
+      pumpOut(outCon, "out"),
+      pumpOut(errCon, "err"),
+    ]);
 
     // Control lines from the init.
     const exitMsg = deferred<{ code: number }>();
@@ -486,7 +567,9 @@ export async function runInGuest(
             buf = buf.slice(nl + 1);
             const [word = "", ...rest] = line.split(" ");
             if (word === "stage") {
-              if (opts.verbose) say(`[guest ${rest[0]}s] ${rest.slice(1).join(" ")}`);
+              if (opts.verbose) {
+                say(`[guest ${rest[0]}s] ${rest.slice(1).join(" ")}`);
+              }
             } else if (word === "start") {
               tStart = performance.now();
               if (opts.verbose) say(`[guest ${rest[0]}s] command started`);
@@ -494,7 +577,9 @@ export async function runInGuest(
               fatalMsg.resolve(rest.join(" "));
             } else if (word === "exit") {
               tExit = performance.now();
-              if (opts.verbose) say(`[guest ${rest[1]}s] command exited ${rest[0]}`);
+              if (opts.verbose) {
+                say(`[guest ${rest[1]}s] command exited ${rest[0]}`);
+              }
               exitMsg.resolve({ code: Number(rest[0]) });
             }
           }
@@ -517,19 +602,25 @@ export async function runInGuest(
     let failure: GuestFailure | null = null;
     if (ev.kind === "exit") {
       // All output is in once both tokens have arrived; then let the guest go.
-      await Promise.race([
-        Promise.all([streamDone.out.promise, streamDone.err.promise]),
-        status,
-        sleep(30_000),
-      ]);
+      await within(
+        Promise.race([
+          Promise.all([streamDone.out.promise, streamDone.err.promise]),
+          status,
+        ]),
+        30_000,
+      );
       await ack();
-      await Promise.race([status, sleep(5_000)]);
+      await within(status, 5_000);
       code = ev.code;
     } else if (ev.kind === "fatal") {
       await ack();
-      await Promise.race([status, sleep(3_000)]);
+      await within(status, 3_000);
       code = EXIT_VM_FAILURE;
-      failure = { kind: "bench", message: `bench setup failed in the guest: ${ev.m}`, consoleTail: [] };
+      failure = {
+        kind: "bench",
+        message: `bench setup failed in the guest: ${ev.m}`,
+        consoleTail: [],
+      };
     } else if (ev.kind === "stop") {
       try {
         proc.kill(ev.k === "timeout" ? "SIGKILL" : "SIGTERM");
@@ -539,13 +630,19 @@ export async function runInGuest(
         failure = {
           kind: "timeout",
           message: `killed the guest after ${timeoutSec} s: it was hanging ${
-            tStart ? "(the command did not exit)" : "(it never finished booting)"
+            tStart
+              ? "(the command did not exit)"
+              : "(it never finished booting)"
           }; raise --timeout if it needs longer`,
           consoleTail: [],
         };
       } else {
         code = 130;
-        failure = { kind: "interrupted", message: "interrupted: QEMU killed", consoleTail: [] };
+        failure = {
+          kind: "interrupted",
+          message: "interrupted: QEMU killed",
+          consoleTail: [],
+        };
       }
     } else {
       code = EXIT_VM_FAILURE;
@@ -557,13 +654,18 @@ export async function runInGuest(
       } catch { /* gone */ }
     }
     const st = await status;
+    // QEMU is gone, so every socket reaches EOF once drained: read to the end
+    // (the last console lines may be a panic message) before closing.
+    await within(
+      Promise.all([consolePump, outPumps, ctlPump, qemuPumps]),
+      5_000,
+    );
     for (const c of conns) {
       try {
         c.close();
       } catch { /* closed */ }
     }
     conns.length = 0;
-    await Promise.race([Promise.all([consolePump, outPumps, ctlPump, qemuPumps]), sleep(5_000)]);
     logFile.close();
     if (failure !== null) {
       failure.consoleTail = consoleTail();
@@ -577,14 +679,19 @@ export async function runInGuest(
           }: ${panic.replace(/^\[[\s\d.]+\]\s*/, "").trim()}`;
         } else if (tStart) {
           failure.kind = "crash";
-          failure.message = `the guest stopped while the command ran (QEMU exit ${st.code})`;
+          failure.message =
+            `the guest stopped while the command ran (QEMU exit ${st.code})`;
         } else {
-          failure.message = `the guest stopped before the command started (boot failure, QEMU exit ${st.code})`;
+          failure.message =
+            `the guest stopped before the command started (boot failure, QEMU exit ${st.code})`;
         }
         if (qmsg) failure.message += `; QEMU said: ${qmsg}`;
       }
       if (failure.kind !== "interrupted") {
-        keepLog = cacheDir("logs", `console-${new Date().toISOString().replaceAll(":", "-")}.log`);
+        keepLog = cacheDir(
+          "logs",
+          `console-${new Date().toISOString().replaceAll(":", "-")}.log`,
+        );
         await Deno.mkdir(dirname(keepLog), { recursive: true });
         await Deno.copyFile(consolePath, keepLog).catch(() => {
           keepLog = null;
@@ -597,8 +704,12 @@ export async function runInGuest(
       say(
         `host timings: setup ${setupMs.toFixed(0)} ms, boot+bench ${
           ((tStart || now) - tBoot).toFixed(0)
-        } ms, command ${(tStart ? (tExit || now) - tStart : 0).toFixed(0)} ms, ` +
-          `shutdown ${(tExit ? now - tExit : 0).toFixed(0)} ms, total ${(now - t0).toFixed(0)} ms`,
+        } ms, command ${
+          (tStart ? (tExit || now) - tStart : 0).toFixed(0)
+        } ms, ` +
+          `shutdown ${(tExit ? now - tExit : 0).toFixed(0)} ms, total ${
+            (now - t0).toFixed(0)
+          } ms`,
       );
     }
     return finish(code, failure, {
@@ -606,26 +717,6 @@ export async function runInGuest(
       commandMs: tStart ? (tExit || performance.now()) - tStart : 0,
       setupMs,
     });
-
-    function finish(
-      code: number,
-      failure: GuestFailure | null,
-      t: { bootMs: number; commandMs: number; setupMs: number } = {
-        bootMs: 0,
-        commandMs: 0,
-        setupMs,
-      },
-    ): GuestResult {
-      return {
-        code,
-        success: code === 0,
-        stdout: sinks.out.collected(),
-        stderr: sinks.err.collected(),
-        failure,
-        consoleLog: keepLog,
-        timings: { ...t, totalMs: performance.now() - t0 },
-      };
-    }
   } finally {
     clearTimeout(timer);
     for (const r of removeSignals) r();
@@ -671,7 +762,13 @@ async function makePlan(
   project: string,
   inp: PlanInput,
 ): Promise<{ script: string; eofToken: string }> {
-  const loads = benchModules(rb, k.db, k.builtin, new Set(k.baseOrder), (n) => n);
+  const loads = benchModules(
+    rb,
+    k.db,
+    k.builtin,
+    new Set(k.baseOrder),
+    (n) => n,
+  );
   for (const l of loads) {
     const entry = k.db.get(l.name);
     if (entry === undefined) throw new Error(`module ${l.name} vanished`);

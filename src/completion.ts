@@ -34,6 +34,8 @@ class CompletionLoop {
   #tail = 0;
   #inflight = 0;
   #parked = false;
+  /** Parked waits that returned, and records drained: their ratio is the batching. */
+  readonly stats = { wakeups: 0, records: 0 };
   readonly #sinks = new Map<number, CompletionSink>();
 
   constructor(h: Helper) {
@@ -93,6 +95,7 @@ class CompletionLoop {
         const base = (tail & this.#mask) * this.#stride;
         if (words[base + REC_KIND] === KIND_GONE) continue;
         this.#inflight--;
+        this.stats.records++;
         this.#sinks.get(words[base + REC_DEVICE]!)?.urbCompleted(
           words[base + REC_SLOT]!,
           words[base + REC_STATUS]!,
@@ -110,6 +113,7 @@ class CompletionLoop {
     try {
       while (this.#inflight > 0) {
         await this.#h.sym.usbkit_wait(this.#handle, -1);
+        this.stats.wakeups++;
         this.drain();
       }
     } finally {
@@ -145,6 +149,7 @@ export function completions(): {
   submitted(): void;
   submitFailed(): void;
   drain(): void;
+  readonly stats: { wakeups: number; records: number };
 } {
   current ??= new CompletionLoop(helper());
   return current;

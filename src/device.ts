@@ -343,10 +343,14 @@ export class Device {
    * ```
    */
   controlTransferIn(setup: SetupPacket, length: number, options: TransferOptions = {}): Promise<InResult> {
-    this.#live("controlTransferIn");
-    const buf = new Uint8Array(8 + length);
-    encodeSetup(buf, "in", setup, length);
-    return this.#control("in", setup, buf, options) as Promise<InResult>;
+    try {
+      this.#live("controlTransferIn");
+      const buf = new Uint8Array(8 + length);
+      encodeSetup(buf, "in", setup, length);
+      return this.#control("in", setup, buf, options) as Promise<InResult>;
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -361,11 +365,15 @@ export class Device {
    * ```
    */
   controlTransferOut(setup: SetupPacket, data: Uint8Array = new Uint8Array(0), options: TransferOptions = {}): Promise<OutResult> {
-    this.#live("controlTransferOut");
-    const buf = new Uint8Array(8 + data.length);
-    encodeSetup(buf, "out", setup, data.length);
-    buf.set(data, 8);
-    return this.#control("out", setup, buf, options) as Promise<OutResult>;
+    try {
+      this.#live("controlTransferOut");
+      const buf = new Uint8Array(8 + data.length);
+      encodeSetup(buf, "out", setup, data.length);
+      buf.set(data, 8);
+      return this.#control("out", setup, buf, options) as Promise<OutResult>;
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**

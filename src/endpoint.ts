@@ -115,27 +115,31 @@ export class Endpoint {
    * ```
    */
   transferIn(length: number | UsbBuffer, options: TransferOptions & { length?: number } = {}): Promise<InResult> {
-    this.#check("in", "transferIn");
-    let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
-    let size: number;
-    if (typeof length === "number") {
-      if (!Number.isInteger(length) || length < 0) {
-        throw new UsbError("invalid-argument", `transferIn length must be a non-negative integer, got ${length}`);
+    try {
+      this.#check("in", "transferIn");
+      let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
+      let size: number;
+      if (typeof length === "number") {
+        if (!Number.isInteger(length) || length < 0) {
+          throw new UsbError("invalid-argument", `transferIn length must be a non-negative integer, got ${length}`);
+        }
+        mem = new Uint8Array(length);
+        size = length;
+      } else {
+        mem = length;
+        size = this.#bufferLength(length, options.length, "transferIn");
       }
-      mem = new Uint8Array(length);
-      size = length;
-    } else {
-      mem = length;
-      size = this.#bufferLength(length, options.length, "transferIn");
+      const t = new Transfer(this.#engine, "in", this.#what("in"), mem, 0, this.#owner.interfaceNumber, size);
+      return t.start(
+        this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
+        this.address,
+        this.#engine.maxUrbBytes,
+        this.type === "bulk" && (this.#engine.capabilities & 0x02) !== 0,
+        options,
+      ) as Promise<InResult>;
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const t = new Transfer(this.#engine, "in", this.#what("in"), mem, 0, this.#owner.interfaceNumber, size);
-    return t.start(
-      this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
-      this.address,
-      this.#engine.maxUrbBytes,
-      this.type === "bulk" && (this.#engine.capabilities & 0x02) !== 0,
-      options,
-    ) as Promise<InResult>;
   }
 
   /**
@@ -151,23 +155,27 @@ export class Endpoint {
     data: Uint8Array | UsbBuffer,
     options: TransferOptions & { zeroPacket?: boolean; length?: number } = {},
   ): Promise<OutResult> {
-    this.#check("out", "transferOut");
-    let t: Transfer;
-    if (data instanceof Uint8Array) {
-      const buf = data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : new Uint8Array(data);
-      t = new Transfer(this.#engine, "out", this.#what("out"), buf, 0, this.#owner.interfaceNumber);
-    } else {
-      const size = this.#bufferLength(data, options.length, "transferOut");
-      t = new Transfer(this.#engine, "out", this.#what("out"), data, 0, this.#owner.interfaceNumber, size);
+    try {
+      this.#check("out", "transferOut");
+      let t: Transfer;
+      if (data instanceof Uint8Array) {
+        const buf = data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : new Uint8Array(data);
+        t = new Transfer(this.#engine, "out", this.#what("out"), buf, 0, this.#owner.interfaceNumber);
+      } else {
+        const size = this.#bufferLength(data, options.length, "transferOut");
+        t = new Transfer(this.#engine, "out", this.#what("out"), data, 0, this.#owner.interfaceNumber, size);
+      }
+      return t.start(
+        this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
+        this.address,
+        this.#engine.maxUrbBytes,
+        this.type === "bulk" && (this.#engine.capabilities & 0x02) !== 0,
+        options,
+        options.zeroPacket === true,
+      ) as Promise<OutResult>;
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return t.start(
-      this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
-      this.address,
-      this.#engine.maxUrbBytes,
-      this.type === "bulk" && (this.#engine.capabilities & 0x02) !== 0,
-      options,
-      options.zeroPacket === true,
-    ) as Promise<OutResult>;
   }
 
   #bufferLength(buf: UsbBuffer, length: number | undefined, method: string): number {
@@ -194,12 +202,16 @@ export class Endpoint {
     packetLengths: number[],
     options: TransferOptions & { buffer?: UsbBuffer } = {},
   ): Promise<IsoInResult> {
-    this.#check("in", "isochronousTransferIn", true);
-    const total = this.#packetTotal(packetLengths);
-    const mem = options.buffer ?? new Uint8Array(total);
-    if (options.buffer) this.#bufferLength(options.buffer, total, "isochronousTransferIn");
-    const t = new IsoTransfer(this.#engine, "in", `isochronous IN on endpoint ${hex2(this.address)}`, mem, packetLengths, this.#owner.interfaceNumber);
-    return t.start(this.address, options) as Promise<IsoInResult>;
+    try {
+      this.#check("in", "isochronousTransferIn", true);
+      const total = this.#packetTotal(packetLengths);
+      const mem = options.buffer ?? new Uint8Array(total);
+      if (options.buffer) this.#bufferLength(options.buffer, total, "isochronousTransferIn");
+      const t = new IsoTransfer(this.#engine, "in", `isochronous IN on endpoint ${hex2(this.address)}`, mem, packetLengths, this.#owner.interfaceNumber);
+      return t.start(this.address, options) as Promise<IsoInResult>;
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -216,20 +228,24 @@ export class Endpoint {
     packetLengths: number[],
     options: TransferOptions = {},
   ): Promise<IsoOutResult> {
-    this.#check("out", "isochronousTransferOut", true);
-    const total = this.#packetTotal(packetLengths);
-    let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
-    if (data instanceof Uint8Array) {
-      if (data.length < total) {
-        throw new UsbError("invalid-argument", `isochronousTransferOut: ${data.length} bytes of data for packets totalling ${total}`);
+    try {
+      this.#check("out", "isochronousTransferOut", true);
+      const total = this.#packetTotal(packetLengths);
+      let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
+      if (data instanceof Uint8Array) {
+        if (data.length < total) {
+          throw new UsbError("invalid-argument", `isochronousTransferOut: ${data.length} bytes of data for packets totalling ${total}`);
+        }
+        mem = new Uint8Array(data.subarray(0, total));
+      } else {
+        this.#bufferLength(data, total, "isochronousTransferOut");
+        mem = data;
       }
-      mem = new Uint8Array(data.subarray(0, total));
-    } else {
-      this.#bufferLength(data, total, "isochronousTransferOut");
-      mem = data;
+      const t = new IsoTransfer(this.#engine, "out", `isochronous OUT on endpoint ${hex2(this.address)}`, mem, packetLengths, this.#owner.interfaceNumber);
+      return t.start(this.address, options) as Promise<IsoOutResult>;
+    } catch (e) {
+      return Promise.reject(e);
     }
-    const t = new IsoTransfer(this.#engine, "out", `isochronous OUT on endpoint ${hex2(this.address)}`, mem, packetLengths, this.#owner.interfaceNumber);
-    return t.start(this.address, options) as Promise<IsoOutResult>;
   }
 
   #packetTotal(lengths: number[]): number {

@@ -14,7 +14,7 @@ import { VAR_NAME } from "./interpolate.ts";
 import { loadRecipe, RecipeError } from "./load.ts";
 import { writeJsonReport } from "./report_json.ts";
 import { writeJunitReport } from "./report_junit.ts";
-import { formatPlan, TerminalReporter } from "./report_terminal.ts";
+import { formatPlan, TerminalReporter, writerFor } from "./report_terminal.ts";
 import { type DeviceOpener, runRecipe, type RunResult } from "./runner.ts";
 import { recipeJsonSchema } from "./schema.ts";
 
@@ -60,17 +60,6 @@ export interface CliIo {
   openDevice?: DeviceOpener;
 }
 
-const encoder = new TextEncoder();
-
-function writer(
-  file: { writeSync(p: Uint8Array): number },
-): (text: string) => void {
-  return (text) => {
-    let bytes = encoder.encode(text);
-    while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
-  };
-}
-
 function usageError(
   err: (s: string) => void,
   message: string,
@@ -104,8 +93,8 @@ export async function runCommand(
   args: string[],
   io: CliIo = {},
 ): Promise<number> {
-  const out = io.stdout ?? writer(Deno.stdout);
-  const err = io.stderr ?? writer(Deno.stderr);
+  const out = io.stdout ?? writerFor(Deno.stdout);
+  const err = io.stderr ?? writerFor(Deno.stderr);
   let parsed;
   try {
     parsed = parseArgs({
@@ -257,8 +246,8 @@ export function schemaCommand(
   args: string[],
   io: Pick<CliIo, "stdout" | "stderr"> = {},
 ): Promise<number> {
-  const out = io.stdout ?? writer(Deno.stdout);
-  const err = io.stderr ?? writer(Deno.stderr);
+  const out = io.stdout ?? writerFor(Deno.stdout);
+  const err = io.stderr ?? writerFor(Deno.stderr);
   if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
     out(SCHEMA_HELP + "\n");
     return Promise.resolve(EXIT_PASSED);

@@ -121,6 +121,7 @@ export {
   describeSelector,
   describeStep,
   type DeviceOpener,
+  type DeviceReady,
   type RecipeDevice,
   type RecipeDeviceSelector,
   type RecipeEndpoint,
@@ -134,14 +135,18 @@ export {
   type RunOutcome,
   runRecipe,
   type RunResult,
+  type RunStart,
   type StepResult,
+  type StepStart,
   type StepStatus,
+  type StreamProgress,
 } from "./runner.ts";
 export {
   formatFailure,
   formatPlan,
   type TerminalOptions,
   TerminalReporter,
+  writerFor,
 } from "./report_terminal.ts";
 export {
   jsonReport,

@@ -12,9 +12,13 @@ import {
   describeData,
   describeSelector,
   describeStep,
+  type DeviceReady,
   type RunObserver,
   type RunResult,
+  type RunStart,
   type StepResult,
+  type StepStart,
+  type StreamProgress,
 } from "./runner.ts";
 import { type DataSpec, type Recipe, type Step, tagStep } from "./schema.ts";
 import { formatDuration, formatHex, formatRate, formatSize } from "./values.ts";
@@ -34,9 +38,26 @@ export interface TerminalOptions {
 
 const encoder = new TextEncoder();
 
-function writeAll(file: { writeSync(p: Uint8Array): number }, text: string) {
-  let bytes = encoder.encode(text);
-  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+/**
+ * A function that writes text to a file synchronously and completely, so that
+ * progress lines and step lines come out in order.
+ *
+ * @param file such as `Deno.stdout`
+ * @returns the writer
+ *
+ * @example
+ * ```ts
+ * import { writerFor } from "./report_terminal.ts";
+ * writerFor(Deno.stdout)("hello\n");
+ * ```
+ */
+export function writerFor(
+  file: { writeSync(p: Uint8Array): number },
+): (text: string) => void {
+  return (text) => {
+    let bytes = encoder.encode(text);
+    while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+  };
 }
 
 type Paint = (s: string) => string;
@@ -135,9 +156,9 @@ export class TerminalReporter implements RunObserver {
 
   /** @param options where to write, and whether it is a terminal */
   constructor(options: TerminalOptions = {}) {
-    this.#write = options.write ?? ((s) => writeAll(Deno.stdout, s));
+    this.#write = options.write ?? (writerFor(Deno.stdout));
     this.#writeError = options.writeError ?? options.write ??
-      ((s) => writeAll(Deno.stderr, s));
+      (writerFor(Deno.stderr));
     this.#tty = options.isTTY ?? Deno.stdout.isTerminal();
     const noColor = (() => {
       try {
@@ -162,7 +183,7 @@ export class TerminalReporter implements RunObserver {
   }
 
   /** Prints the recipe and the device it waits for. */
-  runStarted(info: { recipe: Recipe; selector: string; waitMs: number }): void {
+  runStarted(info: RunStart): void {
     const c = this.#c;
     this.#line(
       `${c.bold(info.recipe.name)}${
@@ -179,14 +200,7 @@ export class TerminalReporter implements RunObserver {
   }
 
   /** Prints the device that was opened. */
-  deviceReady(
-    info: {
-      selector: string;
-      vendorId: number;
-      productId: number;
-      waitedMs: number;
-    },
-  ): void {
+  deviceReady(info: DeviceReady): void {
     const id = `${info.vendorId.toString(16).padStart(4, "0")}:${
       info.productId.toString(16).padStart(4, "0")
     }`;
@@ -198,15 +212,7 @@ export class TerminalReporter implements RunObserver {
   }
 
   /** Notes the step, and announces a repeat before its inner steps. */
-  stepStarted(
-    info: {
-      id: string;
-      title: string;
-      kind: string;
-      depth: number;
-      quiet: boolean;
-    },
-  ): void {
+  stepStarted(info: StepStart): void {
     this.#lastPeriodic = performance.now();
     if (info.kind === "repeat" && !info.quiet) {
       this.#line(
@@ -218,15 +224,7 @@ export class TerminalReporter implements RunObserver {
   }
 
   /** Draws the progress bar (terminal) or a line a second (otherwise). */
-  streamProgress(
-    info: {
-      id: string;
-      bytes: number;
-      targetBytes?: number;
-      targetMs?: number;
-      elapsedMs: number;
-    },
-  ): void {
+  streamProgress(info: StreamProgress): void {
     const rate = info.elapsedMs > 0 ? info.bytes / (info.elapsedMs / 1000) : 0;
     const fraction = info.targetBytes
       ? info.bytes / info.targetBytes

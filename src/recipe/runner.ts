@@ -291,40 +291,67 @@ export interface RunResult {
   summary: { passed: number; failed: number; skipped: number; total: number };
 }
 
+/** What {@linkcode RunObserver.runStarted} is told. */
+export interface RunStart {
+  /** The recipe. */
+  recipe: Recipe;
+  /** The device selector, described. */
+  selector: string;
+  /** How long the run waits for the device, in ms. */
+  waitMs: number;
+}
+
+/** What {@linkcode RunObserver.deviceReady} is told. */
+export interface DeviceReady {
+  /** The device selector, described. */
+  selector: string;
+  /** idVendor of the device opened. */
+  vendorId: number;
+  /** idProduct of the device opened. */
+  productId: number;
+  /** How long it took to appear, in ms. */
+  waitedMs: number;
+}
+
+/** What {@linkcode RunObserver.stepStarted} is told. */
+export interface StepStart {
+  /** The step's number: `3`, `4.2`. */
+  id: string;
+  /** What the step does. */
+  title: string;
+  /** The step's kind. */
+  kind: StepKind;
+  /** 0 at top level, 1 inside a repeat, … */
+  depth: number;
+  /** Asks for no line unless the step fails (inside a long repeat). */
+  quiet: boolean;
+}
+
+/** What {@linkcode RunObserver.streamProgress} is told. */
+export interface StreamProgress {
+  /** The stream step's number. */
+  id: string;
+  /** Bytes moved so far. */
+  bytes: number;
+  /** Bytes the stream is to move, when it has `bytes`. */
+  targetBytes?: number;
+  /** How long the stream is to run, when it has `duration`. */
+  targetMs?: number;
+  /** Time since the stream started, in ms. */
+  elapsedMs: number;
+}
+
 /** Called as a run progresses, for live output. */
 export interface RunObserver {
   /** Before the device is opened. */
-  runStarted?(info: { recipe: Recipe; selector: string; waitMs: number }): void;
+  runStarted?(info: RunStart): void;
   /** Once the device is open and its interfaces are claimed. */
-  deviceReady?(
-    info: {
-      selector: string;
-      vendorId: number;
-      productId: number;
-      waitedMs: number;
-    },
-  ): void;
-  /** A step starts. `depth` is 0 at top level; `quiet` asks for no line unless it fails. */
-  stepStarted?(
-    info: {
-      id: string;
-      title: string;
-      kind: StepKind;
-      depth: number;
-      quiet: boolean;
-    },
-  ): void;
+  deviceReady?(info: DeviceReady): void;
+  /** A step starts. */
+  stepStarted?(info: StepStart): void;
   /** A stream moved more data. */
-  streamProgress?(
-    info: {
-      id: string;
-      bytes: number;
-      targetBytes?: number;
-      targetMs?: number;
-      elapsedMs: number;
-    },
-  ): void;
-  /** A step ended. */
+  streamProgress?(info: StreamProgress): void;
+  /** A step ended (also a skipped one). */
   stepFinished?(
     result: StepResult,
     info: { depth: number; quiet: boolean },
@@ -1245,65 +1272,49 @@ async function runStep(
     timeout?: Maybe<number>;
     onFail?: "stop" | "continue";
   };
+  // Resolves `${…}` in the step's fields, with their paths for messages.
+  const resolve = <T>(value: T, field?: string) =>
+    resolveTemplates(
+      value,
+      ctx.vars,
+      `${path}.${t.kind}${field ? `.${field}` : ""}`,
+    );
   try {
     const timeout = body.timeout === undefined
       ? ctx.timeout
-      : resolveTemplates(body.timeout, ctx.vars, `${path}.${t.kind}.timeout`);
+      : resolve(body.timeout, "timeout");
     switch (t.kind) {
       case "control":
-        await runControl(
-          resolveTemplates(t.body, ctx.vars, `${path}.control`),
-          result,
-          ctx,
-          timeout,
-        );
+        await runControl(resolve(t.body), result, ctx, timeout);
         break;
       case "bulk":
       case "interrupt":
-        await runEndpointTransfer(
-          resolveTemplates(t.body, ctx.vars, `${path}.${t.kind}`),
-          result,
-          ctx,
-          timeout,
-        );
+        await runEndpointTransfer(resolve(t.body), result, ctx, timeout);
         break;
       case "iso":
-        await runIso(
-          resolveTemplates(t.body, ctx.vars, `${path}.iso`),
-          result,
-          ctx,
-          timeout,
-        );
+        await runIso(resolve(t.body), result, ctx, timeout);
         break;
       case "stream":
-        await runStream(
-          resolveTemplates(t.body, ctx.vars, `${path}.stream`),
-          result,
-          ctx,
-          timeout,
-        );
+        await runStream(resolve(t.body), result, ctx, timeout);
         break;
-      case "delay": {
-        const ms = resolveTemplates(t.body, ctx.vars, `${path}.delay`);
-        await sleep(ms, ctx.signal);
+      case "delay":
+        await sleep(resolve(t.body), ctx.signal);
         break;
-      }
-      case "log": {
-        result.message = resolveTemplates(t.body, ctx.vars, `${path}.log`);
+      case "log":
+        result.message = resolve(t.body);
         result.summary = result.message;
         break;
-      }
       case "reset":
         await ctx.device.reset();
         ctx.endpoints.clear();
         break;
       case "clearHalt": {
-        const b = resolveTemplates(t.body, ctx.vars, `${path}.clearHalt`);
+        const b = resolve(t.body);
         await endpointFor(ctx, b.endpoint).clearHalt();
         break;
       }
       case "selectAlternate": {
-        const b = resolveTemplates(t.body, ctx.vars, `${path}.selectAlternate`);
+        const b = resolve(t.body);
         const iface = ctx.interfaces.find((i) =>
           i.interfaceNumber === b.interface
         );
@@ -1316,11 +1327,7 @@ async function runStep(
         break;
       }
       case "repeat": {
-        const count = resolveTemplates(
-          t.body.count,
-          ctx.vars,
-          `${path}.repeat.count`,
-        );
+        const count = resolve(t.body.count, "count");
         const inner = t.body.steps;
         const quietInner = quiet || count * inner.length > QUIET_ABOVE;
         result.children = [];

@@ -8,7 +8,9 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error("run with --v8-flags=--expose-gc");
 
 await using dev = await open(serial!);
-const ep = (await dev.claimInterface(0, { detachKernelDriver: true })).endpoint(0x81);
+const ep = (await dev.claimInterface(0, { detachKernelDriver: true })).endpoint(
+  0x81,
+);
 const samples: { transfers: number; heapUsed: number }[] = [];
 const sample = (transfers: number) => {
   gc();

@@ -1,17 +1,31 @@
 import assert from "node:assert/strict";
-import { encodeSetup, Errno, errorFromErrno, udevRule, UsbError } from "../../mod.ts";
+import {
+  encodeSetup,
+  Errno,
+  errorFromErrno,
+  udevRule,
+  UsbError,
+} from "../../mod.ts";
 
 Deno.test("EACCES becomes access-denied with a udev rule for the device's ids", () => {
-  const e = errorFromErrno(-Errno.EACCES, "cannot open /dev/bus/usb/002/002", { vendorId: 0x0525, productId: 0xa4a0 });
+  const e = errorFromErrno(-Errno.EACCES, "cannot open /dev/bus/usb/002/002", {
+    vendorId: 0x0525,
+    productId: 0xa4a0,
+  });
   assert.equal(e.code, "access-denied");
   assert.equal(e.errno, 13);
   assert.ok(e.hint?.includes(udevRule(0x0525, 0xa4a0)));
   assert.match(e.hint!, /ATTR\{idVendor\}=="0525", ATTR\{idProduct\}=="a4a0"/);
-  assert.match(e.describe(), /^error\[access-denied\]: cannot open .*permission denied \(EACCES\)\n {2}hint: /);
+  assert.match(
+    e.describe(),
+    /^error\[access-denied\]: cannot open .*permission denied \(EACCES\)\n {2}hint: /,
+  );
 });
 
 Deno.test("EBUSY names the holder and says how to proceed", () => {
-  const k = errorFromErrno(-Errno.EBUSY, "cannot claim interface 0", { holder: "kernel driver usbtest" });
+  const k = errorFromErrno(-Errno.EBUSY, "cannot claim interface 0", {
+    holder: "kernel driver usbtest",
+  });
   assert.equal(k.code, "busy");
   assert.match(k.message, /held by kernel driver usbtest/);
   assert.match(k.hint!, /detachKernelDriver/);
@@ -39,17 +53,46 @@ Deno.test("ENOENT, ENODEV, ENOMEM, ETIMEDOUT and unknown errnos map to stable co
 
 Deno.test("setup packets encode bmRequestType, little-endian fields, and reject bad values", () => {
   const b = new Uint8Array(8);
-  encodeSetup(b, "out", { requestType: "vendor", recipient: "interface", request: 0x5b, value: 0x1234, index: 0xabcd }, 300);
+  encodeSetup(b, "out", {
+    requestType: "vendor",
+    recipient: "interface",
+    request: 0x5b,
+    value: 0x1234,
+    index: 0xabcd,
+  }, 300);
   assert.deepEqual([...b], [0x41, 0x5b, 0x34, 0x12, 0xcd, 0xab, 0x2c, 0x01]);
-  encodeSetup(b, "in", { requestType: "class", recipient: "other", request: 0, value: 0, index: 0 }, 0);
+  encodeSetup(b, "in", {
+    requestType: "class",
+    recipient: "other",
+    request: 0,
+    value: 0,
+    index: 0,
+  }, 0);
   assert.equal(b[0], 0x80 | 0x20 | 0x03);
   assert.throws(
-    () => encodeSetup(b, "in", { requestType: "vendor", recipient: "device", request: 0x100, value: 0, index: 0 }, 0),
-    (e: unknown) => e instanceof UsbError && e.code === "invalid-argument" && /request must be an integer 0\.\.0xff/.test(e.message),
+    () =>
+      encodeSetup(b, "in", {
+        requestType: "vendor",
+        recipient: "device",
+        request: 0x100,
+        value: 0,
+        index: 0,
+      }, 0),
+    (e: unknown) =>
+      e instanceof UsbError && e.code === "invalid-argument" &&
+      /request must be an integer 0\.\.0xff/.test(e.message),
   );
   assert.throws(
     // deno-lint-ignore no-explicit-any
-    () => encodeSetup(b, "in", { requestType: "bogus" as any, recipient: "device", request: 1, value: 0, index: 0 }, 0),
-    (e: unknown) => e instanceof UsbError && /requestType must be/.test(e.message),
+    () =>
+      encodeSetup(b, "in", {
+        requestType: "bogus" as any,
+        recipient: "device",
+        request: 1,
+        value: 0,
+        index: 0,
+      }, 0),
+    (e: unknown) =>
+      e instanceof UsbError && /requestType must be/.test(e.message),
   );
 });

@@ -7,7 +7,8 @@ import { readCapabilities, UsbError } from "../../mod.ts";
 function reaperThreads(): number {
   return [...Deno.readDirSync("/proc/self/task")].filter((t) => {
     try {
-      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).trim() === "usbkit-reaper";
+      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).trim() ===
+        "usbkit-reaper";
     } catch {
       return false;
     }
@@ -22,15 +23,27 @@ Deno.test("the helper reports the usbfs layouts of include/uapi/linux/usbdevice_
   assert.equal(layout.slotSize % 8, 0);
   assert.ok(layout.slotSize >= 56 + 128 * 12);
   assert.equal(layout.recordWords, 8);
-  assert.equal(layout.ringCapacity & (layout.ringCapacity - 1), 0, "ring capacity is a power of two");
+  assert.equal(
+    layout.ringCapacity & (layout.ringCapacity - 1),
+    0,
+    "ring capacity is a power of two",
+  );
   assert.deepEqual(
-    [layout.flagShortNotOk, layout.flagIsoAsap, layout.flagBulkContinuation, layout.flagZeroPacket],
+    [
+      layout.flagShortNotOk,
+      layout.flagIsoAsap,
+      layout.flagBulkContinuation,
+      layout.flagZeroPacket,
+    ],
     [0x01, 0x02, 0x04, 0x40],
   );
 });
 
 Deno.test("reading capabilities of something that is not a usbfs node is a UsbError, not a crash", () => {
-  assert.throws(() => readCapabilities("/dev/null"), (e: unknown) => e instanceof UsbError && e.code === "io");
+  assert.throws(
+    () => readCapabilities("/dev/null"),
+    (e: unknown) => e instanceof UsbError && e.code === "io",
+  );
   assert.throws(
     () => readCapabilities("/dev/bus/usb/999/999"),
     (e: unknown) => e instanceof UsbError && e.code === "not-found",
@@ -45,7 +58,9 @@ Deno.test("the reaper thread and its eventfds come and go with init/shutdown", (
   assert.equal(sym.usbkit_init(), 0, "init is idempotent");
   // The thread names itself once it runs.
   const deadline = Date.now() + 2000;
-  while (reaperThreads() === 0 && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  while (reaperThreads() === 0 && Date.now() < deadline) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  }
   assert.equal(reaperThreads(), 1);
   assert.notEqual(sym.usbkit_ring_records(), null);
   assert.equal(sym.usbkit_shutdown(), 0);

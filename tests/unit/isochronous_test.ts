@@ -17,11 +17,18 @@ Deno.test("short packets: each view is exactly actual_length; concatenation hold
   const r = assembleIsoIn(buf, lengths, actual, [0, 0, 0, 0]);
   assert.deepEqual(r.packets.map((p) => p.data.length), actual);
   assert.equal(r.data.length, 302);
-  assert.ok(!r.data.includes(STALE), "stale gap bytes reached the concatenated data");
-  for (const p of r.packets) assert.ok(!p.data.includes(STALE), "a packet view covers gap bytes");
+  assert.ok(
+    !r.data.includes(STALE),
+    "stale gap bytes reached the concatenated data",
+  );
+  for (const p of r.packets) {
+    assert.ok(!p.data.includes(STALE), "a packet view covers gap bytes");
+  }
   assert.deepEqual([...r.data.subarray(0, 5)], [1, 2, 3, 4, 5]);
   // The concatenation is in order and contiguous.
-  for (let i = 1; i < r.data.length; i++) assert.equal(r.data[i], (i % 200) + 1);
+  for (let i = 1; i < r.data.length; i++) {
+    assert.equal(r.data[i], (i % 200) + 1);
+  }
 });
 
 Deno.test("a record claiming more than its slot cannot reach into the next packet", () => {
