@@ -680,6 +680,8 @@ export interface ResultsFile {
   rounds: number;
   /** Whether `--quick` sizes were used. */
   quick: boolean;
+  /** Guest CPU every contender was pinned to (`taskset -c`), or null. */
+  pinnedCpu: number | null;
   /** Workload shape. */
   shape: BenchShape;
   /** Scoring of each workload. */
@@ -700,7 +702,7 @@ export interface ResultsFile {
  * @example
  * ```ts
  * import { benchShape, resultsFile } from "./report.ts";
- * const r = resultsFile([], { date: "2025-01-01T00:00:00Z", machine: "m", kernel: "k", rounds: 1, quick: true, shape: benchShape(true) });
+ * const r = resultsFile([], { date: "2025-01-01T00:00:00Z", machine: "m", kernel: "k", rounds: 1, quick: true, pinnedCpu: 1, shape: benchShape(true) });
  * console.assert(r.cells.length === 35 && r.targets.length === 5);
  * ```
  */
@@ -712,6 +714,7 @@ export function resultsFile(
     kernel: string;
     rounds: number;
     quick: boolean;
+    pinnedCpu: number | null;
     shape: BenchShape;
   },
 ): ResultsFile {

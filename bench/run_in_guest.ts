@@ -44,6 +44,14 @@ export interface DriverOptions {
   out: string;
   /** Directory of the compiled C programs. */
   binDir: string;
+  /**
+   * Run every contender pinned to this guest CPU (`taskset -c N`), or null
+   * for no pinning. Default 1. Under TCG a wake-up or TLB shootdown between
+   * threads on different vCPUs costs milliseconds, not microseconds, which
+   * punishes multi-threaded runtimes (node, deno) far beyond what real
+   * hardware does; pinning every contender alike removes that artefact.
+   */
+  pin: number | null;
 }
 
 /** The samples file the driver writes and the host reads. */
@@ -54,6 +62,8 @@ export interface SamplesFile {
   rounds: number;
   /** Quick sizes. */
   quick: boolean;
+  /** Guest CPU every contender was pinned to, or null. */
+  pin: number | null;
   /** False until every round is done. */
   finished: boolean;
   /** Results so far. */
@@ -74,7 +84,7 @@ const PROJECT = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /**
  * Parses the driver's flags: `--rounds N`, `--quick`, `--only a,b`,
- * `--workloads in,out`, `--out FILE`, `--bin DIR`.
+ * `--workloads in,out`, `--out FILE`, `--bin DIR`, `--pin N|none`.
  *
  * @example
  * ```ts
@@ -91,6 +101,7 @@ export function parseDriverArgs(args: readonly string[]): DriverOptions {
     workloads: [...WORKLOADS],
     out: join(PROJECT, ".cache", "bench", "samples.json"),
     binDir: join(PROJECT, ".cache", "bench", "bin"),
+    pin: 1,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -135,6 +146,14 @@ export function parseDriverArgs(args: readonly string[]): DriverOptions {
       case "--bin":
         o.binDir = v();
         break;
+      case "--pin": {
+        const p = v();
+        o.pin = p === "none" ? null : Number(p);
+        if (o.pin !== null && (!Number.isInteger(o.pin) || o.pin < 0)) {
+          throw new Error("--pin wants a CPU number or none");
+        }
+        break;
+      }
       default:
         throw new Error(`unknown option ${a}`);
     }
@@ -414,6 +433,7 @@ export async function drive(o: DriverOptions): Promise<SamplesFile> {
     kernel: info.kernel,
     rounds: o.rounds,
     quick: o.quick,
+    pin: o.pin,
     finished: false,
     samples: [],
   };
@@ -423,7 +443,10 @@ export async function drive(o: DriverOptions): Promise<SamplesFile> {
     for (const w of o.workloads) {
       for (const c of roundOrder(o.contenders, round)) {
         const target = w === "rt1" || w === "rt16" ? loopback : sourceSink;
-        const argv = contenderArgv(c, w, target, shape, paths);
+        const argv = [
+          ...(o.pin === null ? [] : ["taskset", "-c", String(o.pin)]),
+          ...contenderArgv(c, w, target, shape, paths),
+        ];
         const s = await runOne(argv, c, w, round);
         file.samples.push(s);
         console.error(

@@ -9,10 +9,26 @@
  * @module
  */
 
-/** USB speed of the dummy_hcd gadgets (all gadgets of one boot share it). */
+/**
+ * USB speed of the dummy_hcd gadgets (all gadgets of one boot share it).
+ *
+ * @example
+ * ```ts
+ * import type { BenchSpeed } from "./bench.ts";
+ * const s: BenchSpeed = "high";
+ * ```
+ */
 export type BenchSpeed = "super" | "high";
 
-/** Fields every gadget kind accepts. */
+/**
+ * Fields every gadget kind accepts.
+ *
+ * @example
+ * ```ts
+ * import type { GadgetCommon } from "./bench.ts";
+ * const g: GadgetCommon = { serial: "my-0001", attributes: { bulk_buflen: 65536 } };
+ * ```
+ */
 export interface GadgetCommon {
   /** configfs directory name (unique). Default: `<function><n>`, e.g. `sourcesink0`. */
   name?: string;
@@ -47,6 +63,12 @@ export interface GadgetCommon {
  * buffer. Attributes: `pattern` (0 zeros, 1 `(i % maxpacket) % 63`, 2 none),
  * `bulk_buflen`, `bulk_qlen`, `iso_qlen`, `isoc_interval`, `isoc_maxpacket`,
  * `isoc_mult`, `isoc_maxburst` (iso is dropped on dummy_hcd).
+ *
+ * @example
+ * ```ts
+ * import type { SourceSinkGadgetSpec } from "./bench.ts";
+ * const g: SourceSinkGadgetSpec = { function: "sourcesink", attributes: { pattern: 0 } };
+ * ```
  */
 export interface SourceSinkGadgetSpec extends GadgetCommon {
   /** Function kind. */
@@ -56,6 +78,12 @@ export interface SourceSinkGadgetSpec extends GadgetCommon {
 /**
  * Loopback (f_loopback.c): what bulk OUT receives comes back on bulk IN.
  * Attributes: `qlen`, `bulk_buflen`.
+ *
+ * @example
+ * ```ts
+ * import type { LoopbackGadgetSpec } from "./bench.ts";
+ * const g: LoopbackGadgetSpec = { function: "loopback", attributes: { qlen: 32 } };
+ * ```
  */
 export interface LoopbackGadgetSpec extends GadgetCommon {
   /** Function kind. */
@@ -65,6 +93,12 @@ export interface LoopbackGadgetSpec extends GadgetCommon {
 /**
  * Any other configfs function, e.g. `{ function: "custom", type: "acm",
  * module: "usb_f_acm" }` (directory `functions/acm.0`).
+ *
+ * @example
+ * ```ts
+ * import type { CustomGadgetSpec } from "./bench.ts";
+ * const g: CustomGadgetSpec = { function: "custom", type: "acm", module: "usb_f_acm" };
+ * ```
  */
 export interface CustomGadgetSpec extends GadgetCommon {
   /** Function kind. */
@@ -75,13 +109,29 @@ export interface CustomGadgetSpec extends GadgetCommon {
   module: string;
 }
 
-/** One gadget on its own dummy_hcd UDC. */
+/**
+ * One gadget on its own dummy_hcd UDC.
+ *
+ * @example
+ * ```ts
+ * import type { GadgetSpec } from "./bench.ts";
+ * const gs: GadgetSpec[] = [{ function: "sourcesink" }, { function: "loopback", name: "lb" }];
+ * ```
+ */
 export type GadgetSpec =
   | SourceSinkGadgetSpec
   | LoopbackGadgetSpec
   | CustomGadgetSpec;
 
-/** Fields every QEMU device kind accepts. */
+/**
+ * Fields every QEMU device kind accepts.
+ *
+ * @example
+ * ```ts
+ * import type { QemuDeviceCommon } from "./bench.ts";
+ * const d: QemuDeviceCommon = { name: "disk", serial: "disk-0001" };
+ * ```
+ */
 export interface QemuDeviceCommon {
   /** Unique name (default `<kind><n>`, e.g. `storage0`). */
   name?: string;
@@ -89,7 +139,15 @@ export interface QemuDeviceCommon {
   serial?: string;
 }
 
-/** QEMU `usb-storage` (Bulk-Only Transport, SCSI) backed by a raw image file. */
+/**
+ * QEMU `usb-storage` (Bulk-Only Transport, SCSI) backed by a raw image file.
+ *
+ * @example
+ * ```ts
+ * import type { StorageDeviceSpec } from "./bench.ts";
+ * const d: StorageDeviceSpec = { kind: "storage", image: "/srv/disk.img", snapshot: true };
+ * ```
+ */
 export interface StorageDeviceSpec extends QemuDeviceCommon {
   /** Device kind. */
   kind: "storage";
@@ -108,32 +166,78 @@ export interface StorageDeviceSpec extends QemuDeviceCommon {
   snapshot?: boolean;
 }
 
-/** QEMU `usb-kbd` (HID boot keyboard, interrupt IN). */
+/**
+ * QEMU `usb-kbd` (HID boot keyboard, interrupt IN).
+ *
+ * @example
+ * ```ts
+ * import type { KbdDeviceSpec } from "./bench.ts";
+ * const d: KbdDeviceSpec = { kind: "kbd" };
+ * ```
+ */
 export interface KbdDeviceSpec extends QemuDeviceCommon {
   /** Device kind. */
   kind: "kbd";
 }
 
-/** QEMU `usb-serial` (an FTDI FT232 look-alike), its output going to a host file. */
+/**
+ * QEMU `usb-serial` (an FTDI FT232 look-alike), its output going to a host file.
+ *
+ * @example
+ * ```ts
+ * import type { SerialDeviceSpec } from "./bench.ts";
+ * const d: SerialDeviceSpec = { kind: "serial" };
+ * ```
+ */
 export interface SerialDeviceSpec extends QemuDeviceCommon {
   /** Device kind. */
   kind: "serial";
 }
 
-/** QEMU `usb-audio` (isochronous OUT only), with a silent audio backend. */
+/**
+ * QEMU `usb-audio` (isochronous OUT only), with a silent audio backend.
+ *
+ * @example
+ * ```ts
+ * import type { AudioDeviceSpec } from "./bench.ts";
+ * const d: AudioDeviceSpec = { kind: "audio" };
+ * ```
+ */
 export interface AudioDeviceSpec extends QemuDeviceCommon {
   /** Device kind. */
   kind: "audio";
 }
 
-/** One emulated device on the qemu-xhci controller. */
+/**
+ * One emulated device on the qemu-xhci controller.
+ *
+ * @example
+ * ```ts
+ * import type { QemuDeviceSpec } from "./bench.ts";
+ * const ds: QemuDeviceSpec[] = [{ kind: "storage" }, { kind: "kbd" }];
+ * ```
+ */
 export type QemuDeviceSpec =
   | StorageDeviceSpec
   | KbdDeviceSpec
   | SerialDeviceSpec
   | AudioDeviceSpec;
 
-/** The description of one virtual bench: what the guest boots with. */
+/**
+ * The description of one virtual bench: what the guest boots with.
+ *
+ * @example
+ * ```ts
+ * import type { Bench } from "./bench.ts";
+ * const b: Bench = {
+ *   speed: "high",
+ *   gadgets: [{ function: "loopback" }],
+ *   qemuDevices: [{ kind: "storage", sizeMiB: 64 }],
+ *   modules: ["usbtest"],
+ *   timeoutSec: 120,
+ * };
+ * ```
+ */
 export interface Bench {
   /** dummy_hcd speed for all gadgets. */
   speed: BenchSpeed;
@@ -230,7 +334,17 @@ export const fullBench: Bench = deepFreeze({
   ],
 });
 
-/** Defaults of a gadget function: IDs and product string. */
+/**
+ * Defaults of a gadget function: IDs and product string.
+ *
+ * @example
+ * ```ts
+ * import type { GadgetDefaults } from "./bench.ts";
+ * import { gadgetDefaults } from "./bench.ts";
+ * const d: GadgetDefaults = gadgetDefaults({ function: "sourcesink" });
+ * console.assert(d.module === "usb_f_ss_lb");
+ * ```
+ */
 export interface GadgetDefaults {
   /** idVendor. */
   vendorId: number;
@@ -297,7 +411,17 @@ export function gadgetDefaults(spec: GadgetSpec): GadgetDefaults {
   }
 }
 
-/** What QEMU calls each device kind, and its descriptor IDs. */
+/**
+ * What QEMU calls each device kind, and its descriptor IDs.
+ *
+ * @example
+ * ```ts
+ * import type { QemuDeviceModel } from "./bench.ts";
+ * import { qemuDeviceModel } from "./bench.ts";
+ * const m: QemuDeviceModel = qemuDeviceModel("storage");
+ * console.assert(m.vendorId === 0x46f4);
+ * ```
+ */
 export interface QemuDeviceModel {
   /** QEMU `-device` driver name. */
   driver: string;
@@ -332,7 +456,18 @@ export function qemuDeviceModel(kind: QemuDeviceSpec["kind"]): QemuDeviceModel {
   }
 }
 
-/** Where and how a device enumerated in the guest (filled in by the guest). */
+/**
+ * Where and how a device enumerated in the guest (filled in by the guest).
+ *
+ * @example
+ * ```ts
+ * import type { DeviceLocation } from "./bench.ts";
+ * const loc: DeviceLocation = {
+ *   busnum: 2, devnum: 2, port: "2-1", sysfs: "/sys/bus/usb/devices/2-1",
+ *   devnode: "/dev/bus/usb/002/002", speed: "5000",
+ * };
+ * ```
+ */
 export interface DeviceLocation {
   /** USB bus number. */
   busnum: number;
@@ -348,7 +483,17 @@ export interface DeviceLocation {
   speed: string;
 }
 
-/** A gadget as created in the guest. */
+/**
+ * A gadget as created in the guest.
+ *
+ * @example
+ * ```ts
+ * import type { GadgetInfo } from "./bench.ts";
+ * function where(g: GadgetInfo): string {
+ *   return `${g.name} ${g.id} on ${g.udc}: ${g.location?.devnode ?? "unplugged"}`;
+ * }
+ * ```
+ */
 export interface GadgetInfo {
   /** configfs directory name. */
   name: string;
@@ -380,7 +525,17 @@ export interface GadgetInfo {
   location: DeviceLocation | null;
 }
 
-/** A QEMU emulated device as seen in the guest. */
+/**
+ * A QEMU emulated device as seen in the guest.
+ *
+ * @example
+ * ```ts
+ * import type { QemuDeviceInfo } from "./bench.ts";
+ * function describe(d: QemuDeviceInfo): string {
+ *   return d.kind === "storage" ? `${d.name}: ${d.image} (${d.sizeBytes} bytes)` : d.name;
+ * }
+ * ```
+ */
 export interface QemuDeviceInfo {
   /** Unique name. */
   name: string;
@@ -408,7 +563,17 @@ export interface QemuDeviceInfo {
   location: DeviceLocation | null;
 }
 
-/** The record at {@link BENCH_INFO_PATH} in the guest. */
+/**
+ * The record at {@link BENCH_INFO_PATH} in the guest.
+ *
+ * @example
+ * ```ts
+ * import type { BenchInfo } from "./bench.ts";
+ * function storageOf(info: BenchInfo) {
+ *   return info.qemuDevices.find((d) => d.kind === "storage");
+ * }
+ * ```
+ */
 export interface BenchInfo {
   /** Format version of this record. */
   version: 1;
@@ -424,10 +589,26 @@ export interface BenchInfo {
   modules: string[];
 }
 
-/** Sector size of the storage images. */
+/**
+ * Sector size of the storage images.
+ *
+ * @example
+ * ```ts
+ * import { STORAGE_SECTOR_SIZE } from "./bench.ts";
+ * console.assert(STORAGE_SECTOR_SIZE === 512);
+ * ```
+ */
 export const STORAGE_SECTOR_SIZE = 512;
 
-/** Default size of the generated storage image, MiB. */
+/**
+ * Default size of the generated storage image, MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STORAGE_MIB } from "./bench.ts";
+ * console.assert(DEFAULT_STORAGE_MIB === 16);
+ * ```
+ */
 export const DEFAULT_STORAGE_MIB = 16;
 
 /**
@@ -465,7 +646,17 @@ export function usbId(vendorId: number, productId: number): string {
   return `${h(vendorId)}:${h(productId)}`;
 }
 
-/** A gadget with every default filled in (host side, before boot). */
+/**
+ * A gadget with every default filled in (host side, before boot).
+ *
+ * @example
+ * ```ts
+ * import type { ResolvedGadget } from "./bench.ts";
+ * import { defaultBench, resolveBench } from "./bench.ts";
+ * const g: ResolvedGadget | undefined = resolveBench(defaultBench).gadgets[0];
+ * console.assert(g?.module === "usb_f_ss_lb");
+ * ```
+ */
 export type ResolvedGadget = Omit<GadgetInfo, "location"> & {
   /** Kernel module providing the function. */
   module: string;
@@ -473,10 +664,30 @@ export type ResolvedGadget = Omit<GadgetInfo, "location"> & {
   maxPowerMa: number;
 };
 
-/** A QEMU device with every default filled in (host side, before boot). */
+/**
+ * A QEMU device with every default filled in (host side, before boot).
+ *
+ * @example
+ * ```ts
+ * import type { ResolvedQemuDevice } from "./bench.ts";
+ * import { fullBench, resolveBench } from "./bench.ts";
+ * const d: ResolvedQemuDevice | undefined = resolveBench(fullBench).qemuDevices[0];
+ * console.assert(d?.driver === "usb-storage");
+ * ```
+ */
 export type ResolvedQemuDevice = Omit<QemuDeviceInfo, "location">;
 
-/** A bench with every default filled in. */
+/**
+ * A bench with every default filled in.
+ *
+ * @example
+ * ```ts
+ * import type { ResolvedBench } from "./bench.ts";
+ * import { defaultBench, resolveBench } from "./bench.ts";
+ * const r: ResolvedBench = resolveBench(defaultBench);
+ * console.assert(r.memoryMiB === 1024);
+ * ```
+ */
 export interface ResolvedBench {
   /** dummy_hcd speed. */
   speed: BenchSpeed;

@@ -6,7 +6,15 @@
  * @module
  */
 
-/** Compression formats the kernel build can use for the bzImage payload. */
+/**
+ * Compression formats the kernel build can use for the bzImage payload.
+ *
+ * @example
+ * ```ts
+ * import type { PayloadFormat } from "./bzimage.ts";
+ * const f: PayloadFormat = "zstd";
+ * ```
+ */
 export type PayloadFormat =
   | "gzip"
   | "xz"
@@ -16,7 +24,19 @@ export type PayloadFormat =
   | "lzo"
   | "lz4";
 
-/** Where the compressed kernel is in a bzImage. */
+/**
+ * Where the compressed kernel is in a bzImage.
+ *
+ * @example
+ * ```ts
+ * import type { KernelPayload } from "./bzimage.ts";
+ * import { findKernelPayload } from "./bzimage.ts";
+ * const img = new Uint8Array(16);
+ * img.set([0x1f, 0x8b, 0x08], 4);
+ * const p: KernelPayload = findKernelPayload(img);
+ * console.assert(p.format === "gzip");
+ * ```
+ */
 export interface KernelPayload {
   /** Byte offset of the compressed stream in the file. */
   offset: number;

@@ -29,8 +29,10 @@ usage: deno task vm [options] -- <command> [args...]
 
 Boots a Linux guest (QEMU, Debian kernel) with virtual USB devices and runs
 <command> in it, in the host's root filesystem (read-only) with the project
-read-write at its own path. Exits with the command's status; 124 if the guest
-was killed for hanging, 125 if the VM or the bench failed, 130 on Ctrl-C.
+read-write at its own path, as root, with stdin from /dev/null. Exits with
+the command's status; 124 if the guest was killed for hanging, 125 if the VM
+or the bench failed, 130 on Ctrl-C. Inside, $USBKIT_BENCH names a JSON file
+describing the devices (kernel/bench.ts BenchInfo).
 
 devices (default: one SuperSpeed SourceSink gadget, 0525:a4a0):
   --gadget KIND[:ATTR=VAL,...]  add a configfs gadget on its own dummy_hcd;
@@ -59,7 +61,17 @@ output:
   -h, --help            this text
 `;
 
-/** What the command line asks for. */
+/**
+ * What the command line asks for.
+ *
+ * @example
+ * ```ts
+ * import type { VmCli } from "./cli.ts";
+ * import { parseVmArgs } from "./cli.ts";
+ * const c: VmCli = parseVmArgs(["--kbd", "--", "lsusb"]);
+ * console.assert(c.command[0] === "lsusb");
+ * ```
+ */
 export interface VmCli {
   /** The bench to boot. */
   bench: Bench;
@@ -159,7 +171,9 @@ export function parseGadgetFlag(value: string): GadgetSpec {
  * ```
  */
 export class UsageError extends Error {
-  /** @param message what is wrong */
+  /** Creates the error.
+   * @param message what is wrong
+   */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

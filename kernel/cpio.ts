@@ -5,7 +5,18 @@
  * @module
  */
 
-/** One member of the archive. */
+/**
+ * One member of the archive.
+ *
+ * @example
+ * ```ts
+ * import type { CpioEntry } from "./cpio.ts";
+ * const e: CpioEntry[] = [
+ *   { type: "dir", path: "bin" },
+ *   { type: "symlink", path: "bin/sh", target: "busybox" },
+ * ];
+ * ```
+ */
 export type CpioEntry =
   | {
     /** Directory. */

@@ -31,7 +31,9 @@ export class EofScanner {
   #pending: Uint8Array = new Uint8Array();
   #done = false;
 
-  /** @param token the end marker; must not be empty. */
+  /** Creates a scanner.
+   * @param token the end marker; must not be empty.
+   */
   constructor(token: Uint8Array) {
     if (token.length === 0) throw new Error("empty EOF token");
     this.#token = token;

@@ -166,7 +166,15 @@ function existsSync(p: string): boolean {
   }
 }
 
-/** Options of {@link waitForDevice}, {@link plugGadget}, {@link unplugGadget}. */
+/**
+ * Options of {@link waitForDevice}, {@link plugGadget}, {@link unplugGadget}.
+ *
+ * @example
+ * ```ts
+ * import type { WaitOptions } from "./guest.ts";
+ * const o: WaitOptions = { timeoutMs: 30_000, intervalMs: 50 };
+ * ```
+ */
 export interface WaitOptions {
   /** Give up after this long (default 15000 ms: enumeration under TCG is slow). */
   timeoutMs?: number;
@@ -217,7 +225,8 @@ export async function waitForDevice(
 /**
  * Disconnects a gadget from its UDC (`echo "" > UDC` in configfs): for the
  * host side this is the device being pulled out, even mid-transfer. Waits
- * until it is gone unless `wait` is false.
+ * until it is gone unless `wait` is false. Unplugging an unplugged gadget
+ * only waits.
  *
  * @example
  * ```ts ignore
@@ -231,8 +240,9 @@ export async function unplugGadget(
 ): Promise<void> {
   const g = gadget(name);
   const before = locate(g.serial);
-  // An empty line unbinds (drivers/usb/gadget/configfs.c gadget_dev_desc_UDC_store).
-  Deno.writeTextFileSync(`${g.configfs}/UDC`, "\n");
+  // An empty line unbinds (drivers/usb/gadget/configfs.c
+  // gadget_dev_desc_UDC_store); it fails with ENODEV when already unbound.
+  if (gadgetBound(name)) Deno.writeTextFileSync(`${g.configfs}/UDC`, "\n");
   if (opts.wait === false) return;
   await waitForDevice(g.serial, false, opts);
   // devtmpfs removes the node from its own thread: wait for that too.
@@ -250,7 +260,7 @@ export async function unplugGadget(
 /**
  * Connects a gadget to its UDC again (or for the first time, for gadgets
  * created with `bind: false`) and waits until it has enumerated. Returns its
- * new location.
+ * new location. Plugging a plugged gadget only waits.
  *
  * @example
  * ```ts ignore
@@ -264,7 +274,10 @@ export async function plugGadget(
   opts: WaitOptions = {},
 ): Promise<DeviceLocation> {
   const g = gadget(name);
-  Deno.writeTextFileSync(`${g.configfs}/UDC`, `${g.udc}\n`);
+  // Binding twice fails with EBUSY: a bound gadget only needs the wait.
+  if (!gadgetBound(name)) {
+    Deno.writeTextFileSync(`${g.configfs}/UDC`, `${g.udc}\n`);
+  }
   const loc = await waitForDevice(g.serial, true, opts);
   if (loc === null) throw new Error(`gadget ${name} did not come back`);
   return loc;

@@ -80,7 +80,8 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=$MSIZE,cache=loose,ro \
 	hostroot /host || die "cannot mount the host root (9p tag hostroot)"
 cp "/host$usbkit_run/bench.sh" /etc/usbkit/bench.sh ||
 	die "cannot read /host$usbkit_run/bench.sh"
-# bench.sh defines: USBKIT_EOF PROJECT KEEP_PATHS EXPECT_SERIALS ENUM_TIMEOUT
+# bench.sh defines: USBKIT_EOF PROJECT KEEP_PATHS HOST_DENO_DIR EXPECT_SERIALS
+# ENUM_TIMEOUT
 # and the functions bench_modules, bench_gadgets, bench_info_template,
 # run_command.
 . /etc/usbkit/bench.sh
@@ -108,9 +109,23 @@ if [ -d /sys/kernel/config ]; then
 	mount -t configfs configfs /host/sys/kernel/config
 fi
 for p in $KEEP_PATHS; do
-	mkdir -p "/host$p" && mount --bind "/orig$p" "/host$p" ||
-		die "cannot keep $p visible"
+	if [ -d "/orig$p" ]; then
+		mkdir -p "/host$p"
+	else # a file (a disk image): bind it onto an empty file
+		mkdir -p "/host${p%/*}" && : >"/host$p"
+	fi && mount --bind "/orig$p" "/host$p" || die "cannot keep $p visible"
 done
+# The guest's DENO_DIR (/root/.cache/deno) is the host's, copy-on-write:
+# npm registry metadata and compiled code are there already, and the guest
+# (no network) does not try to download them again. Writes go to tmpfs.
+if [ -n "$HOST_DENO_DIR" ] && [ -d "/orig$HOST_DENO_DIR" ]; then
+	o=/host/run/usbkit/deno
+	mkdir -p $o/upper $o/work /host/root/.cache/deno
+	mount -t overlay overlay \
+		-o "lowerdir=/orig$HOST_DENO_DIR,upperdir=$o/upper,workdir=$o/work" \
+		/host/root/.cache/deno ||
+		log "cannot overlay the host's DENO_DIR: the guest's starts empty"
+fi
 mkdir -p "/host$PROJECT" 2>/dev/null
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=$MSIZE,cache=loose \
 	project "/host$PROJECT" || die "cannot mount the project (9p tag project)"

@@ -8,7 +8,17 @@
  * @module
  */
 
-/** One module known to `modules.dep`. */
+/**
+ * One module known to `modules.dep`.
+ *
+ * @example
+ * ```ts
+ * import type { ModuleEntry } from "./modules.ts";
+ * import { parseModulesDep } from "./modules.ts";
+ * const e: ModuleEntry | undefined = parseModulesDep("kernel/a.ko: kernel/b.ko\n").get("a");
+ * console.assert(e?.deps[0] === "b");
+ * ```
+ */
 export interface ModuleEntry {
   /** Canonical module name: file base name, `-` folded to `_`. */
   name: string;
@@ -18,7 +28,17 @@ export interface ModuleEntry {
   deps: string[];
 }
 
-/** Parsed `modules.dep`: canonical module name → entry. */
+/**
+ * Parsed `modules.dep`: canonical module name → entry.
+ *
+ * @example
+ * ```ts
+ * import type { ModuleDb } from "./modules.ts";
+ * import { parseModulesDep } from "./modules.ts";
+ * const db: ModuleDb = parseModulesDep("kernel/a.ko:\n");
+ * console.assert(db.has("a"));
+ * ```
+ */
 export type ModuleDb = Map<string, ModuleEntry>;
 
 /**

@@ -13,7 +13,15 @@ import type { BenchInfo, ResolvedBench, ResolvedGadget } from "./bench.ts";
 import { loadOrder, type ModuleDb, moduleName } from "./modules.ts";
 import { shQuote } from "./util.ts";
 
-/** A module load step: `insmod <guestPath> <params>`. */
+/**
+ * A module load step: `insmod <guestPath> <params>`.
+ *
+ * @example
+ * ```ts
+ * import type { ModuleLoad } from "./plan.ts";
+ * const m: ModuleLoad = { name: "dummy_hcd", guestPath: "/lib/modules/dummy_hcd.ko", params: "num=2" };
+ * ```
+ */
 export interface ModuleLoad {
   /** Canonical module name. */
   name: string;
@@ -125,7 +133,7 @@ export function benchModules(
 /**
  * Host paths hidden in the guest by the tmpfs mounts (/tmp, /run, /root)
  * that must be bound back: the deno binary's directory, the working
- * directory, storage images. Paths inside the project are skipped (the
+ * directory, storage images (files or directories). Paths inside the project are skipped (the
  * project share is mounted over its own path).
  *
  * @example
@@ -151,7 +159,17 @@ export function keepPaths(paths: readonly string[], project: string): string[] {
   return out;
 }
 
-/** Everything {@link renderBenchScript} needs. */
+/**
+ * Everything {@link renderBenchScript} needs.
+ *
+ * @example
+ * ```ts
+ * import type { GuestPlan } from "./plan.ts";
+ * function commandOf(p: GuestPlan): string {
+ *   return p.argv.join(" ");
+ * }
+ * ```
+ */
 export interface GuestPlan {
   /** Token that ends the stdout/stderr streams. */
   eofToken: string;
@@ -159,6 +177,11 @@ export interface GuestPlan {
   project: string;
   /** Host paths to bind back over the tmpfs mounts. */
   keepPaths: string[];
+  /**
+   * The host's DENO_DIR, overlaid copy-on-write as the guest's (needs the
+   * `overlay` module among `modules`), or null for an empty one.
+   */
+  hostDenoDir: string | null;
   /** Modules to load, in order. */
   modules: ModuleLoad[];
   /** The bench (gadgets are created from it). */
@@ -219,7 +242,7 @@ function gadgetCommands(g: ResolvedGadget): string[] {
  * import { defaultBench, resolveBench } from "./bench.ts";
  * const bench = resolveBench(defaultBench);
  * const sh = renderBenchScript({
- *   eofToken: "EOF", project: "/p", keepPaths: [], modules: [], bench,
+ *   eofToken: "EOF", project: "/p", keepPaths: [], hostDenoDir: null, modules: [], bench,
  *   expectSerials: ["usbkit-ss-0001"], enumTimeoutSec: 30,
  *   info: { version: 1, kernel: "k", speed: "super", gadgets: [], qemuDevices: [], modules: [] },
  *   argv: ["sh", "-c", "exit 7"], env: { PATH: "/usr/bin" }, cwd: "/p",
@@ -234,6 +257,7 @@ export function renderBenchScript(plan: GuestPlan): string {
     `USBKIT_EOF=${q(plan.eofToken)}`,
     `PROJECT=${q(plan.project)}`,
     `KEEP_PATHS=${q(plan.keepPaths.join(" "))}`,
+    `HOST_DENO_DIR=${q(plan.hostDenoDir ?? "")}`,
     `EXPECT_SERIALS=${q(plan.expectSerials.join(" "))}`,
     `ENUM_TIMEOUT=${Math.ceil(plan.enumTimeoutSec)}`,
     "",

@@ -7,7 +7,15 @@
 import type { ResolvedQemuDevice } from "./bench.ts";
 import { qemuEscape } from "./util.ts";
 
-/** Unix socket paths QEMU connects to (the host listens on them). */
+/**
+ * Unix socket paths QEMU connects to (the host listens on them).
+ *
+ * @example
+ * ```ts
+ * import type { QemuSockets } from "./qemu.ts";
+ * const s: QemuSockets = { console: "/r/con", ctl: "/r/ctl", stdout: "/r/out", stderr: "/r/err" };
+ * ```
+ */
 export interface QemuSockets {
   /** Serial console (ttyS0): kernel messages and init's log. */
   console: string;
@@ -19,7 +27,17 @@ export interface QemuSockets {
   stderr: string;
 }
 
-/** Inputs of {@link qemuArgs}. */
+/**
+ * Inputs of {@link qemuArgs}.
+ *
+ * @example
+ * ```ts
+ * import type { QemuConfig } from "./qemu.ts";
+ * function memoryArg(c: QemuConfig): string {
+ *   return `${c.memoryMiB}M`;
+ * }
+ * ```
+ */
 export interface QemuConfig {
   /** Uncompressed ELF kernel. */
   vmlinux: string;
@@ -67,6 +85,9 @@ export function kernelCmdline(runDir: string, verbose: boolean): string {
     // No TSC watchdog or timer check: under TCG both only cost boot time.
     "tsc=reliable",
     "no_timer_check",
+    // Skip the crypto self-tests: about 0.3 s of initcalls under TCG
+    // (initcall_debug: crypto_algapi_init, crypto_kdf108_init).
+    "cryptomgr.notests",
     `usbkit_run=${runDir}`,
   ].join(" ");
 }

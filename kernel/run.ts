@@ -8,7 +8,7 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   type Bench,
   BENCH_INFO_PATH,
@@ -35,6 +35,15 @@ import { atomicWrite, cacheDir, exists, projectRoot } from "./util.ts";
 /**
  * Where guest output goes: the host's own stream, a buffer returned in the
  * result, nowhere, or a function called with each chunk as it arrives.
+ *
+ * @example
+ * ```ts
+ * import type { OutputSink } from "./run.ts";
+ * const lines: string[] = [];
+ * const sink: OutputSink = (chunk) => {
+ *   lines.push(new TextDecoder().decode(chunk));
+ * };
+ * ```
  */
 export type OutputSink =
   | "inherit"
@@ -42,7 +51,15 @@ export type OutputSink =
   | "null"
   | ((chunk: Uint8Array) => void | Promise<void>);
 
-/** Options of {@link runInGuest}. */
+/**
+ * Options of {@link runInGuest}.
+ *
+ * @example
+ * ```ts
+ * import type { RunInGuestOptions } from "./run.ts";
+ * const o: RunInGuestOptions = { timeoutSec: 120, stdout: "piped", env: { RUST_LOG: "debug" } };
+ * ```
+ */
 export interface RunInGuestOptions {
   /** Kill the guest after this many seconds (default: the bench's, else 600). */
   timeoutSec?: number;
@@ -66,9 +83,25 @@ export interface RunInGuestOptions {
   enumTimeoutSec?: number;
   /** Kill the guest on SIGINT/SIGTERM while it runs. Default true. */
   handleSignals?: boolean;
+  /**
+   * The host DENO_DIR the guest's is overlaid on (copy-on-write, writes stay
+   * in the guest), or false for an empty one. Default: the host's own
+   * (`DENO_DIR`, else `$XDG_CACHE_HOME/deno`, else `$HOME/.cache/deno`).
+   */
+  hostDenoDir?: string | false;
 }
 
-/** Why a run did not produce the command's own exit status. */
+/**
+ * Why a run did not produce the command's own exit status.
+ *
+ * @example
+ * ```ts
+ * import type { GuestFailure } from "./run.ts";
+ * function explain(f: GuestFailure): string {
+ *   return `${f.kind}: ${f.message}\n${f.consoleTail.join("\n")}`;
+ * }
+ * ```
+ */
 export interface GuestFailure {
   /**
    * - `timeout`: killed for hanging;
@@ -94,7 +127,17 @@ export interface GuestFailure {
   consoleTail: string[];
 }
 
-/** Result of {@link runInGuest}. */
+/**
+ * Result of {@link runInGuest}.
+ *
+ * @example
+ * ```ts
+ * import type { GuestResult } from "./run.ts";
+ * function summary(r: GuestResult): string {
+ *   return r.failure ? r.failure.message : `exit ${r.code} after ${r.timings.totalMs} ms`;
+ * }
+ * ```
+ */
 export interface GuestResult {
   /** The command's exit status, or {@link EXIT_TIMEOUT} / {@link EXIT_VM_FAILURE} / 130. */
   code: number;
@@ -239,6 +282,32 @@ export function guestEnv(
   return { ...env, ...extra };
 }
 
+/**
+ * The host's DENO_DIR, as deno itself finds it on Linux (`DENO_DIR`, else
+ * `$XDG_CACHE_HOME/deno`, else `$HOME/.cache/deno`), if it exists and can be
+ * an overlay lower directory (no `,` or `:` in the path).
+ *
+ * @example
+ * ```ts
+ * import { hostDenoDir } from "./run.ts";
+ * const d = hostDenoDir();
+ * console.assert(d === null || d.endsWith("deno") || d === Deno.env.get("DENO_DIR"));
+ * ```
+ */
+export function hostDenoDir(): string | null {
+  const env = (k: string) => Deno.env.get(k);
+  const home = env("HOME");
+  const dir = env("DENO_DIR") ??
+    (env("XDG_CACHE_HOME") ? `${env("XDG_CACHE_HOME")}/deno` : null) ??
+    (home ? `${home}/.cache/deno` : null);
+  if (dir === null || !dir.startsWith("/") || /[,:\s]/.test(dir)) return null;
+  try {
+    return Deno.statSync(dir).isDirectory ? dir : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Something with Deno's `write` (Deno.stdout, Deno.stderr). */
 interface ByteWriter {
   write(p: Uint8Array): Promise<number>;
@@ -339,6 +408,7 @@ export async function runInGuest(
     if (d.kind === "storage" && d.image === undefined) {
       d.image = await ensureStorageImage(d.sizeBytes ?? 0);
     } else if (d.kind === "storage" && d.image !== undefined) {
+      d.image = resolve(d.image); // the guest sees the same absolute path
       const st = await Deno.stat(d.image).catch(() => null);
       if (st === null || !st.isFile) {
         throw new Error(`storage image ${d.image} does not exist`);
@@ -377,9 +447,12 @@ export async function runInGuest(
       extraKeep: [
         denoDir,
         cwd,
-        ...rb.qemuDevices.flatMap((d) => d.image ? [dirname(d.image)] : []),
+        ...rb.qemuDevices.flatMap((d) => d.image ? [d.image] : []),
       ],
       enumTimeoutSec: opts.enumTimeoutSec ?? 60,
+      hostDenoDir: opts.hostDenoDir === false
+        ? null
+        : (opts.hostDenoDir ?? hostDenoDir()),
     });
     await Deno.writeTextFile(join(runDir, "bench.sh"), plan.script);
 
@@ -754,6 +827,7 @@ interface PlanInput {
   env: Record<string, string>;
   extraKeep: string[];
   enumTimeoutSec: number;
+  hostDenoDir: string | null;
 }
 
 async function makePlan(
@@ -762,8 +836,12 @@ async function makePlan(
   project: string,
   inp: PlanInput,
 ): Promise<{ script: string; eofToken: string }> {
+  // overlayfs for the DENO_DIR overlay (kernel/init.sh).
+  const withOverlay = inp.hostDenoDir === null
+    ? rb
+    : { ...rb, modules: [...rb.modules, "overlay"] };
   const loads = benchModules(
-    rb,
+    withOverlay,
     k.db,
     k.builtin,
     new Set(k.baseOrder),
@@ -787,6 +865,7 @@ async function makePlan(
     eofToken,
     project,
     keepPaths: keepPaths(inp.extraKeep, project),
+    hostDenoDir: inp.hostDenoDir,
     modules: loads,
     bench: rb,
     expectSerials: expect,

@@ -65,8 +65,8 @@ export const BASE_MODULES: readonly string[] = [
 /**
  * Modules copied into the initramfs besides the base ones, because benches
  * use them often: dummy_hcd + SourceSink/Loopback (gadgets), xhci_pci (QEMU
- * devices), usbtest and usbmon. Any other module is loaded from the unpacked
- * tree over 9p.
+ * devices), usbtest and usbmon, overlay (the guest's DENO_DIR). Any other
+ * module is loaded from the unpacked tree over 9p.
  *
  * @example
  * ```ts
@@ -81,6 +81,7 @@ export const INITRAMFS_MODULES: readonly string[] = [
   "xhci_pci",
   "usbtest",
   "usbmon",
+  "overlay",
 ];
 
 /** Host packages and how to tell whether each is there. */
@@ -169,7 +170,17 @@ export async function ensureHostPackages(extra: readonly string[] = []) {
   await aptGet(["install", "-y", "-q", "--no-install-recommends", ...missing]);
 }
 
-/** The Debian kernel image package the bench boots. */
+/**
+ * The Debian kernel image package the bench boots.
+ *
+ * @example
+ * ```ts
+ * import type { KernelPackage } from "./setup.ts";
+ * const k: KernelPackage = {
+ *   pkg: "linux-image-6.1.0-56-amd64", release: "6.1.0-56-amd64", debVersion: "6.1.192-2",
+ * };
+ * ```
+ */
 export interface KernelPackage {
   /** Package name, e.g. `linux-image-6.1.0-56-amd64`. */
   pkg: string;
@@ -269,7 +280,17 @@ export async function resolveKernelPackage(): Promise<KernelPackage> {
   return res;
 }
 
-/** What setup produced, ready to boot. */
+/**
+ * What setup produced, ready to boot.
+ *
+ * @example
+ * ```ts
+ * import type { KernelArtifacts } from "./setup.ts";
+ * function bootFiles(k: KernelArtifacts): string[] {
+ *   return [k.vmlinux, k.initramfs];
+ * }
+ * ```
+ */
 export interface KernelArtifacts {
   /** Kernel release, e.g. `6.1.0-56-amd64`. */
   release: string;
@@ -359,7 +380,10 @@ export async function ensureKernel(
 
   const dir = join(root, kpkg.release);
   let stamp = await readStamp(dir);
-  if (stamp === null || stamp.debVersion !== kpkg.debVersion) {
+  if (
+    stamp === null || stamp.debVersion !== kpkg.debVersion ||
+    !(await exists(join(dir, "vmlinux")))
+  ) {
     await buildKernelDir(root, dir, kpkg, say);
     stamp = await readStamp(dir);
     if (stamp === null) throw new Error(`kernel cache ${dir} has no stamp`);

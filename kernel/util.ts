@@ -49,7 +49,17 @@ export function progress(message: string): void {
   console.error(`usbkit: ${message}`);
 }
 
-/** Result of {@link run}. */
+/**
+ * Result of {@link run}.
+ *
+ * @example
+ * ```ts
+ * import type { RunOutput } from "./util.ts";
+ * import { run } from "./util.ts";
+ * const out: RunOutput = await run(["true"]);
+ * console.assert(out.code === 0);
+ * ```
+ */
 export interface RunOutput {
   /** Exit code. */
   code: number;

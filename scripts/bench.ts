@@ -12,7 +12,9 @@
  *
  * Flags: `--rounds N` (default 3), `--quick` (small sizes), `--only a,b`
  * (contenders), `--workloads in,out,rt1,rt16,ctrl`, `--out DIR` (default
- * bench/results), `--report-only` (re-render from the last samples file).
+ * bench/results), `--pin N|none` (guest CPU every contender runs on, default
+ * 1: see {@link DriverOptions.pin}), `--report-only` (re-render from the
+ * last samples file).
  * Exit status: 0 measured (targets are reported, not enforced), 1 the run
  * failed, 2 usage.
  *
@@ -167,6 +169,7 @@ interface Cli {
   workloads: string | undefined;
   outDir: string;
   reportOnly: boolean;
+  pin: string;
 }
 
 /**
@@ -188,6 +191,7 @@ export function parseBenchCli(args: readonly string[]): Cli {
     workloads: undefined,
     outDir: join(projectRoot(), "bench", "results"),
     reportOnly: false,
+    pin: "1",
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -220,6 +224,9 @@ export function parseBenchCli(args: readonly string[]): Cli {
       case "--report-only":
         c.reportOnly = true;
         break;
+      case "--pin":
+        c.pin = v();
+        break;
       default:
         throw new Error(`unknown option ${a}`);
     }
@@ -238,23 +245,31 @@ async function report(samples: SamplesFile, outDir: string): Promise<void> {
     kernel: samples.kernel,
     rounds: samples.rounds,
     quick: samples.quick,
+    pinnedCpu: samples.pin ?? null,
     shape,
   });
   await Deno.mkdir(outDir, { recursive: true });
   const jsonPath = join(outDir, "latest.json");
   const svgPath = join(outDir, "latest.svg");
   await Deno.writeTextFile(jsonPath, toJson(results));
-  const sub =
-    `${
-      date.slice(0, 10)
-    }, ${machine}, guest kernel ${samples.kernel}, median of ${samples.rounds} round(s)` +
-    `${samples.quick ? ", --quick sizes" : ""}${
-      samples.finished ? "" : " (run cut short)"
-    }`;
+  const pin = samples.pin ?? null;
+  const sub = [
+    date.slice(0, 10),
+    machine,
+    `guest kernel ${samples.kernel}`,
+    `median of ${samples.rounds} round(s)`,
+    pin === null
+      ? "contenders not pinned"
+      : `every contender pinned to guest CPU ${pin}`,
+    ...(samples.quick ? ["--quick sizes"] : []),
+    ...(samples.finished ? [] : ["run cut short"]),
+  ].join(", ");
   await Deno.writeTextFile(svgPath, renderSvg(results.cells, shape, sub));
   // deno fmt formats JSON and SVG too: leave the results as `deno task
   // check` wants them.
-  await run([Deno.execPath(), "fmt", "--quiet", jsonPath, svgPath], { allowFail: true });
+  await run([Deno.execPath(), "fmt", "--quiet", jsonPath, svgPath], {
+    allowFail: true,
+  });
   console.log(`usbkit benchmark: ${sub}`);
   console.log(
     "Scores are medians; CPU is user+sys of the whole contender process during the measured phase;",
@@ -280,7 +295,7 @@ export async function main(args: readonly string[]): Promise<number> {
   let driverArgs: string[];
   try {
     cli = parseBenchCli(args);
-    driverArgs = ["--rounds", String(cli.rounds)];
+    driverArgs = ["--rounds", String(cli.rounds), "--pin", cli.pin];
     if (cli.quick) driverArgs.push("--quick");
     if (cli.only !== undefined) driverArgs.push("--only", cli.only);
     if (cli.workloads !== undefined) {

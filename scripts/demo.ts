@@ -9,7 +9,7 @@
 import { defaultBench, resolveBench } from "../kernel/bench.ts";
 import { runInGuest } from "../kernel/run.ts";
 import { ensureKernel } from "../kernel/setup.ts";
-import { exists, projectRoot } from "../kernel/util.ts";
+import { exists, projectRoot, shQuote } from "../kernel/util.ts";
 
 /**
  * The shell script the demo runs in the guest: each command echoed before it
@@ -18,11 +18,14 @@ import { exists, projectRoot } from "../kernel/util.ts";
  * @example
  * ```ts
  * import { demoScript } from "./demo.ts";
- * console.assert(demoScript(["deno task usb list"]).includes("$ deno task usb list"));
+ * const s = demoScript(["deno task usb list"]);
+ * console.assert(s === "printf '\\n$ %s\\n' 'deno task usb list' && deno task usb list || exit $?");
  * ```
  */
 export function demoScript(commands: readonly string[]): string {
-  return commands.map((c) => `printf '\\n$ %s\\n' '${c}' && ${c} || exit $?`)
+  return commands.map((c) =>
+    `printf '\\n$ %s\\n' ${shQuote(c)} && ${c} || exit $?`
+  )
     .join("\n");
 }
 

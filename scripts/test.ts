@@ -27,7 +27,15 @@ import { fullBench } from "../kernel/bench.ts";
 import { EXIT_VM_FAILURE, runInGuest } from "../kernel/run.ts";
 import { exists, projectRoot } from "../kernel/util.ts";
 
-/** Outcome of one step. */
+/**
+ * Outcome of one step.
+ *
+ * @example
+ * ```ts
+ * import type { StepResult } from "./test.ts";
+ * const s: StepResult = { name: "unit", status: "pass", seconds: 3.2 };
+ * ```
+ */
 export interface StepResult {
   /** Step name as printed in the summary. */
   name: string;

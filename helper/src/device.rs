@@ -59,8 +59,7 @@ impl Dev {
 
     /// Fill slot `slot` and hand it to the kernel. Iso packet lengths must
     /// already be in the slot's iso_frame_desc (JS writes them there).
-    /// Returns true when this submit took the device from idle to busy, so the
-    /// reaper must start polling it.
+    /// Returns true when this submit took the device from idle to busy.
     pub fn submit(
         &self,
         slot: u32,

@@ -241,6 +241,7 @@ pub unsafe extern "C" fn usbkit_open(path: *const c_char, nslots: u32, err: *mut
     }
     let dev = Arc::new(Dev::new(NEXT_ID.fetch_add(1, Ordering::Relaxed), fd, nslots.max(1)));
     shared.devices.lock().unwrap().push(dev.clone());
+    shared.wake(); // poll the new fd from now on
     *err = 0;
     Arc::into_raw(dev)
 }
@@ -305,14 +306,8 @@ pub unsafe extern "C" fn usbkit_submit(
     let d = &*dev;
     let buf = if buffer.is_null() { buffer } else { buffer.add(offset as usize) };
     match d.submit(slot, type_ as u8, endpoint as u8, flags, buf, length, packets_or_stream) {
-        Ok(became_busy) => {
-            if became_busy {
-                if let Some(s) = shared() {
-                    s.wake();
-                }
-            }
-            0
-        }
+        // The reaper polls idle devices too (reaper.rs): no wakeup needed.
+        Ok(_) => 0,
         Err(e) => -e,
     }
 }

@@ -1,10 +1,12 @@
 //! The reaper thread: polls every busy usbfs fd and reaps with
 //! REAPURBNDELAY until EAGAIN, writing one record per URB into the ring.
 //!
-//! usbfs reports EPOLLERR whenever a device has no pending URB
-//! (devio.c, usbdev_poll: "if (list_empty(&ps->list)) mask |= EPOLLERR"), so
-//! an idle fd would make poll spin. Only devices with URBs in flight are
-//! polled; a submit that makes a device busy wakes the thread to add it.
+//! Every open device is polled, busy or idle: usbdev_poll (devio.c) reports
+//! EPOLLOUT only when a completed URB waits to be reaped, and EPOLLHUP /
+//! EPOLLERR only once the device is disconnected (ps->list is the device's
+//! list of open files, emptied at unplug). So an idle fd costs nothing, a
+//! submit needs no wakeup, and an unplug is seen even with nothing in flight.
+//! A gone device is dropped from the set, or its EPOLLHUP would spin.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,7 +41,7 @@ pub fn run(shared: Arc<Shared>) {
         {
             let devices = shared.devices.lock().unwrap();
             for d in devices.iter() {
-                if d.inflight.load(Ordering::Acquire) > 0 && !d.gone.load(Ordering::Acquire) {
+                if !d.gone.load(Ordering::Acquire) {
                     fds.push(sys::pollfd { fd: d.fd, events: sys::POLLOUT, revents: 0 });
                     busy.push(d.clone());
                 }

@@ -354,12 +354,14 @@ Deno.test("resultsFile and toJson: NaN becomes null, everything is kept", () => 
     kernel: "6.1.0-56-amd64",
     rounds: 3,
     quick: false,
+    pinnedCpu: 1,
     shape,
   });
   const back = JSON.parse(toJson(r));
   assert.equal(back.machine, "node (2 cores, TCG guest)");
   assert.equal(back.kernel, "6.1.0-56-amd64");
   assert.equal(back.rounds, 3);
+  assert.equal(back.pinnedCpu, 1);
   assert.equal(back.samples.length, 1);
   const node = back.cells.find((c: { contender: string; workload: string }) =>
     c.contender === "node-usb" && c.workload === "in"

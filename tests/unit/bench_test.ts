@@ -555,6 +555,7 @@ Deno.test("renderBenchScript is valid sh and quotes everything", async () => {
     eofToken: "usbkit-eof-x",
     project: "/work/main",
     keepPaths: ["/root/.npm/deno"],
+    hostDenoDir: "/root/.cache/deno",
     modules: [{
       name: "dummy_hcd",
       guestPath: "/lib/modules/dummy_hcd.ko",
