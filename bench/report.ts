@@ -682,6 +682,8 @@ export interface ResultsFile {
   quick: boolean;
   /** Guest CPU every contender was pinned to (`taskset -c`), or null. */
   pinnedCpu: number | null;
+  /** The gadgets measured, by name: usbfs node and bulk endpoint addresses. */
+  devices: Record<string, { devnode: string; epIn: number; epOut: number }>;
   /** Workload shape. */
   shape: BenchShape;
   /** Scoring of each workload. */
@@ -702,7 +704,7 @@ export interface ResultsFile {
  * @example
  * ```ts
  * import { benchShape, resultsFile } from "./report.ts";
- * const r = resultsFile([], { date: "2025-01-01T00:00:00Z", machine: "m", kernel: "k", rounds: 1, quick: true, pinnedCpu: 1, shape: benchShape(true) });
+ * const r = resultsFile([], { date: "2025-01-01T00:00:00Z", machine: "m", kernel: "k", rounds: 1, quick: true, pinnedCpu: 1, devices: {}, shape: benchShape(true) });
  * console.assert(r.cells.length === 35 && r.targets.length === 5);
  * ```
  */
@@ -715,6 +717,7 @@ export function resultsFile(
     rounds: number;
     quick: boolean;
     pinnedCpu: number | null;
+    devices: Record<string, { devnode: string; epIn: number; epOut: number }>;
     shape: BenchShape;
   },
 ): ResultsFile {

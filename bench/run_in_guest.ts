@@ -56,6 +56,8 @@ export interface DriverOptions {
 
 /** The samples file the driver writes and the host reads. */
 export interface SamplesFile {
+  /** When the run started (ISO; the guest clock comes from QEMU's RTC). */
+  date: string;
   /** Guest kernel release. */
   kernel: string;
   /** Rounds asked for. */
@@ -64,6 +66,8 @@ export interface SamplesFile {
   quick: boolean;
   /** Guest CPU every contender was pinned to, or null. */
   pin: number | null;
+  /** The gadgets measured: usbfs node and bulk endpoints, from sysfs. */
+  devices: { sourceSink: GadgetTarget; loopback: GadgetTarget };
   /** False until every round is done. */
   finished: boolean;
   /** Results so far. */
@@ -430,10 +434,12 @@ export async function drive(o: DriverOptions): Promise<SamplesFile> {
   const loopback = await findTarget(lb.location, "Loopback");
   const shape = benchShape(o.quick);
   const file: SamplesFile = {
+    date: new Date().toISOString(),
     kernel: info.kernel,
     rounds: o.rounds,
     quick: o.quick,
     pin: o.pin,
+    devices: { sourceSink, loopback },
     finished: false,
     samples: [],
   };

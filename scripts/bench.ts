@@ -237,7 +237,7 @@ export function parseBenchCli(args: readonly string[]): Cli {
 /** Renders the table, JSON and SVG from a samples file. */
 async function report(samples: SamplesFile, outDir: string): Promise<void> {
   const shape = benchShape(samples.quick);
-  const date = new Date().toISOString();
+  const date = samples.date ?? new Date().toISOString();
   const machine = "node (2 cores, TCG guest)";
   const results = resultsFile(samples.samples, {
     date,
@@ -246,6 +246,7 @@ async function report(samples: SamplesFile, outDir: string): Promise<void> {
     rounds: samples.rounds,
     quick: samples.quick,
     pinnedCpu: samples.pin ?? null,
+    devices: samples.devices ?? {},
     shape,
   });
   await Deno.mkdir(outDir, { recursive: true });
@@ -274,7 +275,14 @@ async function report(samples: SamplesFile, outDir: string): Promise<void> {
   console.log(
     "Scores are medians; CPU is user+sys of the whole contender process during the measured phase;",
   );
-  console.log("RSS is the process's peak. MB = 10^6 bytes.\n");
+  console.log("RSS is the process's peak. MB = 10^6 bytes.");
+  const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+  for (const [name, d] of Object.entries(samples.devices ?? {})) {
+    console.log(
+      `${name}: ${d.devnode}, bulk IN ${hex(d.epIn)}, bulk OUT ${hex(d.epOut)}`,
+    );
+  }
+  console.log("");
   console.log(renderTable(results.cells, shape));
   console.log("Targets:");
   console.log(renderTargets(results.targets));

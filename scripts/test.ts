@@ -178,6 +178,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       () =>
         sh([deno, "test", "-A", "--doc", "--trace-leaks", ...targets], root),
     );
+    await step(
+      steps,
+      "Rust helper tests (cargo test: completion ring)",
+      () => sh(["cargo", "test", "--release", "--offline", "--quiet"], `${root}/helper`),
+    );
     if (!flags["no-vm-test"]) {
       await step(
         steps,

@@ -188,16 +188,18 @@ Deno.test({
       1024 * 1024,
       63,
       100_000,
+      4 * buflen,
     ];
     let moved = 0, i = 0;
     while (moved < 16 * 1024 * 1024) {
       const size = sizes[i++ % sizes.length]!;
-      const data = crypto.getRandomValues(new Uint8Array(size));
-      // A gadget request ends at buflen or at a short packet: a transfer that
-      // ends on a full packet before buflen needs a zero-length packet.
-      const zeroPacket = size % mps === 0 && size % buflen !== 0;
+      const data = randomBytes(size);
+      // dummy_hcd ends the gadget's OUT request at the end of each host URB;
+      // f_loopback.c (loopback_complete) then sets `zero` on the echo, so an
+      // echo that ends short of bulk_buflen on a full packet is followed by a
+      // zero-length packet, read below.
       const [w, r] = await Promise.all([
-        out.transferOut(data, { zeroPacket }),
+        out.transferOut(data),
         inn.transferIn(size, { timeout: 10000 }),
       ]);
       assert.equal(w.bytesWritten, size);
@@ -208,6 +210,10 @@ Deno.test({
         `echo of ${size} bytes came back as ${r.data.length}`,
       );
       assert.ok(sameBytes(r.data, data), `echo of ${size} bytes differs`);
+      if (size > 0 && size % mps === 0 && size % buflen !== 0) {
+        const zlp = await inn.transferIn(mps, { timeout: 10000 });
+        assert.equal(zlp.data.length, 0, "expected the echo's zero-length packet");
+      }
       moved += size;
     }
   },

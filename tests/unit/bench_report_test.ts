@@ -355,6 +355,9 @@ Deno.test("resultsFile and toJson: NaN becomes null, everything is kept", () => 
     rounds: 3,
     quick: false,
     pinnedCpu: 1,
+    devices: {
+      sourceSink: { devnode: "/dev/bus/usb/002/002", epIn: 0x81, epOut: 0x02 },
+    },
     shape,
   });
   const back = JSON.parse(toJson(r));
@@ -362,6 +365,7 @@ Deno.test("resultsFile and toJson: NaN becomes null, everything is kept", () => 
   assert.equal(back.kernel, "6.1.0-56-amd64");
   assert.equal(back.rounds, 3);
   assert.equal(back.pinnedCpu, 1);
+  assert.equal(back.devices.sourceSink.epOut, 2);
   assert.equal(back.samples.length, 1);
   const node = back.cells.find((c: { contender: string; workload: string }) =>
     c.contender === "node-usb" && c.workload === "in"
