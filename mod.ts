@@ -38,12 +38,35 @@
  * @module
  */
 
-export { type OpenOptions, open, Device, encodeSetup, type SetupPacket } from "./src/device.ts";
+export {
+  Device,
+  encodeSetup,
+  open,
+  type OpenOptions,
+  type SetupPacket,
+} from "./src/device.ts";
 export { Interface } from "./src/interface.ts";
 export { Endpoint } from "./src/endpoint.ts";
-export type { InResult, OutResult, TransferOptions, TransferStatus } from "./src/transfer.ts";
-export { Errno, errnoName, errorFromErrno, udevRule, UsbError, type UsbErrorCode, type UsbErrorOptions } from "./src/errors.ts";
-export { type Capabilities, capabilityNames, readCapabilities } from "./src/capabilities.ts";
+export type {
+  InResult,
+  OutResult,
+  TransferOptions,
+  TransferStatus,
+} from "./src/transfer.ts";
+export {
+  Errno,
+  errnoName,
+  errorFromErrno,
+  udevRule,
+  UsbError,
+  type UsbErrorCode,
+  type UsbErrorOptions,
+} from "./src/errors.ts";
+export {
+  type Capabilities,
+  capabilityNames,
+  readCapabilities,
+} from "./src/capabilities.ts";
 export * from "./src/descriptors.ts";
 export * from "./src/enumeration.ts";
 export * from "./src/selector.ts";

@@ -12,7 +12,9 @@ if (import.meta.main) {
   try {
     const force = Deno.args.includes("--force");
     const built = buildHelper({ force });
-    console.error(built ? "usbkit: helper built" : "usbkit: helper is up to date");
+    console.error(
+      built ? "usbkit: helper built" : "usbkit: helper is up to date",
+    );
   } catch (e) {
     if (e instanceof UsbError) {
       console.error(e.describe());

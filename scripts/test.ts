@@ -181,7 +181,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     await step(
       steps,
       "Rust helper tests (cargo test: completion ring)",
-      () => sh(["cargo", "test", "--release", "--offline", "--quiet"], `${root}/helper`),
+      () =>
+        sh(
+          ["cargo", "test", "--release", "--offline", "--quiet"],
+          `${root}/helper`,
+        ),
     );
     if (!flags["no-vm-test"]) {
       await step(

@@ -206,16 +206,19 @@ ${ROOT_OPTIONS_HELP}`,
   },
   run: {
     summary: "run a transfer recipe against a device",
-    help: "usb run <recipe> [--var k=v]... [--dry-run] [--report json=PATH|junit=PATH]",
+    help:
+      "usb run <recipe> [--var k=v]... [--dry-run] [--report json=PATH|junit=PATH]",
     // Loaded on demand: zod and yaml take seconds to load under emulation,
     // and list/describe do not need them. run prints straight to the
     // terminal (its progress bar rewrites a line), so io is not used.
-    run: async (args) => (await import("../src/recipe/cli.ts")).runCommand(args),
+    run: async (args) =>
+      (await import("../src/recipe/cli.ts")).runCommand(args),
   },
   schema: {
     summary: "print the JSON Schema of recipe files, for editors",
     help: "usb schema",
-    run: async (args) => (await import("../src/recipe/cli.ts")).schemaCommand(args),
+    run: async (args) =>
+      (await import("../src/recipe/cli.ts")).schemaCommand(args),
   },
 };
 

@@ -74,7 +74,9 @@ export class UsbBuffer {
     this.mappedBytes = mappedBytes;
     this.zeroCopy = base !== null;
     this.fallbackReason = fallbackReason;
-    this.#ab = base !== null ? Deno.UnsafePointerView.getArrayBuffer(base, size) : new ArrayBuffer(size);
+    this.#ab = base !== null
+      ? Deno.UnsafePointerView.getArrayBuffer(base, size)
+      : new ArrayBuffer(size);
     this.#view = new Uint8Array(this.#ab);
   }
 
@@ -102,14 +104,23 @@ export class UsbBuffer {
    */
   acquire(what: string): void {
     if (this.#released) {
-      throw new UsbError("invalid-argument", `${what}: the UsbBuffer was released`, {
-        hint: "allocate a new buffer with device.allocBuffer(size)",
-      });
+      throw new UsbError(
+        "invalid-argument",
+        `${what}: the UsbBuffer was released`,
+        {
+          hint: "allocate a new buffer with device.allocBuffer(size)",
+        },
+      );
     }
     if (this.#inFlight) {
-      throw new UsbError("invalid-argument", `${what}: the UsbBuffer is already in flight`, {
-        hint: "a buffer belongs to one transfer at a time; wait for it, or allocate another",
-      });
+      throw new UsbError(
+        "invalid-argument",
+        `${what}: the UsbBuffer is already in flight`,
+        {
+          hint:
+            "a buffer belongs to one transfer at a time; wait for it, or allocate another",
+        },
+      );
     }
     this.#pool.checkOwner(this, what);
     this.#inFlight = true;
@@ -123,7 +134,9 @@ export class UsbBuffer {
 
   /** Where byte `offset` of this buffer is, for a URB. */
   urbBuffer(offset: number): UrbBuffer {
-    if (this.#base !== null) return { kind: "mapped", base: this.#base, offset };
+    if (this.#base !== null) {
+      return { kind: "mapped", base: this.#base, offset };
+    }
     return { kind: "array", array: this.#held!, offset };
   }
 
@@ -154,9 +167,13 @@ export class UsbBuffer {
   release(): void {
     if (this.#released) return;
     if (this.#inFlight) {
-      throw new UsbError("invalid-argument", "release(): the UsbBuffer is still in flight", {
-        hint: "await the transfer first",
-      });
+      throw new UsbError(
+        "invalid-argument",
+        "release(): the UsbBuffer is still in flight",
+        {
+          hint: "await the transfer first",
+        },
+      );
     }
     this.#detach();
     this.#pool.giveBack(this);
@@ -210,13 +227,23 @@ export class BufferPool {
 
   /** Allocates a buffer; see `Device.allocBuffer`. */
   alloc(size: number, options: AllocBufferOptions = {}): UsbBuffer {
-    if (this.#closed) throw new UsbError("invalid-argument", "allocBuffer: the device was closed");
+    if (this.#closed) {
+      throw new UsbError(
+        "invalid-argument",
+        "allocBuffer: the device was closed",
+      );
+    }
     if (!Number.isInteger(size) || size <= 0 || size > 0x7fffffff) {
-      throw new UsbError("invalid-argument", `allocBuffer size must be a positive integer, got ${size}`);
+      throw new UsbError(
+        "invalid-argument",
+        `allocBuffer size must be a positive integer, got ${size}`,
+      );
     }
     const capMmap = (this.#engine.capabilities & 0x20) !== 0; // USBDEVFS_CAP_MMAP
     if (options.zeroCopy === false || !capMmap) {
-      const why = options.zeroCopy === false ? "zeroCopy: false was requested" : "this kernel has no USBDEVFS_CAP_MMAP";
+      const why = options.zeroCopy === false
+        ? "zeroCopy: false was requested"
+        : "this kernel has no USBDEVFS_CAP_MMAP";
       return this.#track(new UsbBuffer(this, size, null, 0, why));
     }
     const bytes = Math.ceil(size / PAGE) * PAGE;
@@ -229,12 +256,19 @@ export class BufferPool {
           "no-memory",
           `allocBuffer(${size}): the device's buffer pool cap of ${this.maxBytes} bytes is reached ` +
             `(${this.#mapped} bytes mapped)`,
-          { hint: "release buffers you no longer need, or open the device with a larger { maxBufferBytes }" },
+          {
+            hint:
+              "release buffers you no longer need, or open the device with a larger { maxBufferBytes }",
+          },
         );
       }
     }
     const err = new Int32Array(1);
-    const base = this.#engine.h.sym.usbkit_mmap(this.#engine.handle, bytes, err);
+    const base = this.#engine.h.sym.usbkit_mmap(
+      this.#engine.handle,
+      bytes,
+      err,
+    );
     if (base === null) {
       const errno = err[0] ?? -Errno.EIO;
       if (errno === -Errno.ENOMEM) {
@@ -246,9 +280,19 @@ export class BufferPool {
           { errno: Errno.ENOMEM, hint: e.hint ?? "" },
         );
       }
-      if (errno === -Errno.ENODEV) throw this.#engine.disconnectedError("allocBuffer");
+      if (errno === -Errno.ENODEV) {
+        throw this.#engine.disconnectedError("allocBuffer");
+      }
       // Any other failure: ordinary memory, same API, visible in zeroCopy.
-      return this.#track(new UsbBuffer(this, size, null, 0, `mmap on usbfs failed: ${errorFromErrno(errno, "mmap").message}`));
+      return this.#track(
+        new UsbBuffer(
+          this,
+          size,
+          null,
+          0,
+          `mmap on usbfs failed: ${errorFromErrno(errno, "mmap").message}`,
+        ),
+      );
     }
     this.#mapped += bytes;
     return this.#track(new UsbBuffer(this, size, base, bytes));
@@ -262,9 +306,13 @@ export class BufferPool {
   /** Throws when a buffer from another device is used here. */
   checkOwner(b: UsbBuffer, what: string): void {
     if (!this.#live.has(b)) {
-      throw new UsbError("invalid-argument", `${what}: the UsbBuffer belongs to another device`, {
-        hint: "allocate buffers with the device they are used on",
-      });
+      throw new UsbError(
+        "invalid-argument",
+        `${what}: the UsbBuffer belongs to another device`,
+        {
+          hint: "allocate buffers with the device they are used on",
+        },
+      );
     }
   }
 
@@ -288,7 +336,9 @@ export class BufferPool {
 
   /** Unmaps every pooled (free) region. */
   #trim(): void {
-    for (const [bytes, list] of this.#free) for (const base of list) this.#unmap(base, bytes);
+    for (const [bytes, list] of this.#free) {
+      for (const base of list) this.#unmap(base, bytes);
+    }
     this.#free.clear();
   }
 

@@ -43,7 +43,9 @@ export interface Capabilities {
  * ```
  */
 export function capabilityNames(bits: number): string[] {
-  return CAPABILITY_BITS.filter(([bit]) => (bits & bit) !== 0).map(([, name]) => name);
+  return CAPABILITY_BITS.filter(([bit]) => (bits & bit) !== 0).map(([, name]) =>
+    name
+  );
 }
 
 /**
@@ -79,14 +81,17 @@ export function speedFromKernel(value: number): Speed | "unknown" {
  * The vendor and product ids of a usbfs node, found through its device number
  * in /sys/dev/char, so error hints can name the device.
  */
-export function idsOfDevnode(devnode: string): { vendorId?: number; productId?: number } {
+export function idsOfDevnode(
+  devnode: string,
+): { vendorId?: number; productId?: number } {
   try {
     const rdev = Deno.statSync(devnode).rdev ?? 0;
     // glibc's gnu_dev_major/minor encoding of dev_t.
     const major = ((rdev >>> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
     const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
     const dir = `/sys/dev/char/${major}:${minor}`;
-    const read = (f: string) => parseInt(Deno.readTextFileSync(`${dir}/${f}`).trim(), 16);
+    const read = (f: string) =>
+      parseInt(Deno.readTextFileSync(`${dir}/${f}`).trim(), 16);
     return { vendorId: read("idVendor"), productId: read("idProduct") };
   } catch {
     return {};
@@ -114,5 +119,9 @@ export function readCapabilities(devnode: string): Capabilities {
     });
   }
   const bits = out[0] ?? 0;
-  return { bits, names: capabilityNames(bits), speed: speedFromKernel(out[1] ?? 0) };
+  return {
+    bits,
+    names: capabilityNames(bits),
+    speed: speedFromKernel(out[1] ?? 0),
+  };
 }

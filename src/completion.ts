@@ -15,7 +15,12 @@ import { type Helper, helper } from "./ffi.ts";
 /** Receives the completions of one open device. */
 export interface CompletionSink {
   /** One URB of this device was reaped. `status` is 0 or a negative errno. */
-  urbCompleted(slot: number, status: number, actualLength: number, errorCount: number): void;
+  urbCompleted(
+    slot: number,
+    status: number,
+    actualLength: number,
+    errorCount: number,
+  ): void;
   /** The device is gone: usbfs reports ENODEV and every URB has been reaped. */
   deviceGone(): void;
 }
@@ -23,7 +28,12 @@ export interface CompletionSink {
 /** Record kinds, from helper/src/ring.rs. */
 const KIND_GONE = 1;
 /** Word offsets in a record, from helper/src/ring.rs. */
-const REC_KIND = 0, REC_DEVICE = 1, REC_SLOT = 2, REC_STATUS = 3, REC_ACTUAL = 4, REC_ERRORS = 5;
+const REC_KIND = 0,
+  REC_DEVICE = 1,
+  REC_SLOT = 2,
+  REC_STATUS = 3,
+  REC_ACTUAL = 4,
+  REC_ERRORS = 5;
 
 class CompletionLoop {
   readonly #h: Helper;
@@ -44,10 +54,14 @@ class CompletionLoop {
     if (r < 0) throw new Error(`usbkit_init failed: errno ${-r}`);
     const handle = h.sym.usbkit_ring_handle();
     const records = h.sym.usbkit_ring_records();
-    if (handle === null || records === null) throw new Error("usbkit ring missing after init");
+    if (handle === null || records === null) {
+      throw new Error("usbkit ring missing after init");
+    }
     this.#handle = handle;
     const bytes = h.sym.usbkit_ring_bytes();
-    this.#words = new Int32Array(Deno.UnsafePointerView.getArrayBuffer(records, bytes));
+    this.#words = new Int32Array(
+      Deno.UnsafePointerView.getArrayBuffer(records, bytes),
+    );
     this.#mask = h.layout.ringCapacity - 1;
     this.#stride = h.layout.recordWords;
   }
@@ -60,7 +74,9 @@ class CompletionLoop {
     this.drain();
     this.#sinks.delete(deviceId);
     // A parked wait with nothing left in flight would hold the process open.
-    if (this.#parked && this.#inflight === 0) this.#h.sym.usbkit_ring_doorbell(this.#handle);
+    if (this.#parked && this.#inflight === 0) {
+      this.#h.sym.usbkit_ring_doorbell(this.#handle);
+    }
     this.#maybeShutdown();
   }
 

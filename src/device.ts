@@ -6,14 +6,29 @@
  */
 
 import { capabilityNames, speedFromKernel } from "./capabilities.ts";
-import type { ConfigurationDescriptor, DeviceDescriptor, Speed } from "./descriptors.ts";
+import type {
+  ConfigurationDescriptor,
+  DeviceDescriptor,
+  Speed,
+} from "./descriptors.ts";
 import { listDevices, type UsbDeviceInfo } from "./enumeration.ts";
 import { Errno, errorFromErrno, UsbError } from "./errors.ts";
 import { cString, helper } from "./ffi.ts";
 import { Interface } from "./interface.ts";
-import { type AllocBufferOptions, BufferPool, type UsbBuffer } from "./buffer.ts";
+import {
+  type AllocBufferOptions,
+  BufferPool,
+  type UsbBuffer,
+} from "./buffer.ts";
 import { type DeviceSelector, selectDevice } from "./selector.ts";
-import { type InResult, type OutResult, Transfer, type TransferOptions, UrbEngine, UrbType } from "./transfer.ts";
+import {
+  type InResult,
+  type OutResult,
+  Transfer,
+  type TransferOptions,
+  UrbEngine,
+  UrbType,
+} from "./transfer.ts";
 
 /** A control transfer's setup packet, WebUSB style. */
 export interface SetupPacket {
@@ -52,21 +67,43 @@ const RECIPIENTS = { device: 0, interface: 1, endpoint: 2, other: 3 } as const;
  * assert.ok(buf.join() === "128,6,0,1,0,0,18,0");
  * ```
  */
-export function encodeSetup(buf: Uint8Array, dir: "in" | "out", setup: SetupPacket, length: number): void {
+export function encodeSetup(
+  buf: Uint8Array,
+  dir: "in" | "out",
+  setup: SetupPacket,
+  length: number,
+): void {
   const type = REQUEST_TYPES[setup.requestType];
   const recipient = RECIPIENTS[setup.recipient];
   if (type === undefined) {
-    throw new UsbError("invalid-argument", `requestType must be "standard", "class" or "vendor", got ${JSON.stringify(setup.requestType)}`);
+    throw new UsbError(
+      "invalid-argument",
+      `requestType must be "standard", "class" or "vendor", got ${
+        JSON.stringify(setup.requestType)
+      }`,
+    );
   }
   if (recipient === undefined) {
     throw new UsbError(
       "invalid-argument",
-      `recipient must be "device", "interface", "endpoint" or "other", got ${JSON.stringify(setup.recipient)}`,
+      `recipient must be "device", "interface", "endpoint" or "other", got ${
+        JSON.stringify(setup.recipient)
+      }`,
     );
   }
-  for (const [name, v, max] of [["request", setup.request, 0xff], ["value", setup.value, 0xffff], ["index", setup.index, 0xffff], ["length", length, 0xffff]] as const) {
+  for (
+    const [name, v, max] of [
+      ["request", setup.request, 0xff],
+      ["value", setup.value, 0xffff],
+      ["index", setup.index, 0xffff],
+      ["length", length, 0xffff],
+    ] as const
+  ) {
     if (!Number.isInteger(v) || v < 0 || v > max) {
-      throw new UsbError("invalid-argument", `control ${name} must be an integer 0..0x${max.toString(16)}, got ${v}`);
+      throw new UsbError(
+        "invalid-argument",
+        `control ${name} must be an integer 0..0x${max.toString(16)}, got ${v}`,
+      );
     }
   }
   buf[0] = (dir === "in" ? 0x80 : 0) | (type << 5) | recipient;
@@ -127,10 +164,20 @@ export class Device {
   #closed = false;
   #langId: number | undefined;
 
-  private constructor(info: UsbDeviceInfo, engine: UrbEngine, speed: number, options: OpenOptions) {
+  private constructor(
+    info: UsbDeviceInfo,
+    engine: UrbEngine,
+    speed: number,
+    options: OpenOptions,
+  ) {
     this.info = info;
     this.#engine = engine;
-    this.#pool = new BufferPool(engine, options.maxBufferBytes === undefined ? {} : { maxBufferBytes: options.maxBufferBytes });
+    this.#pool = new BufferPool(
+      engine,
+      options.maxBufferBytes === undefined
+        ? {}
+        : { maxBufferBytes: options.maxBufferBytes },
+    );
     this.capabilities = engine.capabilities;
     this.speed = speedFromKernel(speed);
     this.#configurationValue = info.activeConfiguration ?? 0;
@@ -142,16 +189,30 @@ export class Device {
     const err = new Int32Array(1);
     // usbkit_open needs the reaper machinery; creating it is idempotent.
     const init = h.sym.usbkit_init();
-    if (init < 0) throw errorFromErrno(init, "starting the usbkit reaper thread");
-    const ids = { vendorId: info.vendorId, productId: info.productId, devnode: info.devnode };
-    const handle = h.sym.usbkit_open(cString(info.devnode), options.maxUrbs ?? 1024, err);
+    if (init < 0) {
+      throw errorFromErrno(init, "starting the usbkit reaper thread");
+    }
+    const ids = {
+      vendorId: info.vendorId,
+      productId: info.productId,
+      devnode: info.devnode,
+    };
+    const handle = h.sym.usbkit_open(
+      cString(info.devnode),
+      options.maxUrbs ?? 1024,
+      err,
+    );
     if (handle === null) {
       const e = err[0] ?? -Errno.EIO;
       if (e === -Errno.ENOENT) {
-        throw new UsbError("not-found", `${info.devnode} does not exist: the device is gone`, {
-          errno: Errno.ENOENT,
-          hint: "run `deno task usb list` to see what is attached",
-        });
+        throw new UsbError(
+          "not-found",
+          `${info.devnode} does not exist: the device is gone`,
+          {
+            errno: Errno.ENOENT,
+            hint: "run `deno task usb list` to see what is attached",
+          },
+        );
       }
       throw errorFromErrno(e, `cannot open ${info.devnode}`, ids);
     }
@@ -160,7 +221,9 @@ export class Device {
     const speed = h.sym.usbkit_get_speed(handle);
     const engine = new UrbEngine(h, handle, caps[0] ?? 0);
     engine.ids = ids;
-    const id = `${info.vendorId.toString(16).padStart(4, "0")}:${info.productId.toString(16).padStart(4, "0")}`;
+    const id = `${info.vendorId.toString(16).padStart(4, "0")}:${
+      info.productId.toString(16).padStart(4, "0")
+    }`;
     engine.describe = () => `device ${id} at ${info.portPath}`;
     return new Device(info, engine, speed, options);
   }
@@ -177,7 +240,9 @@ export class Device {
 
   /** The active configuration, or null when the device is unconfigured. */
   get configuration(): ConfigurationDescriptor | null {
-    return this.configurations.find((c) => c.configurationValue === this.#configurationValue) ?? null;
+    return this.configurations.find((c) =>
+      c.configurationValue === this.#configurationValue
+    ) ?? null;
   }
 
   /** Names of the usbfs capability bits, such as `"MMAP"`. */
@@ -202,7 +267,9 @@ export class Device {
 
   #live(what: string): void {
     if (this.#closed) {
-      throw new UsbError("invalid-argument", `${what}: the device was closed`, { hint: "open it again" });
+      throw new UsbError("invalid-argument", `${what}: the device was closed`, {
+        hint: "open it again",
+      });
     }
     if (this.#engine.gone) throw this.#engine.disconnectedError(what);
   }
@@ -241,18 +308,31 @@ export class Device {
    */
   async selectConfiguration(n: number): Promise<void> {
     this.#live("selectConfiguration");
-    if (!this.configurations.some((c) => c.configurationValue === n) && n !== 0) {
+    if (
+      !this.configurations.some((c) => c.configurationValue === n) && n !== 0
+    ) {
       throw new UsbError(
         "invalid-argument",
-        `the device has no configuration ${n}; it has: ${this.configurations.map((c) => c.configurationValue).join(", ")}`,
+        `the device has no configuration ${n}; it has: ${
+          this.configurations.map((c) => c.configurationValue).join(", ")
+        }`,
       );
     }
     if (this.#claimed.size > 0) {
-      throw new UsbError("busy", `cannot change configuration while interfaces ${[...this.#claimed.keys()].join(", ")} are claimed`, {
-        hint: "release them first",
-      });
+      throw new UsbError(
+        "busy",
+        `cannot change configuration while interfaces ${
+          [...this.#claimed.keys()].join(", ")
+        } are claimed`,
+        {
+          hint: "release them first",
+        },
+      );
     }
-    const r = await this.#engine.h.sym.usbkit_set_configuration(this.#engine.handle, n);
+    const r = await this.#engine.h.sym.usbkit_set_configuration(
+      this.#engine.handle,
+      n,
+    );
     this.#engine.check(r, `selecting configuration ${n}`);
     this.#configurationValue = n;
   }
@@ -268,7 +348,10 @@ export class Device {
    * ```
    */
   // deno-lint-ignore require-await
-  async claimInterface(n: number, options: { detachKernelDriver?: boolean } = {}): Promise<Interface> {
+  async claimInterface(
+    n: number,
+    options: { detachKernelDriver?: boolean } = {},
+  ): Promise<Interface> {
     this.#live("claimInterface");
     const existing = this.#claimed.get(n);
     if (existing) return existing;
@@ -278,41 +361,68 @@ export class Device {
       throw new UsbError(
         "invalid-argument",
         config
-          ? `configuration ${config.configurationValue} has no interface ${n}; it has: ${config.interfaces.map((i) => i.interfaceNumber).join(", ")}`
+          ? `configuration ${config.configurationValue} has no interface ${n}; it has: ${
+            config.interfaces.map((i) => i.interfaceNumber).join(", ")
+          }`
           : "the device is unconfigured",
-        { hint: config ? "interface numbers are bInterfaceNumber values" : "call selectConfiguration(1) first" },
+        {
+          hint: config
+            ? "interface numbers are bInterfaceNumber values"
+            : "call selectConfiguration(1) first",
+        },
       );
     }
     const { sym } = this.#engine.h;
     const handle = this.#engine.handle;
     const driver = this.#driverOf(n);
     let detached: string | undefined;
-    if (options.detachKernelDriver && driver !== undefined && driver !== "usbfs") {
+    if (
+      options.detachKernelDriver && driver !== undefined && driver !== "usbfs"
+    ) {
       const r = sym.usbkit_disconnect_claim(handle, n);
-      this.#engine.check(r, `detaching ${driver} from interface ${n}`, this.#holder(n));
+      this.#engine.check(
+        r,
+        `detaching ${driver} from interface ${n}`,
+        this.#holder(n),
+      );
       detached = driver;
     } else {
       const r = sym.usbkit_claim_interface(handle, n);
       if (r < 0) {
         if (r === -Errno.EBUSY) {
           const holder = this.#holder(n);
-          const e = errorFromErrno(r, `cannot claim interface ${n} of ${this.#engine.describe()}`, {
-            ...this.#engine.ids,
-            holder,
-          });
+          const e = errorFromErrno(
+            r,
+            `cannot claim interface ${n} of ${this.#engine.describe()}`,
+            {
+              ...this.#engine.ids,
+              holder,
+            },
+          );
           throw e;
         }
         this.#engine.check(r, `claiming interface ${n}`);
       }
     }
-    const iface = new Interface(this.#engine, this.#pool, desc, detached, (i) => this.#claimed.delete(i.interfaceNumber));
+    const iface = new Interface(
+      this.#engine,
+      this.#pool,
+      desc,
+      detached,
+      (i) => this.#claimed.delete(i.interfaceNumber),
+    );
     this.#claimed.set(n, iface);
     return iface;
   }
 
   #driverOf(n: number): string | undefined {
     const out = new Uint8Array(256);
-    const r = this.#engine.h.sym.usbkit_get_driver(this.#engine.handle, n, out, out.length);
+    const r = this.#engine.h.sym.usbkit_get_driver(
+      this.#engine.handle,
+      n,
+      out,
+      out.length,
+    );
     if (r < 0) return undefined;
     return new TextDecoder().decode(out.subarray(0, r));
   }
@@ -322,11 +432,20 @@ export class Device {
     if (driver === undefined) return "something unknown";
     if (driver !== "usbfs") return `kernel driver ${driver}`;
     const who = usbfsHolders(this.info.devnode);
-    return who.length > 0 ? `another usbfs user: ${who.join(", ")}` : "another usbfs user";
+    return who.length > 0
+      ? `another usbfs user: ${who.join(", ")}`
+      : "another usbfs user";
   }
 
-  #control(dir: "in" | "out", setup: SetupPacket, buf: Uint8Array<ArrayBuffer>, options: TransferOptions) {
-    const what = `control ${dir.toUpperCase()} request 0x${setup.request.toString(16).padStart(2, "0")}`;
+  #control(
+    dir: "in" | "out",
+    setup: SetupPacket,
+    buf: Uint8Array<ArrayBuffer>,
+    options: TransferOptions,
+  ) {
+    const what = `control ${dir.toUpperCase()} request 0x${
+      setup.request.toString(16).padStart(2, "0")
+    }`;
     const t = new Transfer(this.#engine, dir, what, buf, 8);
     return t.start(UrbType.control, 0, 0, false, options);
   }
@@ -342,7 +461,11 @@ export class Device {
    * );
    * ```
    */
-  controlTransferIn(setup: SetupPacket, length: number, options: TransferOptions = {}): Promise<InResult> {
+  controlTransferIn(
+    setup: SetupPacket,
+    length: number,
+    options: TransferOptions = {},
+  ): Promise<InResult> {
     try {
       this.#live("controlTransferIn");
       const buf = new Uint8Array(8 + length);
@@ -364,7 +487,11 @@ export class Device {
    * );
    * ```
    */
-  controlTransferOut(setup: SetupPacket, data: Uint8Array = new Uint8Array(0), options: TransferOptions = {}): Promise<OutResult> {
+  controlTransferOut(
+    setup: SetupPacket,
+    data: Uint8Array = new Uint8Array(0),
+    options: TransferOptions = {},
+  ): Promise<OutResult> {
     try {
       this.#live("controlTransferOut");
       const buf = new Uint8Array(8 + data.length);
@@ -385,15 +512,37 @@ export class Device {
    * const product = await dev.getStringDescriptor(dev.deviceDescriptor.productStringIndex);
    * ```
    */
-  async getStringDescriptor(index: number, langId?: number, options: TransferOptions = {}): Promise<string> {
-    if (index === 0) throw new UsbError("invalid-argument", "string index 0 is the language table, not a string");
+  async getStringDescriptor(
+    index: number,
+    langId?: number,
+    options: TransferOptions = {},
+  ): Promise<string> {
+    if (index === 0) {
+      throw new UsbError(
+        "invalid-argument",
+        "string index 0 is the language table, not a string",
+      );
+    }
     const get = (i: number, lang: number) =>
-      this.controlTransferIn({ requestType: "standard", recipient: "device", request: 6, value: 0x0300 | i, index: lang }, 255, options);
+      this.controlTransferIn(
+        {
+          requestType: "standard",
+          recipient: "device",
+          request: 6,
+          value: 0x0300 | i,
+          index: lang,
+        },
+        255,
+        options,
+      );
     if (langId === undefined) {
       if (this.#langId === undefined) {
         const langs = await get(0, 0);
         if (langs.status !== "ok" || langs.data.length < 4) {
-          throw new UsbError("not-supported", "the device has no string descriptors (no language table)");
+          throw new UsbError(
+            "not-supported",
+            "the device has no string descriptors (no language table)",
+          );
         }
         this.#langId = langs.data[2]! | (langs.data[3]! << 8);
       }
@@ -401,13 +550,21 @@ export class Device {
     }
     const r = await get(index, langId);
     if (r.status !== "ok") {
-      throw new UsbError("io", `reading string descriptor ${index} ended with ${r.status}`);
+      throw new UsbError(
+        "io",
+        `reading string descriptor ${index} ended with ${r.status}`,
+      );
     }
     const len = Math.min(r.data[0] ?? 0, r.data.length);
     if (len < 2 || r.data[1] !== 3) {
-      throw new UsbError("invalid-descriptor", `string descriptor ${index} is malformed (${len} bytes)`);
+      throw new UsbError(
+        "invalid-descriptor",
+        `string descriptor ${index} is malformed (${len} bytes)`,
+      );
     }
-    return new TextDecoder("utf-16le").decode(r.data.subarray(2, len - ((len - 2) % 2)));
+    return new TextDecoder("utf-16le").decode(
+      r.data.subarray(2, len - ((len - 2) % 2)),
+    );
   }
 
   /**
@@ -461,12 +618,21 @@ export class Device {
  * await using dev = await open("0525:a4a0");
  * ```
  */
-export async function open(selector: DeviceSelector | string | UsbDeviceInfo, options: OpenOptions = {}): Promise<Device> {
+export async function open(
+  selector: DeviceSelector | string | UsbDeviceInfo,
+  options: OpenOptions = {},
+): Promise<Device> {
   let info: UsbDeviceInfo;
-  if (typeof selector === "object" && selector !== null && "devnode" in selector && "descriptors" in selector) {
+  if (
+    typeof selector === "object" && selector !== null &&
+    "devnode" in selector && "descriptors" in selector
+  ) {
     info = selector as UsbDeviceInfo;
   } else {
-    info = selectDevice(await listDevices(), selector as DeviceSelector | string);
+    info = selectDevice(
+      await listDevices(),
+      selector as DeviceSelector | string,
+    );
   }
   return Device.openInfo(info, options);
 }

@@ -8,9 +8,26 @@
 import type { EndpointDescriptor, EndpointType } from "./descriptors.ts";
 import { UsbError } from "./errors.ts";
 import type { BufferPool, UsbBuffer } from "./buffer.ts";
-import { IsoTransfer, type IsoInResult, type IsoOutResult } from "./isochronous.ts";
-import { InStream, readableOf, type StreamOptions, writableOf, type WritableOptions } from "./stream.ts";
-import { type InResult, type OutResult, Transfer, type TransferOptions, type UrbEngine, UrbType } from "./transfer.ts";
+import {
+  type IsoInResult,
+  type IsoOutResult,
+  IsoTransfer,
+} from "./isochronous.ts";
+import {
+  InStream,
+  readableOf,
+  type StreamOptions,
+  writableOf,
+  type WritableOptions,
+} from "./stream.ts";
+import {
+  type InResult,
+  type OutResult,
+  Transfer,
+  type TransferOptions,
+  type UrbEngine,
+  UrbType,
+} from "./transfer.ts";
 
 /** What an Endpoint needs from its interface. */
 export interface EndpointOwner {
@@ -50,7 +67,12 @@ export class Endpoint {
   readonly #owner: EndpointOwner;
 
   /** Made by Interface; not for direct use. */
-  constructor(engine: UrbEngine, pool: BufferPool, owner: EndpointOwner, descriptor: EndpointDescriptor) {
+  constructor(
+    engine: UrbEngine,
+    pool: BufferPool,
+    owner: EndpointOwner,
+    descriptor: EndpointDescriptor,
+  ) {
     this.#engine = engine;
     this.#pool = pool;
     this.#owner = owner;
@@ -66,9 +88,14 @@ export class Endpoint {
     if (!this.#owner.claimed) {
       throw new UsbError(
         "invalid-argument",
-        `${method} on endpoint ${hex2(this.address)}: interface ${this.#owner.interfaceNumber} is not claimed ` +
+        `${method} on endpoint ${
+          hex2(this.address)
+        }: interface ${this.#owner.interfaceNumber} is not claimed ` +
           `(it was released, or the device was closed)`,
-        { hint: `call claimInterface(${this.#owner.interfaceNumber}) again and take the endpoint from it` },
+        {
+          hint:
+            `call claimInterface(${this.#owner.interfaceNumber}) again and take the endpoint from it`,
+        },
       );
     }
     if (this.#engine.gone) throw this.#engine.disconnectedError(method);
@@ -78,30 +105,49 @@ export class Endpoint {
     if (!this.#owner.claimed) {
       throw new UsbError(
         "invalid-argument",
-        `${method} on endpoint ${hex2(this.address)}: interface ${this.#owner.interfaceNumber} is not claimed ` +
+        `${method} on endpoint ${
+          hex2(this.address)
+        }: interface ${this.#owner.interfaceNumber} is not claimed ` +
           `(it was released, or the device was closed)`,
-        { hint: `call claimInterface(${this.#owner.interfaceNumber}) again and take the endpoint from it` },
+        {
+          hint:
+            `call claimInterface(${this.#owner.interfaceNumber}) again and take the endpoint from it`,
+        },
       );
     }
     if (this.#engine.gone) throw this.#engine.disconnectedError(method);
     if (this.direction !== dir) {
       throw new UsbError(
         "invalid-argument",
-        `${method} on endpoint ${hex2(this.address)}, which is an ${this.direction.toUpperCase()} endpoint`,
-        { hint: `use ${this.direction === "in" ? "transferIn" : "transferOut"} on it, or pick an ${dir.toUpperCase()} endpoint` },
+        `${method} on endpoint ${
+          hex2(this.address)
+        }, which is an ${this.direction.toUpperCase()} endpoint`,
+        {
+          hint: `use ${
+            this.direction === "in" ? "transferIn" : "transferOut"
+          } on it, or pick an ${dir.toUpperCase()} endpoint`,
+        },
       );
     }
     if (iso !== (this.type === "isochronous")) {
-      throw new UsbError("invalid-argument", `${method} on ${this.type} endpoint ${hex2(this.address)}`, {
-        hint: iso
-          ? `use transfer${dir === "in" ? "In" : "Out"} on ${this.type} endpoints`
-          : `use isochronousTransfer${dir === "in" ? "In" : "Out"}`,
-      });
+      throw new UsbError(
+        "invalid-argument",
+        `${method} on ${this.type} endpoint ${hex2(this.address)}`,
+        {
+          hint: iso
+            ? `use transfer${
+              dir === "in" ? "In" : "Out"
+            } on ${this.type} endpoints`
+            : `use isochronousTransfer${dir === "in" ? "In" : "Out"}`,
+        },
+      );
     }
   }
 
   #what(dir: "in" | "out"): string {
-    return `${this.type} ${dir.toUpperCase()} on endpoint ${hex2(this.address)}`;
+    return `${this.type} ${dir.toUpperCase()} on endpoint ${
+      hex2(this.address)
+    }`;
   }
 
   /**
@@ -114,14 +160,20 @@ export class Endpoint {
    * const { status, data } = await ep.transferIn(64 * 1024, { timeout: 1000 });
    * ```
    */
-  transferIn(length: number | UsbBuffer, options: TransferOptions & { length?: number } = {}): Promise<InResult> {
+  transferIn(
+    length: number | UsbBuffer,
+    options: TransferOptions & { length?: number } = {},
+  ): Promise<InResult> {
     try {
       this.#check("in", "transferIn");
       let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
       let size: number;
       if (typeof length === "number") {
         if (!Number.isInteger(length) || length < 0) {
-          throw new UsbError("invalid-argument", `transferIn length must be a non-negative integer, got ${length}`);
+          throw new UsbError(
+            "invalid-argument",
+            `transferIn length must be a non-negative integer, got ${length}`,
+          );
         }
         mem = new Uint8Array(length);
         size = length;
@@ -129,7 +181,15 @@ export class Endpoint {
         mem = length;
         size = this.#bufferLength(length, options.length, "transferIn");
       }
-      const t = new Transfer(this.#engine, "in", this.#what("in"), mem, 0, this.#owner.interfaceNumber, size);
+      const t = new Transfer(
+        this.#engine,
+        "in",
+        this.#what("in"),
+        mem,
+        0,
+        this.#owner.interfaceNumber,
+        size,
+      );
       return t.start(
         this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
         this.address,
@@ -159,11 +219,28 @@ export class Endpoint {
       this.#check("out", "transferOut");
       let t: Transfer;
       if (data instanceof Uint8Array) {
-        const buf = data.buffer instanceof ArrayBuffer ? (data as Uint8Array<ArrayBuffer>) : new Uint8Array(data);
-        t = new Transfer(this.#engine, "out", this.#what("out"), buf, 0, this.#owner.interfaceNumber);
+        const buf = data.buffer instanceof ArrayBuffer
+          ? (data as Uint8Array<ArrayBuffer>)
+          : new Uint8Array(data);
+        t = new Transfer(
+          this.#engine,
+          "out",
+          this.#what("out"),
+          buf,
+          0,
+          this.#owner.interfaceNumber,
+        );
       } else {
         const size = this.#bufferLength(data, options.length, "transferOut");
-        t = new Transfer(this.#engine, "out", this.#what("out"), data, 0, this.#owner.interfaceNumber, size);
+        t = new Transfer(
+          this.#engine,
+          "out",
+          this.#what("out"),
+          data,
+          0,
+          this.#owner.interfaceNumber,
+          size,
+        );
       }
       return t.start(
         this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
@@ -178,10 +255,17 @@ export class Endpoint {
     }
   }
 
-  #bufferLength(buf: UsbBuffer, length: number | undefined, method: string): number {
+  #bufferLength(
+    buf: UsbBuffer,
+    length: number | undefined,
+    method: string,
+  ): number {
     const size = length ?? buf.size;
     if (!Number.isInteger(size) || size < 0 || size > buf.size) {
-      throw new UsbError("invalid-argument", `${method}: length ${size} does not fit the ${buf.size}-byte UsbBuffer`);
+      throw new UsbError(
+        "invalid-argument",
+        `${method}: length ${size} does not fit the ${buf.size}-byte UsbBuffer`,
+      );
     }
     return size;
   }
@@ -206,8 +290,17 @@ export class Endpoint {
       this.#check("in", "isochronousTransferIn", true);
       const total = this.#packetTotal(packetLengths);
       const mem = options.buffer ?? new Uint8Array(total);
-      if (options.buffer) this.#bufferLength(options.buffer, total, "isochronousTransferIn");
-      const t = new IsoTransfer(this.#engine, "in", `isochronous IN on endpoint ${hex2(this.address)}`, mem, packetLengths, this.#owner.interfaceNumber);
+      if (options.buffer) {
+        this.#bufferLength(options.buffer, total, "isochronousTransferIn");
+      }
+      const t = new IsoTransfer(
+        this.#engine,
+        "in",
+        `isochronous IN on endpoint ${hex2(this.address)}`,
+        mem,
+        packetLengths,
+        this.#owner.interfaceNumber,
+      );
       return t.start(this.address, options) as Promise<IsoInResult>;
     } catch (e) {
       return Promise.reject(e);
@@ -234,14 +327,24 @@ export class Endpoint {
       let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
       if (data instanceof Uint8Array) {
         if (data.length < total) {
-          throw new UsbError("invalid-argument", `isochronousTransferOut: ${data.length} bytes of data for packets totalling ${total}`);
+          throw new UsbError(
+            "invalid-argument",
+            `isochronousTransferOut: ${data.length} bytes of data for packets totalling ${total}`,
+          );
         }
         mem = new Uint8Array(data.subarray(0, total));
       } else {
         this.#bufferLength(data, total, "isochronousTransferOut");
         mem = data;
       }
-      const t = new IsoTransfer(this.#engine, "out", `isochronous OUT on endpoint ${hex2(this.address)}`, mem, packetLengths, this.#owner.interfaceNumber);
+      const t = new IsoTransfer(
+        this.#engine,
+        "out",
+        `isochronous OUT on endpoint ${hex2(this.address)}`,
+        mem,
+        packetLengths,
+        this.#owner.interfaceNumber,
+      );
       return t.start(this.address, options) as Promise<IsoOutResult>;
     } catch (e) {
       return Promise.reject(e);
@@ -250,13 +353,19 @@ export class Endpoint {
 
   #packetTotal(lengths: number[]): number {
     if (!Array.isArray(lengths) || lengths.length === 0) {
-      throw new UsbError("invalid-argument", "packetLengths must be a non-empty array of packet sizes");
+      throw new UsbError(
+        "invalid-argument",
+        "packetLengths must be a non-empty array of packet sizes",
+      );
     }
     let total = 0;
     for (const n of lengths) {
       // 98304 = 3 x 1024 x 32... the kernel caps one iso packet at 98304 bytes (devio.c).
       if (!Number.isInteger(n) || n < 0 || n > 98304) {
-        throw new UsbError("invalid-argument", `iso packet length ${n} is outside 0..98304 (the kernel's per-packet limit)`);
+        throw new UsbError(
+          "invalid-argument",
+          `iso packet length ${n} is outside 0..98304 (the kernel's per-packet limit)`,
+        );
       }
       total += n;
     }
@@ -277,7 +386,13 @@ export class Endpoint {
    */
   stream(options: StreamOptions = {}): InStream {
     this.#check("in", "stream");
-    return new InStream(this.#engine, this.#pool, this, this.#owner.interfaceNumber, options);
+    return new InStream(
+      this.#engine,
+      this.#pool,
+      this,
+      this.#owner.interfaceNumber,
+      options,
+    );
   }
 
   /**
@@ -296,7 +411,9 @@ export class Endpoint {
    * for await (const chunk of ep.openReadable({ transferSize: 4096, inFlight: 4 })) console.log(chunk.length);
    * ```
    */
-  openReadable(options: StreamOptions = {}): ReadableStream<Uint8Array<ArrayBuffer>> {
+  openReadable(
+    options: StreamOptions = {},
+  ): ReadableStream<Uint8Array<ArrayBuffer>> {
     this.#check("in", "readable");
     return readableOf(() => this.stream(options));
   }
@@ -332,7 +449,13 @@ export class Endpoint {
    */
   async clearHalt(): Promise<void> {
     if (this.#engine.gone) throw this.#engine.disconnectedError("clearHalt");
-    const r = await this.#engine.h.sym.usbkit_clear_halt(this.#engine.handle, this.address);
-    this.#engine.check(r, `clearing the halt on endpoint ${hex2(this.address)}`);
+    const r = await this.#engine.h.sym.usbkit_clear_halt(
+      this.#engine.handle,
+      this.address,
+    );
+    this.#engine.check(
+      r,
+      `clearing the halt on endpoint ${hex2(this.address)}`,
+    );
   }
 }

@@ -86,13 +86,21 @@ export class UsbError extends Error {
    * @param message a sentence saying what happened
    * @param options errno, hint, partial data
    */
-  constructor(code: UsbErrorCode, message: string, options: UsbErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(
+    code: UsbErrorCode,
+    message: string,
+    options: UsbErrorOptions = {},
+  ) {
+    super(
+      message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = "UsbError";
     this.code = code;
     this.errno = options.errno;
     this.hint = options.hint;
-    this.bytesTransferred = options.bytesTransferred ?? options.data?.length ?? 0;
+    this.bytesTransferred = options.bytesTransferred ?? options.data?.length ??
+      0;
     this.data = options.data;
   }
 
@@ -110,7 +118,9 @@ export class UsbError extends Error {
   describe(): string {
     const errno = this.errno === undefined ? "" : ` (${errnoName(this.errno)})`;
     return `error[${this.code}]: ${this.message}${errno}` +
-      (this.hint ? `\n  hint: ${this.hint.replaceAll("\n", "\n        ")}` : "");
+      (this.hint
+        ? `\n  hint: ${this.hint.replaceAll("\n", "\n        ")}`
+        : "");
   }
 }
 
@@ -195,7 +205,9 @@ const hex4 = (n: number) => n.toString(16).padStart(4, "0");
  * ```
  */
 export function udevRule(vendorId: number, productId: number): string {
-  return `SUBSYSTEM=="usb", ATTR{idVendor}=="${hex4(vendorId)}", ATTR{idProduct}=="${hex4(productId)}", ` +
+  return `SUBSYSTEM=="usb", ATTR{idVendor}=="${
+    hex4(vendorId)
+  }", ATTR{idProduct}=="${hex4(productId)}", ` +
     `MODE="0660", GROUP="plugdev", TAG+="uaccess"`;
 }
 
@@ -211,7 +223,11 @@ export function udevRule(vendorId: number, productId: number): string {
  * assert.ok(e.code === "access-denied" && e.hint!.includes("a4a0"));
  * ```
  */
-export function errorFromErrno(errno: number, what: string, ctx: ErrnoContext = {}): UsbError {
+export function errorFromErrno(
+  errno: number,
+  what: string,
+  ctx: ErrnoContext = {},
+): UsbError {
   const n = Math.abs(errno);
   const opts = { errno: n };
   switch (n) {
@@ -228,13 +244,19 @@ export function errorFromErrno(errno: number, what: string, ctx: ErrnoContext = 
       });
     }
     case Errno.EBUSY:
-      return new UsbError("busy", `${what}: ${ctx.holder ? `held by ${ctx.holder}` : "the interface is in use"}`, {
-        ...opts,
-        hint: ctx.holder?.startsWith("kernel driver")
-          ? "pass { detachKernelDriver: true } to claimInterface to detach it for the session"
-          : "another program has claimed this interface; close it, or find it with `fuser " +
-            (ctx.devnode ?? "/dev/bus/usb/BBB/DDD") + "`",
-      });
+      return new UsbError(
+        "busy",
+        `${what}: ${
+          ctx.holder ? `held by ${ctx.holder}` : "the interface is in use"
+        }`,
+        {
+          ...opts,
+          hint: ctx.holder?.startsWith("kernel driver")
+            ? "pass { detachKernelDriver: true } to claimInterface to detach it for the session"
+            : "another program has claimed this interface; close it, or find it with `fuser " +
+              (ctx.devnode ?? "/dev/bus/usb/BBB/DDD") + "`",
+        },
+      );
     case Errno.ENOENT:
       return new UsbError("not-found", `${what}: no such device`, {
         ...opts,
@@ -242,25 +264,38 @@ export function errorFromErrno(errno: number, what: string, ctx: ErrnoContext = 
       });
     case Errno.ENODEV:
     case Errno.ESHUTDOWN:
-      return new UsbError("disconnected", `${what}: the device was disconnected`, {
-        ...opts,
-        hint: "plug it back in and open it again",
-      });
+      return new UsbError(
+        "disconnected",
+        `${what}: the device was disconnected`,
+        {
+          ...opts,
+          hint: "plug it back in and open it again",
+        },
+      );
     case Errno.ENOMEM:
       return new UsbError("no-memory", `${what}: out of usbfs memory`, {
         ...opts,
-        hint: "usbfs caps all its buffers at usbfs_memory_mb (default 16 MiB, system-wide); raise it with " +
+        hint:
+          "usbfs caps all its buffers at usbfs_memory_mb (default 16 MiB, system-wide); raise it with " +
           "`echo 256 | sudo tee /sys/module/usbcore/parameters/usbfs_memory_mb`, or use fewer or smaller " +
           "transfers in flight",
       });
     case Errno.ETIMEDOUT:
       return new UsbError("timeout", `${what}: timed out`, opts);
     case Errno.EINVAL:
-      return new UsbError("invalid-argument", `${what}: the kernel rejected the request as invalid`, opts);
+      return new UsbError(
+        "invalid-argument",
+        `${what}: the kernel rejected the request as invalid`,
+        opts,
+      );
     case Errno.ENOSYS:
     case Errno.ENOTSUPP:
     case Errno.EOPNOTSUPP:
-      return new UsbError("not-supported", `${what}: not supported by this kernel or host controller`, opts);
+      return new UsbError(
+        "not-supported",
+        `${what}: not supported by this kernel or host controller`,
+        opts,
+      );
     default:
       return new UsbError("io", `${what}: ${errnoName(n)}`, opts);
   }

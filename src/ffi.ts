@@ -28,7 +28,11 @@ const symbols = {
   usbkit_ring_bytes: { parameters: [], result: "u32" },
   usbkit_ring_handle: { parameters: [], result: "pointer" },
   usbkit_ring_ack: { parameters: ["pointer", "u32"], result: "u32" },
-  usbkit_wait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
+  usbkit_wait: {
+    parameters: ["pointer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   usbkit_ring_doorbell: { parameters: ["pointer"], result: "void" },
   usbkit_open: { parameters: ["buffer", "u32", "buffer"], result: "pointer" },
   usbkit_close: { parameters: ["pointer"], result: "i32", nonblocking: true },
@@ -37,13 +41,33 @@ const symbols = {
   usbkit_slab_bytes: { parameters: ["pointer"], result: "u32" },
   /** Submit with the data in a JS typed array (the kernel copies it). */
   usbkit_submit: {
-    parameters: ["pointer", "u32", "u32", "u32", "u32", "buffer", "u32", "i32", "i32"],
+    parameters: [
+      "pointer",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "buffer",
+      "u32",
+      "i32",
+      "i32",
+    ],
     result: "i32",
   },
   /** The same entry point, with the data in a mapped region: base + offset. */
   usbkit_submit_mapped: {
     name: "usbkit_submit",
-    parameters: ["pointer", "u32", "u32", "u32", "u32", "pointer", "u32", "i32", "i32"],
+    parameters: [
+      "pointer",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "pointer",
+      "u32",
+      "i32",
+      "i32",
+    ],
     result: "i32",
   },
   usbkit_discard: { parameters: ["pointer", "u32"], result: "i32" },
@@ -53,15 +77,30 @@ const symbols = {
   usbkit_claim_interface: { parameters: ["pointer", "u32"], result: "i32" },
   usbkit_release_interface: { parameters: ["pointer", "u32"], result: "i32" },
   usbkit_disconnect_claim: { parameters: ["pointer", "u32"], result: "i32" },
-  usbkit_get_driver: { parameters: ["pointer", "u32", "buffer", "u32"], result: "i32" },
-  usbkit_connect_driver: { parameters: ["pointer", "u32"], result: "i32", nonblocking: true },
+  usbkit_get_driver: {
+    parameters: ["pointer", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+  usbkit_connect_driver: {
+    parameters: ["pointer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
   usbkit_set_interface: {
     parameters: ["pointer", "u32", "u32"],
     result: "i32",
     nonblocking: true,
   },
-  usbkit_set_configuration: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
-  usbkit_clear_halt: { parameters: ["pointer", "u32"], result: "i32", nonblocking: true },
+  usbkit_set_configuration: {
+    parameters: ["pointer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  usbkit_clear_halt: {
+    parameters: ["pointer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
   usbkit_reset: { parameters: ["pointer"], result: "i32", nonblocking: true },
   usbkit_mmap: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
   usbkit_munmap: { parameters: ["pointer", "u32"], result: "i32" },
@@ -162,13 +201,17 @@ function newestSource(): number {
  * buildHelper({ force: true }); // runs cargo build --release --offline
  * ```
  */
-export function buildHelper(options: { force?: boolean; quiet?: boolean } = {}): boolean {
+export function buildHelper(
+  options: { force?: boolean; quiet?: boolean } = {},
+): boolean {
   const lib = libraryPath();
   if (Deno.env.get("USBKIT_HELPER")) return false;
   const built = mtime(lib);
   if (!options.force && built !== 0 && built >= newestSource()) return false;
   if (!options.quiet) {
-    console.error(`usbkit: building the helper (cargo build --release --offline in helper/)`);
+    console.error(
+      `usbkit: building the helper (cargo build --release --offline in helper/)`,
+    );
   }
   let out: Deno.CommandOutput;
   try {
@@ -180,18 +223,27 @@ export function buildHelper(options: { force?: boolean; quiet?: boolean } = {}):
     }).outputSync();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new UsbError("helper-unavailable", "cargo was not found, so the usbkit helper cannot be built", {
-        hint: "install Rust 1.77 or newer: `apt-get install cargo` on a recent Debian, or https://rustup.rs; " +
-          "then run `deno task build`",
-        cause: e,
-      });
+      throw new UsbError(
+        "helper-unavailable",
+        "cargo was not found, so the usbkit helper cannot be built",
+        {
+          hint:
+            "install Rust 1.77 or newer: `apt-get install cargo` on a recent Debian, or https://rustup.rs; " +
+            "then run `deno task build`",
+          cause: e,
+        },
+      );
     }
     throw e;
   }
   if (!out.success) {
-    throw new UsbError("helper-unavailable", `building the usbkit helper failed (cargo exit ${out.code})`, {
-      hint: "the cargo output above says why; `deno task build` retries",
-    });
+    throw new UsbError(
+      "helper-unavailable",
+      `building the usbkit helper failed (cargo exit ${out.code})`,
+      {
+        hint: "the cargo output above says why; `deno task build` retries",
+      },
+    );
   }
   return true;
 }
@@ -213,17 +265,29 @@ export function helper(): Helper {
   try {
     lib = Deno.dlopen(path, symbols);
   } catch (e) {
-    if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
-      throw new UsbError("helper-unavailable", "usbkit needs FFI permission to load its helper", {
-        hint: "run deno with --allow-ffi (the bare flag: a path-scoped --allow-ffi=... does not cover " +
-          "the pointer views usbkit uses), or -A",
-        cause: e,
-      });
+    if (
+      e instanceof Deno.errors.NotCapable ||
+      e instanceof Deno.errors.PermissionDenied
+    ) {
+      throw new UsbError(
+        "helper-unavailable",
+        "usbkit needs FFI permission to load its helper",
+        {
+          hint:
+            "run deno with --allow-ffi (the bare flag: a path-scoped --allow-ffi=... does not cover " +
+            "the pointer views usbkit uses), or -A",
+          cause: e,
+        },
+      );
     }
-    throw new UsbError("helper-unavailable", `cannot load the usbkit helper from ${path}`, {
-      hint: "run `deno task build` to rebuild it",
-      cause: e,
-    });
+    throw new UsbError(
+      "helper-unavailable",
+      `cannot load the usbkit helper from ${path}`,
+      {
+        hint: "run `deno task build` to rebuild it",
+        cause: e,
+      },
+    );
   }
   const version = lib.symbols.usbkit_abi_version();
   if (version !== ABI_VERSION) {

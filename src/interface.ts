@@ -70,7 +70,9 @@ export class Interface {
 
   #makeEndpoints(): void {
     this.#endpoints = new Map(
-      this.#alternate.endpoints.map((d) => [d.address, new Endpoint(this.#engine, this.#pool, this, d)]),
+      this.#alternate.endpoints.map((
+        d,
+      ) => [d.address, new Endpoint(this.#engine, this.#pool, this, d)]),
     );
   }
 
@@ -85,9 +87,13 @@ export class Interface {
    */
   endpoint(address: number): Endpoint {
     if (!this.#claimed) {
-      throw new UsbError("invalid-argument", `interface ${this.interfaceNumber} was released`, {
-        hint: `claim it again with claimInterface(${this.interfaceNumber})`,
-      });
+      throw new UsbError(
+        "invalid-argument",
+        `interface ${this.interfaceNumber} was released`,
+        {
+          hint: `claim it again with claimInterface(${this.interfaceNumber})`,
+        },
+      );
     }
     const ep = this.#endpoints.get(address);
     if (!ep) {
@@ -98,7 +104,9 @@ export class Interface {
           `${hex2(address)}; its endpoints are: ${have}`,
         {
           hint: (address & 0x80) === 0 && this.#endpoints.has(address | 0x80)
-            ? `IN endpoints have bit 7 set: did you mean ${hex2(address | 0x80)}?`
+            ? `IN endpoints have bit 7 set: did you mean ${
+              hex2(address | 0x80)
+            }?`
             : "endpoint addresses include the direction bit: 0x81 is IN 1, 0x01 is OUT 1",
         },
       );
@@ -121,7 +129,9 @@ export class Interface {
    * ```
    */
   async selectAlternate(n: number): Promise<void> {
-    const alt = this.descriptor.alternates.find((a) => a.alternateSetting === n);
+    const alt = this.descriptor.alternates.find((a) =>
+      a.alternateSetting === n
+    );
     if (!alt) {
       throw new UsbError(
         "invalid-argument",
@@ -129,9 +139,18 @@ export class Interface {
           this.descriptor.alternates.map((a) => a.alternateSetting).join(", "),
       );
     }
-    if (this.#engine.gone) throw this.#engine.disconnectedError("selectAlternate");
-    const r = await this.#engine.h.sym.usbkit_set_interface(this.#engine.handle, this.interfaceNumber, n);
-    this.#engine.check(r, `selecting alternate setting ${n} of interface ${this.interfaceNumber}`);
+    if (this.#engine.gone) {
+      throw this.#engine.disconnectedError("selectAlternate");
+    }
+    const r = await this.#engine.h.sym.usbkit_set_interface(
+      this.#engine.handle,
+      this.interfaceNumber,
+      n,
+    );
+    this.#engine.check(
+      r,
+      `selecting alternate setting ${n} of interface ${this.interfaceNumber}`,
+    );
     this.#alternate = alt;
     this.#makeEndpoints();
   }
@@ -153,7 +172,10 @@ export class Interface {
     if (!this.#engine.gone) {
       sym.usbkit_release_interface(this.#engine.handle, this.interfaceNumber);
       if (this.detachedDriver !== undefined) {
-        await sym.usbkit_connect_driver(this.#engine.handle, this.interfaceNumber);
+        await sym.usbkit_connect_driver(
+          this.#engine.handle,
+          this.interfaceNumber,
+        );
       }
     }
     this.#onRelease(this);

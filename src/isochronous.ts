@@ -13,7 +13,14 @@
 
 import type { UsbBuffer } from "./buffer.ts";
 import { Errno, errnoName, UsbError, type UsbErrorCode } from "./errors.ts";
-import { type CancelReason, isDisconnectStatus, type TransferOptions, type UrbEngine, type UrbOwner, UrbType } from "./transfer.ts";
+import {
+  type CancelReason,
+  isDisconnectStatus,
+  type TransferOptions,
+  type UrbEngine,
+  type UrbOwner,
+  UrbType,
+} from "./transfer.ts";
 
 /** The status of one iso packet. */
 export type IsoPacketStatus = "ok" | "stall" | "babble" | "error";
@@ -97,7 +104,11 @@ export function assembleIsoIn(
     // The kernel never reports more than the slot, but a record is input:
     // clamp so a bad value cannot reach into the next packet's slot.
     const got = Math.max(0, Math.min(actual[i]!, slot, buffer.length - offset));
-    packets.push({ status: isoPacketStatus(status[i]!), data: buffer.subarray(offset, offset + got), errno: status[i]! });
+    packets.push({
+      status: isoPacketStatus(status[i]!),
+      data: buffer.subarray(offset, offset + got),
+      errno: status[i]!,
+    });
     received += got;
     offset += slot;
   }
@@ -160,9 +171,17 @@ export class IsoTransfer implements UrbOwner {
   }
 
   /** Submits every URB. */
-  start(endpoint: number, options: TransferOptions): Promise<IsoInResult | IsoOutResult> {
+  start(
+    endpoint: number,
+    options: TransferOptions,
+  ): Promise<IsoInResult | IsoOutResult> {
     if (options.signal?.aborted) {
-      this.#reject(new UsbError("cancelled", `${this.#what} was cancelled before it started`));
+      this.#reject(
+        new UsbError(
+          "cancelled",
+          `${this.#what} was cancelled before it started`,
+        ),
+      );
       return this.promise;
     }
     const mem = this.#mem;
@@ -178,7 +197,11 @@ export class IsoTransfer implements UrbOwner {
     const flags = this.#engine.h.layout.flagIsoAsap;
     let offset = 0;
     try {
-      for (let first = 0, index = 0; first < this.#lengths.length; first += per, index++) {
+      for (
+        let first = 0, index = 0;
+        first < this.#lengths.length;
+        first += per, index++
+      ) {
         const count = Math.min(per, this.#lengths.length - first);
         let bytes = 0;
         for (let i = first; i < first + count; i++) bytes += this.#lengths[i]!;
@@ -190,7 +213,9 @@ export class IsoTransfer implements UrbOwner {
           UrbType.iso,
           endpoint,
           flags,
-          mem instanceof Uint8Array ? { kind: "array", array: mem, offset } : mem.urbBuffer(offset),
+          mem instanceof Uint8Array
+            ? { kind: "array", array: mem, offset }
+            : mem.urbBuffer(offset),
           bytes,
           count,
           this.#lengths,
@@ -227,12 +252,20 @@ export class IsoTransfer implements UrbOwner {
   cancel(reason: CancelReason): void {
     if (this.#cancel !== undefined) return;
     this.#cancel = reason;
-    for (let i = 0; i < this.#slots.length; i++) if (!this.#urbDone[i]) this.#engine.discard(this.#slots[i]!);
+    for (let i = 0; i < this.#slots.length; i++) {
+      if (!this.#urbDone[i]) this.#engine.discard(this.#slots[i]!);
+    }
     if (this.#remaining === 0) this.#finish();
   }
 
   /** UrbOwner: read the per-packet records before the slot is reused. */
-  urbDone(index: number, status: number, _actual: number, _errors: number, slot: number): void {
+  urbDone(
+    index: number,
+    status: number,
+    _actual: number,
+    _errors: number,
+    slot: number,
+  ): void {
     const per = this.#engine.h.layout.maxIsoPackets;
     const first = index * per;
     const count = Math.min(per, this.#lengths.length - first);
@@ -268,21 +301,40 @@ export class IsoTransfer implements UrbOwner {
       };
     if (this.#engine.gone || this.#urbStatus.some(isDisconnectStatus)) {
       const e = this.#engine.disconnectedError(this.#what);
-      return this.#reject(new UsbError("disconnected", e.message, { errno: Errno.ENODEV, hint: e.hint ?? "" }));
-    }
-    if (this.#cancel !== undefined) {
-      const code: UsbErrorCode = this.#cancel === "timeout" ? "timeout" : "cancelled";
-      const data = "data" in result ? result.data : undefined;
       return this.#reject(
-        new UsbError(code, `${this.#what} ${this.#cancel === "timeout" ? "timed out" : "was cancelled"}`, {
-          ...(data ? { data } : {}),
+        new UsbError("disconnected", e.message, {
+          errno: Errno.ENODEV,
+          hint: e.hint ?? "",
         }),
       );
     }
+    if (this.#cancel !== undefined) {
+      const code: UsbErrorCode = this.#cancel === "timeout"
+        ? "timeout"
+        : "cancelled";
+      const data = "data" in result ? result.data : undefined;
+      return this.#reject(
+        new UsbError(
+          code,
+          `${this.#what} ${
+            this.#cancel === "timeout" ? "timed out" : "was cancelled"
+          }`,
+          {
+            ...(data ? { data } : {}),
+          },
+        ),
+      );
+    }
     const bad = this.#urbStatus.find((s) => s !== 0 && s !== -Errno.EXDEV);
-    if (bad !== undefined && bad !== -Errno.ENOENT && bad !== -Errno.ECONNRESET) {
+    if (
+      bad !== undefined && bad !== -Errno.ENOENT && bad !== -Errno.ECONNRESET
+    ) {
       // EXDEV means some packets failed: that is in the per-packet statuses.
-      return this.#reject(new UsbError("io", `${this.#what} failed with ${errnoName(-bad)}`, { errno: -bad }));
+      return this.#reject(
+        new UsbError("io", `${this.#what} failed with ${errnoName(-bad)}`, {
+          errno: -bad,
+        }),
+      );
     }
     this.#resolve(result);
   }

@@ -13,7 +13,13 @@
 
 import type { BufferPool, UsbBuffer } from "./buffer.ts";
 import { Errno, errnoName, UsbError } from "./errors.ts";
-import { isDisconnectStatus, type OutResult, type UrbEngine, type UrbOwner, UrbType } from "./transfer.ts";
+import {
+  isDisconnectStatus,
+  type OutResult,
+  type UrbEngine,
+  type UrbOwner,
+  UrbType,
+} from "./transfer.ts";
 
 /** Options of `Endpoint.stream`. */
 export interface StreamOptions {
@@ -50,7 +56,8 @@ export interface StreamEndpoint {
  * }
  * ```
  */
-export class InStream implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>, UrbOwner {
+export class InStream
+  implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>, UrbOwner {
   readonly #engine: UrbEngine;
   readonly #ep: StreamEndpoint;
   readonly #buffers: UsbBuffer[];
@@ -77,20 +84,39 @@ export class InStream implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>,
   settled: Promise<unknown> = Promise.resolve();
 
   /** Made by `Endpoint.stream`. */
-  constructor(engine: UrbEngine, pool: BufferPool, ep: StreamEndpoint, tag: number, options: StreamOptions) {
+  constructor(
+    engine: UrbEngine,
+    pool: BufferPool,
+    ep: StreamEndpoint,
+    tag: number,
+    options: StreamOptions,
+  ) {
     this.#engine = engine;
     this.#ep = ep;
     this.tag = tag;
     this.#size = options.transferSize ?? 65536;
     const n = options.inFlight ?? 16;
-    if (!Number.isInteger(n) || n < 1) throw new UsbError("invalid-argument", `inFlight must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new UsbError(
+        "invalid-argument",
+        `inFlight must be a positive integer, got ${n}`,
+      );
+    }
     if (!Number.isInteger(this.#size) || this.#size < 1) {
-      throw new UsbError("invalid-argument", `transferSize must be a positive integer, got ${this.#size}`);
+      throw new UsbError(
+        "invalid-argument",
+        `transferSize must be a positive integer, got ${this.#size}`,
+      );
     }
     this.#buffers = [];
     try {
       for (let i = 0; i < n; i++) {
-        this.#buffers.push(pool.alloc(this.#size, options.zeroCopy === false ? { zeroCopy: false } : {}));
+        this.#buffers.push(
+          pool.alloc(
+            this.#size,
+            options.zeroCopy === false ? { zeroCopy: false } : {},
+          ),
+        );
       }
     } catch (e) {
       for (const b of this.#buffers) b.release();
@@ -160,7 +186,12 @@ export class InStream implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>,
     while (this.#state[i] !== 2) {
       if (this.#signal?.aborted) {
         await this.#stop();
-        throw new UsbError("cancelled", `stream on endpoint 0x${this.#ep.address.toString(16)} was cancelled after ${this.bytes} bytes`);
+        throw new UsbError(
+          "cancelled",
+          `stream on endpoint 0x${
+            this.#ep.address.toString(16)
+          } was cancelled after ${this.bytes} bytes`,
+        );
       }
       await new Promise<void>((r) => (this.#waiter = r));
       this.#waiter = undefined;
@@ -170,15 +201,32 @@ export class InStream implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>,
     const status = this.#status[i]!;
     if (status !== 0 && status !== -Errno.EREMOTEIO) {
       await this.#stop();
-      if (this.#engine.gone || isDisconnectStatus(status)) throw this.#engine.disconnectedError("stream");
+      if (this.#engine.gone || isDisconnectStatus(status)) {
+        throw this.#engine.disconnectedError("stream");
+      }
       if (status === -Errno.ENOENT || status === -Errno.ECONNRESET) {
         throw new UsbError("cancelled", "stream was cancelled");
       }
-      const code = status === -Errno.EPIPE ? "stall" : status === -Errno.EOVERFLOW ? "babble" : "io";
-      throw new UsbError(code, `stream on endpoint 0x${this.#ep.address.toString(16)} failed with ${errnoName(-status)}`, {
-        errno: -status,
-        ...(status === -Errno.EPIPE ? { hint: "the endpoint halted: clearHalt() it, then start a new stream" } : {}),
-      });
+      const code = status === -Errno.EPIPE
+        ? "stall"
+        : status === -Errno.EOVERFLOW
+        ? "babble"
+        : "io";
+      throw new UsbError(
+        code,
+        `stream on endpoint 0x${this.#ep.address.toString(16)} failed with ${
+          errnoName(-status)
+        }`,
+        {
+          errno: -status,
+          ...(status === -Errno.EPIPE
+            ? {
+              hint:
+                "the endpoint halted: clearHalt() it, then start a new stream",
+            }
+            : {}),
+        },
+      );
     }
     this.#current = i;
     const n = this.#actual[i]!;
@@ -195,8 +243,16 @@ export class InStream implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>,
    * ```
    */
   keep(): Uint8Array<ArrayBuffer> {
-    if (this.#current < 0) throw new UsbError("invalid-argument", "keep(): there is no current chunk");
-    return this.#buffers[this.#current]!.bytes.slice(0, this.#actual[this.#current]!);
+    if (this.#current < 0) {
+      throw new UsbError(
+        "invalid-argument",
+        "keep(): there is no current chunk",
+      );
+    }
+    return this.#buffers[this.#current]!.bytes.slice(
+      0,
+      this.#actual[this.#current]!,
+    );
   }
 
   /** Stops the stream: cancels queued URBs and returns the buffers. */
@@ -221,7 +277,9 @@ export class InStream implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>,
         };
         check();
       });
-      for (let i = 0; i < this.#buffers.length; i++) if (this.#state[i] === 1) this.#engine.discard(this.#slots[i]!);
+      for (let i = 0; i < this.#buffers.length; i++) {
+        if (this.#state[i] === 1) this.#engine.discard(this.#slots[i]!);
+      }
       await done;
       this.#engine.untrack(this);
       for (const b of this.#buffers) if (!b.released) b.release();
@@ -240,7 +298,9 @@ export class InStream implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>,
  * A ReadableStream (byte stream) of an IN endpoint. Chunks are copies, since
  * a ReadableStream hands ownership of each chunk to its reader.
  */
-export function readableOf(open: () => InStream): ReadableStream<Uint8Array<ArrayBuffer>> {
+export function readableOf(
+  open: () => InStream,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
   let it: InStream | undefined;
   return new ReadableStream({
     type: "bytes",
@@ -274,7 +334,11 @@ export function writableOf(
   const pending: Promise<OutResult>[] = [];
   const settle = async (p: Promise<OutResult> | undefined) => {
     const r = await p;
-    if (r && r.status !== "ok") throw new UsbError("stall", "the OUT endpoint stalled", { hint: "clearHalt() it" });
+    if (r && r.status !== "ok") {
+      throw new UsbError("stall", "the OUT endpoint stalled", {
+        hint: "clearHalt() it",
+      });
+    }
   };
   return new WritableStream<Uint8Array>({
     async write(chunk) {

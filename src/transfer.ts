@@ -7,7 +7,13 @@
  */
 
 import { completions, type CompletionSink } from "./completion.ts";
-import { Errno, errorFromErrno, errnoName, UsbError, type UsbErrorCode } from "./errors.ts";
+import {
+  Errno,
+  errnoName,
+  errorFromErrno,
+  UsbError,
+  type UsbErrorCode,
+} from "./errors.ts";
 import type { Helper } from "./ffi.ts";
 import type { UsbBuffer } from "./buffer.ts";
 
@@ -33,7 +39,13 @@ export type UrbBuffer =
 /** One URB of a transfer, as its owner sees it when it completes. */
 export interface UrbOwner {
   /** Called once per URB, in reap order. */
-  urbDone(index: number, status: number, actualLength: number, errorCount: number, slot: number): void;
+  urbDone(
+    index: number,
+    status: number,
+    actualLength: number,
+    errorCount: number,
+    slot: number,
+  ): void;
 }
 
 /**
@@ -90,7 +102,9 @@ export class UrbEngine implements CompletionSink {
     this.deviceId = h.sym.usbkit_device_id(handle);
     const slabPtr = h.sym.usbkit_slab(handle)!;
     const slabBytes = h.sym.usbkit_slab_bytes(handle);
-    this.slab = new DataView(Deno.UnsafePointerView.getArrayBuffer(slabPtr, slabBytes));
+    this.slab = new DataView(
+      Deno.UnsafePointerView.getArrayBuffer(slabPtr, slabBytes),
+    );
     const nslots = Math.floor(slabBytes / h.layout.slotSize);
     this.#free = new Int32Array(nslots);
     for (let i = 0; i < nslots; i++) this.#free[i] = nslots - 1 - i;
@@ -116,10 +130,15 @@ export class UrbEngine implements CompletionSink {
 
   /** The error every call on a gone device gets. */
   disconnectedError(what: string): UsbError {
-    return new UsbError("disconnected", `${what}: ${this.describe()} was disconnected`, {
-      errno: Errno.ENODEV,
-      hint: "plug it back in and open it again; close() still releases what usbkit holds",
-    });
+    return new UsbError(
+      "disconnected",
+      `${what}: ${this.describe()} was disconnected`,
+      {
+        errno: Errno.ENODEV,
+        hint:
+          "plug it back in and open it again; close() still releases what usbkit holds",
+      },
+    );
   }
 
   /** Checks a helper return value; throws an actionable error for -errno. */
@@ -129,7 +148,10 @@ export class UrbEngine implements CompletionSink {
       this.#gone = true;
       throw this.disconnectedError(what);
     }
-    throw errorFromErrno(r, what, { ...this.ids, ...(holder === undefined ? {} : { holder }) });
+    throw errorFromErrno(r, what, {
+      ...this.ids,
+      ...(holder === undefined ? {} : { holder }),
+    });
   }
 
   /**
@@ -153,7 +175,10 @@ export class UrbEngine implements CompletionSink {
       throw new UsbError(
         "no-memory",
         `all ${this.#free.length} URB slots of ${this.describe()} are in flight`,
-        { hint: "wait for some transfers to complete, or open the device with a larger { maxUrbs }" },
+        {
+          hint:
+            "wait for some transfers to complete, or open the device with a larger { maxUrbs }",
+        },
       );
     }
     const slot = this.#free[--this.#freeTop]!;
@@ -171,16 +196,51 @@ export class UrbEngine implements CompletionSink {
     const sym = this.h.sym;
     let r: number;
     if (buffer === null) {
-      r = sym.usbkit_submit(this.handle, slot, type, endpoint, flags, null, 0, length, packets);
+      r = sym.usbkit_submit(
+        this.handle,
+        slot,
+        type,
+        endpoint,
+        flags,
+        null,
+        0,
+        length,
+        packets,
+      );
     } else if (buffer.kind === "array") {
-      r = sym.usbkit_submit(this.handle, slot, type, endpoint, flags, buffer.array, buffer.offset, length, packets);
+      r = sym.usbkit_submit(
+        this.handle,
+        slot,
+        type,
+        endpoint,
+        flags,
+        buffer.array,
+        buffer.offset,
+        length,
+        packets,
+      );
     } else {
-      r = sym.usbkit_submit_mapped(this.handle, slot, type, endpoint, flags, buffer.base, buffer.offset, length, packets);
+      r = sym.usbkit_submit_mapped(
+        this.handle,
+        slot,
+        type,
+        endpoint,
+        flags,
+        buffer.base,
+        buffer.offset,
+        length,
+        packets,
+      );
     }
     if (r < 0) {
       loop.submitFailed();
       this.#free[this.#freeTop++] = slot;
-      this.check(r, `submitting a transfer to endpoint 0x${endpoint.toString(16).padStart(2, "0")}`);
+      this.check(
+        r,
+        `submitting a transfer to endpoint 0x${
+          endpoint.toString(16).padStart(2, "0")
+        }`,
+      );
     }
     this.#owners[slot] = owner;
     this.#ownerIndex[slot] = index;
@@ -199,7 +259,12 @@ export class UrbEngine implements CompletionSink {
   }
 
   /** CompletionSink: a URB was reaped. */
-  urbCompleted(slot: number, status: number, actualLength: number, errorCount: number): void {
+  urbCompleted(
+    slot: number,
+    status: number,
+    actualLength: number,
+    errorCount: number,
+  ): void {
     const owner = this.#owners[slot];
     const index = this.#ownerIndex[slot]!;
     this.#owners[slot] = undefined;
@@ -225,8 +290,13 @@ export class UrbEngine implements CompletionSink {
   }
 
   /** Cancels every pending transfer (of one interface, if given) and waits until all have settled. */
-  async cancelAll(reason: CancelReason, interfaceNumber?: number): Promise<void> {
-    const all = [...this.#pending].filter((t) => interfaceNumber === undefined || t.tag === interfaceNumber);
+  async cancelAll(
+    reason: CancelReason,
+    interfaceNumber?: number,
+  ): Promise<void> {
+    const all = [...this.#pending].filter((t) =>
+      interfaceNumber === undefined || t.tag === interfaceNumber
+    );
     for (const t of all) t.cancel(reason);
     await Promise.allSettled(all.map((t) => t.settled));
   }
@@ -346,7 +416,9 @@ export class Transfer implements UrbOwner {
         const len = isControl ? this.#length : Math.min(maxUrb, total - off);
         let flags = 0;
         if (i > 0 && continuation) flags |= l.flagBulkContinuation;
-        if (continuation && this.#dir === "in" && i < count - 1) flags |= l.flagShortNotOk;
+        if (continuation && this.#dir === "in" && i < count - 1) {
+          flags |= l.flagShortNotOk;
+        }
         if (zeroPacket && i === count - 1) flags |= l.flagZeroPacket;
         this.#lengths.push(isControl ? len - 8 : len);
         this.#actual.push(0);
@@ -358,7 +430,11 @@ export class Transfer implements UrbOwner {
           endpoint,
           flags,
           mem instanceof Uint8Array
-            ? { kind: "array", array: mem, offset: off + (isControl ? 0 : this.#dataOffset) }
+            ? {
+              kind: "array",
+              array: mem,
+              offset: off + (isControl ? 0 : this.#dataOffset),
+            }
             : mem.urbBuffer(off),
           len,
           0,
@@ -408,7 +484,10 @@ export class Transfer implements UrbOwner {
     this.#actualDone[index] = 1;
     this.#remaining--;
     const short = this.#dir === "in" && actualLength < this.#lengths[index]!;
-    if ((status !== 0 || short) && this.#remaining > 0 && this.#cancel === undefined) {
+    if (
+      (status !== 0 || short) && this.#remaining > 0 &&
+      this.#cancel === undefined
+    ) {
       // The transfer ended here; URBs after it must not eat the next
       // transfer's data. With BULK_CONTINUATION the kernel cancels them too.
       for (let i = index + 1; i < this.#slots.length; i++) {
@@ -442,27 +521,46 @@ export class Transfer implements UrbOwner {
       this.#mem.complete();
       data = this.#mem.bytes.subarray(0, moved);
     }
-    const partial = this.#dir === "in" ? { data, bytesTransferred: moved } : { bytesTransferred: moved };
+    const partial = this.#dir === "in"
+      ? { data, bytesTransferred: moved }
+      : { bytesTransferred: moved };
     if (this.#submitError !== undefined) {
       this.#reject(this.#submitError);
       return;
     }
     if (this.#engine.gone || this.#status.some(isDisconnectStatus)) {
       const e = this.#engine.disconnectedError(this.#what);
-      this.#reject(new UsbError("disconnected", e.message, { ...partial, errno: Errno.ENODEV, hint: e.hint ?? "" }));
+      this.#reject(
+        new UsbError("disconnected", e.message, {
+          ...partial,
+          errno: Errno.ENODEV,
+          hint: e.hint ?? "",
+        }),
+      );
       return;
     }
     if (this.#cancel !== undefined) {
-      const code: UsbErrorCode = this.#cancel === "timeout" ? "timeout" : "cancelled";
+      const code: UsbErrorCode = this.#cancel === "timeout"
+        ? "timeout"
+        : "cancelled";
       const why = this.#cancel === "timeout"
         ? "timed out"
         : this.#cancel === "closed"
         ? "was cancelled because the device was closed"
         : "was cancelled";
-      this.#reject(new UsbError(code, `${this.#what} ${why} after ${moved} bytes`, partial));
+      this.#reject(
+        new UsbError(
+          code,
+          `${this.#what} ${why} after ${moved} bytes`,
+          partial,
+        ),
+      );
       return;
     }
-    if (firstError === 0 || firstError === -Errno.ENOENT || firstError === -Errno.ECONNRESET) {
+    if (
+      firstError === 0 || firstError === -Errno.ENOENT ||
+      firstError === -Errno.ECONNRESET
+    ) {
       this.#resolveWith("ok", data, moved);
     } else if (firstError === -Errno.EPIPE) {
       this.#resolveWith("stall", data, moved);
@@ -471,16 +569,24 @@ export class Transfer implements UrbOwner {
     } else {
       const err = errorFromErrno(firstError, this.#what, this.#engine.ids);
       this.#reject(
-        new UsbError(err.code, `${this.#what} failed with ${errnoName(-firstError)}`, {
-          ...partial,
-          errno: -firstError,
-          hint: err.hint ?? transferErrorHint(firstError),
-        }),
+        new UsbError(
+          err.code,
+          `${this.#what} failed with ${errnoName(-firstError)}`,
+          {
+            ...partial,
+            errno: -firstError,
+            hint: err.hint ?? transferErrorHint(firstError),
+          },
+        ),
       );
     }
   }
 
-  #resolveWith(status: TransferStatus, data: Uint8Array<ArrayBuffer>, moved: number): void {
+  #resolveWith(
+    status: TransferStatus,
+    data: Uint8Array<ArrayBuffer>,
+    moved: number,
+  ): void {
     if (this.#dir === "in") this.#resolve({ status, data });
     else this.#resolve({ status, bytesWritten: moved });
   }

@@ -31,26 +31,39 @@ const inFlight = Number(values["in-flight"]);
 
 try {
   await using dev = await open(values.device);
-  const ep = (await dev.claimInterface(0, { detachKernelDriver: true })).endpoint(0x81);
-  const expected = new Uint8Array(size).map((_, i) => (i % ep.maxPacketSize) % 63);
+  const ep = (await dev.claimInterface(0, { detachKernelDriver: true }))
+    .endpoint(0x81);
+  const expected = new Uint8Array(size).map((_, i) =>
+    (i % ep.maxPacketSize) % 63
+  );
   const check = (chunk: Uint8Array) => {
     if (values["no-check"]) return;
     for (let i = 0; i < chunk.length; i++) {
-      if (chunk[i] !== expected[i]) throw new Error(`pattern mismatch at byte ${i} of a chunk`);
+      if (chunk[i] !== expected[i]) {
+        throw new Error(`pattern mismatch at byte ${i} of a chunk`);
+      }
     }
   };
   let moved = 0, lastReport = performance.now(), lastMoved = 0;
   const t0 = performance.now();
   const report = (final = false) => {
     const now = performance.now();
-    const rate = final ? moved / ((now - t0) / 1000) : (moved - lastMoved) / ((now - lastReport) / 1000);
-    console.log(`${final ? "total" : "now  "} ${(moved / 1048576).toFixed(0).padStart(6)} MiB  ${(rate / 1e6).toFixed(1).padStart(7)} MB/s`);
+    const rate = final
+      ? moved / ((now - t0) / 1000)
+      : (moved - lastMoved) / ((now - lastReport) / 1000);
+    console.log(
+      `${final ? "total" : "now  "} ${
+        (moved / 1048576).toFixed(0).padStart(6)
+      } MiB  ${(rate / 1e6).toFixed(1).padStart(7)} MB/s`,
+    );
     lastReport = now;
     lastMoved = moved;
   };
   if (values.mode === "stream") {
     const stream = ep.stream({ transferSize: size, inFlight });
-    console.log(`stream: ${inFlight} x ${size} B in flight, zero-copy: ${stream.zeroCopy}`);
+    console.log(
+      `stream: ${inFlight} x ${size} B in flight, zero-copy: ${stream.zeroCopy}`,
+    );
     for await (const chunk of stream) {
       check(chunk);
       moved += chunk.length;

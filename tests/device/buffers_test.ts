@@ -20,7 +20,9 @@ function pattern(length: number, maxPacket: number): Uint8Array {
 /** crypto.getRandomValues fills at most 64 KiB per call. */
 function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(out.subarray(off, off + 65536));
+  for (let off = 0; off < n; off += 65536) {
+    crypto.getRandomValues(out.subarray(off, off + 65536));
+  }
   return out;
 }
 

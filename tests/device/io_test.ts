@@ -39,7 +39,9 @@ function pattern(length: number, maxPacket: number, start = 0): Uint8Array {
 /** crypto.getRandomValues fills at most 64 KiB per call. */
 function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) crypto.getRandomValues(out.subarray(off, off + 65536));
+  for (let off = 0; off < n; off += 65536) {
+    crypto.getRandomValues(out.subarray(off, off + 65536));
+  }
   return out;
 }
 
@@ -54,6 +56,16 @@ function bulkPair(iface: Interface): { out: Endpoint; inn: Endpoint } {
   const find = (dir: "in" | "out") =>
     iface.endpoints.find((e) => e.type === "bulk" && e.direction === dir)!;
   return { out: find("out"), inn: find("in") };
+}
+
+/**
+ * Opens the Loopback gadget and resets it, so data or a half-filled request
+ * left by an earlier test cannot shift this test's echo.
+ */
+async function openLoopback(): Promise<Device> {
+  const dev = await open(lb!.serial);
+  await dev.reset();
+  return dev;
 }
 
 /** The usbtest driver binds SourceSink when loaded; most tests detach it. */
@@ -170,7 +182,7 @@ Deno.test({
     "Loopback: 16 MiB of random data echoed in varied sizes (1 byte, maxPacket multiples, 0, 1 MiB)",
   ignore: lb === undefined,
   fn: async () => {
-    await using dev = await open(lb!.serial);
+    await using dev = await openLoopback();
     const iface = await dev.claimInterface(0);
     const { out, inn } = bulkPair(iface);
     const mps = out.maxPacketSize;
@@ -194,12 +206,14 @@ Deno.test({
     while (moved < 16 * 1024 * 1024) {
       const size = sizes[i++ % sizes.length]!;
       const data = randomBytes(size);
-      // dummy_hcd ends the gadget's OUT request at the end of each host URB;
-      // f_loopback.c (loopback_complete) then sets `zero` on the echo, so an
-      // echo that ends short of bulk_buflen on a full packet is followed by a
-      // zero-length packet, read below.
+      // f_loopback.c (loopback_complete) sets `zero` on the echo of a
+      // request that ended short of buflen, so that echo is followed by a
+      // zero-length packet when it ends on a full packet: read it.
+      // A gadget OUT request ends at bulk_buflen or at a short packet, so a
+      // transfer ending on a full packet short of buflen needs a ZLP.
+      const zeroPacket = size % mps === 0 && size % buflen !== 0;
       const [w, r] = await Promise.all([
-        out.transferOut(data),
+        out.transferOut(data, { zeroPacket }),
         inn.transferIn(size, { timeout: 10000 }),
       ]);
       assert.equal(w.bytesWritten, size);
@@ -212,7 +226,11 @@ Deno.test({
       assert.ok(sameBytes(r.data, data), `echo of ${size} bytes differs`);
       if (size > 0 && size % mps === 0 && size % buflen !== 0) {
         const zlp = await inn.transferIn(mps, { timeout: 10000 });
-        assert.equal(zlp.data.length, 0, "expected the echo's zero-length packet");
+        assert.equal(
+          zlp.data.length,
+          0,
+          "expected the echo's zero-length packet",
+        );
       }
       moved += size;
     }
@@ -224,7 +242,7 @@ Deno.test({
     "timeout and cancellation: partial data is kept, and the endpoint keeps working",
   ignore: lb === undefined,
   fn: async () => {
-    await using dev = await open(lb!.serial);
+    await using dev = await openLoopback();
     const iface = await dev.claimInterface(0);
     const { out, inn } = bulkPair(iface);
 
@@ -292,7 +310,7 @@ Deno.test({
   ignore: lb === undefined,
   fn: async () => {
     await using a = await openSS();
-    await using b = await open(lb!.serial);
+    await using b = await openLoopback();
     const sIn = (await a.claimInterface(0, { detachKernelDriver: true }))
       .endpoint(0x81);
     const sOut = a.configuration && (await a.claimInterface(0)).endpoint(0x02);

@@ -83,10 +83,9 @@ Deno.test("setup packets encode bmRequestType, little-endian fields, and reject 
       /request must be an integer 0\.\.0xff/.test(e.message),
   );
   assert.throws(
-    // deno-lint-ignore no-explicit-any
     () =>
       encodeSetup(b, "in", {
-        requestType: "bogus" as any,
+        requestType: "bogus" as unknown as "vendor",
         recipient: "device",
         request: 1,
         value: 0,
