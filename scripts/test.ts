@@ -171,7 +171,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
 
   if (!flags["device-only"]) {
-    const targets = await present(["tests/unit/", "src/", "mod.ts", "kernel/", "bench/", "scripts/"]);
+    const targets = await present([
+      "tests/unit/",
+      "src/",
+      "mod.ts",
+      "kernel/",
+      "bench/",
+      "scripts/",
+    ]);
     await step(
       steps,
       "host unit + doc tests",
