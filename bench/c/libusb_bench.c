@@ -529,9 +529,9 @@ int main(int argc, char **argv)
 						  opt.xfer, bulk_cb, NULL, TIMEOUT_MS);
 		}
 		/* Warm-up, the same in every contender (JIT, page faults, caches):
-		 * 4 rounds of the in-flight transfers, 200 + 4 x inflight round
+		 * 64 rounds of the in-flight transfers, 2000 + 16 x inflight round
 		 * trips, 100 control calls. Not measured. */
-		run_bulk(in, (long long)opt.xfer * opt.inflight * 4, ts);
+		run_bulk(in, (long long)opt.xfer * opt.inflight * 64, ts);
 		r = run_bulk(in, opt.bytes, ts);
 	} else if (!strcmp(opt.workload, "rt")) {
 		struct libusb_transfer **ts = calloc((size_t)opt.inflight * 2, sizeof *ts);
@@ -547,7 +547,7 @@ int main(int argc, char **argv)
 			libusb_fill_bulk_transfer(ts[2 * i + 1], handle, (unsigned char)opt.ep_in, in,
 						  opt.rt_size, rt_cb, (void *)(intptr_t)i, TIMEOUT_MS);
 		}
-		run_rt(200 + opt.inflight * 4L, ts); /* warm-up */
+		run_rt(2000 + opt.inflight * 16L, ts); /* warm-up */
 		r = run_rt(opt.count, ts);
 	} else if (!strcmp(opt.workload, "ctrl")) {
 		snprintf(mem_used, sizeof mem_used, "n/a (libusb_control_transfer)");

@@ -586,16 +586,16 @@ int main(int argc, char **argv)
 				fill_pattern(bufs[i], (size_t)opt.xfer);
 		}
 		/* Warm-up, the same in every contender (JIT, page faults, caches):
-		 * 4 rounds of the in-flight transfers, 200 + 4 x inflight round
+		 * 64 rounds of the in-flight transfers, 2000 + 16 x inflight round
 		 * trips, 100 control calls. Not measured. */
-		run_bulk(in, (long long)opt.xfer * opt.inflight * 4, bufs, urbs);
+		run_bulk(in, (long long)opt.xfer * opt.inflight * 64, bufs, urbs);
 		r = run_bulk(in, opt.bytes, bufs, urbs);
 	} else if (!strcmp(opt.workload, "rt")) {
 		unsigned char **bufs = calloc((size_t)opt.inflight * 2, sizeof *bufs);
 		struct usbdevfs_urb *urbs = calloc((size_t)opt.inflight * 2, sizeof *urbs);
 		for (int i = 0; i < opt.inflight * 2; i++)
 			bufs[i] = alloc_buffer((size_t)opt.rt_size);
-		run_rt(200 + opt.inflight * 4L, bufs, urbs); /* warm-up */
+		run_rt(2000 + opt.inflight * 16L, bufs, urbs); /* warm-up */
 		r = run_rt(opt.count, bufs, urbs);
 	} else if (!strcmp(opt.workload, "ctrl")) {
 		snprintf(mem_used, sizeof mem_used, "n/a (USBDEVFS_CONTROL copies)");

@@ -376,17 +376,18 @@ async function main() {
     switch (opt.workload) {
       case "in": {
         const ep = iface.endpoint(opt.epIn);
-        // Warm-up, the same in every contender (JIT, page faults, caches): 4
-        // rounds of the in-flight transfers, 200 + 4 x inflight round trips,
-        // 100 control calls. Not measured.
-        await runIn(ep, opt.xfer * opt.inflight * 4);
+        // Warm-up, the same in every contender (JIT, page faults, caches): 64
+        // rounds of the in-flight transfers, 2000 + 16 x inflight round trips,
+        // 100 control calls. Not measured. A JIT under TCG needs that much:
+        // a 16 MiB usbkit stream ran at 65 MB/s, a 2 GiB one at 230 MB/s.
+        await runIn(ep, opt.xfer * opt.inflight * 64);
         r = await runIn(ep, opt.bytes);
         break;
       }
       case "out": {
         const ep = iface.endpoint(opt.epOut);
         ep.timeout = TIMEOUT_MS;
-        await runOut(ep, opt.xfer * opt.inflight * 4);
+        await runOut(ep, opt.xfer * opt.inflight * 64);
         r = await runOut(ep, opt.bytes);
         break;
       }
@@ -394,7 +395,7 @@ async function main() {
         const epIn = iface.endpoint(opt.epIn);
         const epOut = iface.endpoint(opt.epOut);
         epIn.timeout = epOut.timeout = TIMEOUT_MS;
-        await runRt(epIn, epOut, 200 + opt.inflight * 4);
+        await runRt(epIn, epOut, 2000 + opt.inflight * 16);
         r = await runRt(epIn, epOut, opt.count);
         break;
       }
