@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { open, UsbError } from "../../mod.ts";
+import { pattern, randomBytes, sameBytes } from "./data.ts";
 import { benchInfo } from "../../kernel/guest.ts";
 
 const info = benchInfo();
@@ -10,27 +11,6 @@ const ss = info.gadgets.find((g) => g.function === "sourcesink")!;
 const lb = info.gadgets.find((g) => g.function === "loopback");
 const audio = info.qemuDevices.find((d) => d.kind === "audio");
 const MEMORY_MB = "/sys/module/usbcore/parameters/usbfs_memory_mb";
-
-function pattern(length: number, maxPacket: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (i % maxPacket) % 63;
-  return out;
-}
-
-/** crypto.getRandomValues fills at most 64 KiB per call. */
-function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) {
-    crypto.getRandomValues(out.subarray(off, off + 65536));
-  }
-  return out;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 for (const zeroCopy of [true, false]) {
   const path = zeroCopy ? "zero-copy" : "fallback";

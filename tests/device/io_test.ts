@@ -10,6 +10,7 @@ import {
   open,
   UsbError,
 } from "../../mod.ts";
+import { pattern, randomBytes, sameBytes } from "./data.ts";
 import { benchInfo, plugGadget, unplugGadget } from "../../kernel/guest.ts";
 
 const info = benchInfo();
@@ -28,28 +29,6 @@ const vendorOut = (request: number) =>
     value: 0,
     index: 0,
   }) as const;
-
-/** The SourceSink pattern (f_sourcesink.c, pattern=1): (i % maxpacket) % 63. */
-function pattern(length: number, maxPacket: number, start = 0): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = ((start + i) % maxPacket) % 63;
-  return out;
-}
-
-/** crypto.getRandomValues fills at most 64 KiB per call. */
-function randomBytes(n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) {
-    crypto.getRandomValues(out.subarray(off, off + 65536));
-  }
-  return out;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The Loopback gadget's bulk endpoints (addresses depend on the UDC). */
 function bulkPair(iface: Interface): { out: Endpoint; inn: Endpoint } {
