@@ -59,7 +59,6 @@ impl Dev {
 
     /// Fill slot `slot` and hand it to the kernel. Iso packet lengths must
     /// already be in the slot's iso_frame_desc (JS writes them there).
-    /// Returns true when this submit took the device from idle to busy.
     pub fn submit(
         &self,
         slot: u32,
@@ -69,12 +68,12 @@ impl Dev {
         buffer: *mut u8,
         length: i32,
         packets_or_stream: i32,
-    ) -> Result<bool, i32> {
+    ) -> Result<(), i32> {
         if slot >= self.nslots {
             return Err(sys::EINVAL);
         }
         if self.submitted[slot as usize].swap(1, Ordering::AcqRel) != 0 {
-            return Err(abi_ebusy());
+            return Err(EBUSY);
         }
         let urb = self.urb(slot);
         unsafe {
@@ -91,7 +90,7 @@ impl Dev {
             (*urb).signr = 0;
             (*urb).usercontext = core::ptr::null_mut();
         }
-        let prev = self.inflight.fetch_add(1, Ordering::AcqRel);
+        self.inflight.fetch_add(1, Ordering::AcqRel);
         let r = unsafe { sys::ioctl(self.fd, abi::USBDEVFS_SUBMITURB as _, urb) };
         if r < 0 {
             let e = sys::errno();
@@ -99,7 +98,7 @@ impl Dev {
             self.submitted[slot as usize].store(0, Ordering::Release);
             return Err(e);
         }
-        Ok(prev == 0)
+        Ok(())
     }
 
     /// Called by the reaper for each reaped URB.
@@ -129,9 +128,8 @@ impl Dev {
     }
 }
 
-fn abi_ebusy() -> i32 {
-    16 // EBUSY: the slot is still owned by the kernel
-}
+/// The slot is still owned by the kernel (asm-generic/errno-base.h EBUSY).
+const EBUSY: i32 = 16;
 
 impl Drop for Dev {
     fn drop(&mut self) {

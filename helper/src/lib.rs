@@ -307,7 +307,7 @@ pub unsafe extern "C" fn usbkit_submit(
     let buf = if buffer.is_null() { buffer } else { buffer.add(offset as usize) };
     match d.submit(slot, type_ as u8, endpoint as u8, flags, buf, length, packets_or_stream) {
         // The reaper polls idle devices too (reaper.rs): no wakeup needed.
-        Ok(_) => 0,
+        Ok(()) => 0,
         Err(e) => -e,
     }
 }
