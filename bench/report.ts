@@ -75,9 +75,10 @@ export interface BenchShape {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { benchShape } from "./report.ts";
- * console.assert(benchShape(false).bulkBytes === 256 * 1024 * 1024);
- * console.assert(benchShape(true).bulkBytes < benchShape(false).bulkBytes);
+ * assert.ok(benchShape(false).bulkBytes === 256 * 1024 * 1024);
+ * assert.ok(benchShape(true).bulkBytes < benchShape(false).bulkBytes);
  * ```
  */
 export function benchShape(quick: boolean): BenchShape {
@@ -107,9 +108,10 @@ export function benchShape(quick: boolean): BenchShape {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { benchShape, workloadSpecs } from "./report.ts";
  * const w = workloadSpecs(benchShape(false));
- * console.assert(w.in.metric === "mbps" && !w.ctrl.higherIsBetter);
+ * assert.ok(w.in.metric === "mbps" && !w.ctrl.higherIsBetter);
  * ```
  */
 export function workloadSpecs(
@@ -159,14 +161,12 @@ export function workloadSpecs(
   };
 }
 
-/** What one contender program printed for one workload in one round. */
-export interface Sample {
-  /** Round number, from 1. */
-  round: number;
+/** What a contender program prints for one workload: its one JSON result line. */
+export interface ResultLine {
   /** Contender. */
-  contender: ContenderId;
+  contender: string;
   /** Workload. */
-  workload: WorkloadId;
+  workload: string;
   /** Measured (true), or failed / not available (false). */
   ok: boolean;
   /** With ok false: the feature is missing (n/a) rather than broken. */
@@ -189,8 +189,20 @@ export interface Sample {
   peak_rss_kb?: number;
   /** ctrl: median latency, us. */
   latency_us_median?: number;
+  /** ctrl: 90th percentile latency, us. */
+  latency_us_p90?: number;
   /** Library version string. */
   version?: string;
+}
+
+/** What one contender program printed for one workload in one round. */
+export interface Sample extends Omit<ResultLine, "contender" | "workload"> {
+  /** Round number, from 1. */
+  round: number;
+  /** Contender. */
+  contender: ContenderId;
+  /** Workload. */
+  workload: WorkloadId;
 }
 
 /**
@@ -199,9 +211,10 @@ export interface Sample {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { median } from "./report.ts";
- * console.assert(median([3, 1, 2]) === 2 && median([4, 1, 2, 3]) === 2.5);
- * console.assert(Number.isNaN(median([])));
+ * assert.ok(median([3, 1, 2]) === 2 && median([4, 1, 2, 3]) === 2.5);
+ * assert.ok(Number.isNaN(median([])));
  * ```
  */
 export function median(values: readonly number[]): number {
@@ -218,9 +231,10 @@ export function median(values: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { score } from "./report.ts";
  * const s = { round: 1, contender: "raw-c-mmap", workload: "in", ok: true, bytes: 4e8, seconds: 2 } as const;
- * console.assert(score(s, "mbps") === 200);
+ * assert.ok(score(s, "mbps") === 200);
  * ```
  */
 export function score(s: Sample, metric: WorkloadSpec["metric"]): number {
@@ -245,9 +259,10 @@ export function score(s: Sample, metric: WorkloadSpec["metric"]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cpuCost } from "./report.ts";
  * const s = { round: 1, contender: "raw-c-mmap", workload: "in", ok: true, bytes: 2 ** 31, cpu_s: 1 } as const;
- * console.assert(cpuCost(s, "mbps") === 0.5);
+ * assert.ok(cpuCost(s, "mbps") === 0.5);
  * ```
  */
 export function cpuCost(s: Sample, metric: WorkloadSpec["metric"]): number {
@@ -298,13 +313,14 @@ export const BASELINE: ContenderId = "raw-c-mmap";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { aggregate, benchShape } from "./report.ts";
  * const cells = aggregate([
  *   { round: 1, contender: "raw-c-mmap", workload: "in", ok: true, bytes: 4e8, seconds: 1 },
  *   { round: 1, contender: "node-usb", workload: "in", ok: true, bytes: 1e8, seconds: 1 },
  * ], benchShape(false));
  * const node = cells.find((c) => c.contender === "node-usb" && c.workload === "in");
- * console.assert(node?.ratio === 0.25);
+ * assert.ok(node?.ratio === 0.25);
  * ```
  */
 export function aggregate(
@@ -379,9 +395,10 @@ export interface Target {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { aggregate, benchShape, checkTargets } from "./report.ts";
  * const t = checkTargets(aggregate([], benchShape(false)));
- * console.assert(t.length === 5 && t.every((x) => x.status === "unknown"));
+ * assert.ok(t.length === 5 && t.every((x) => x.status === "unknown"));
  * ```
  */
 export function checkTargets(cells: readonly Cell[]): Target[] {
@@ -435,8 +452,9 @@ export function checkTargets(cells: readonly Cell[]): Target[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fmtNum } from "./report.ts";
- * console.assert(fmtNum(412.345) === "412" && fmtNum(0.12345) === "0.123" && fmtNum(NaN) === "-");
+ * assert.ok(fmtNum(412.345) === "412" && fmtNum(0.12345) === "0.123" && fmtNum(NaN) === "-");
  * ```
  */
 export function fmtNum(n: number): string {
@@ -455,12 +473,13 @@ export function fmtNum(n: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { aggregate, benchShape, renderTable } from "./report.ts";
  * const shape = benchShape(true);
  * const text = renderTable(aggregate([
  *   { round: 1, contender: "raw-c-mmap", workload: "in", ok: true, bytes: 4e8, seconds: 1, cpu_s: 0.5 },
  * ], shape), shape);
- * console.assert(text.includes("raw-C mmap") && text.includes("400"));
+ * assert.ok(text.includes("raw-C mmap") && text.includes("400"));
  * ```
  */
 export function renderTable(cells: readonly Cell[], shape: BenchShape): string {
@@ -524,9 +543,10 @@ export function renderTable(cells: readonly Cell[], shape: BenchShape): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderTargets } from "./report.ts";
  * const s = renderTargets([{ claim: "x", ratio: 1, required: 0.9, status: "met" }]);
- * console.assert(s.includes("[met]") && s.includes("1.00 >= 0.9"));
+ * assert.ok(s.includes("[met]") && s.includes("1.00 >= 0.9"));
  * ```
  */
 export function renderTargets(targets: readonly Target[]): string {
@@ -571,10 +591,11 @@ const COLORS: Readonly<Record<ContenderId, string>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { aggregate, benchShape, renderSvg } from "./report.ts";
  * const shape = benchShape(true);
  * const svg = renderSvg(aggregate([], shape), shape, "test");
- * console.assert(svg.startsWith("<?xml") && svg.includes("</svg>"));
+ * assert.ok(svg.startsWith("<?xml") && svg.includes("</svg>"));
  * ```
  */
 export function renderSvg(
@@ -703,9 +724,10 @@ export interface ResultsFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { benchShape, resultsFile } from "./report.ts";
  * const r = resultsFile([], { date: "2025-01-01T00:00:00Z", machine: "m", kernel: "k", rounds: 1, quick: true, pinnedCpu: 1, devices: {}, shape: benchShape(true) });
- * console.assert(r.cells.length === 35 && r.targets.length === 5);
+ * assert.ok(r.cells.length === 35 && r.targets.length === 5);
  * ```
  */
 export function resultsFile(
@@ -737,8 +759,9 @@ export function resultsFile(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toJson } from "./report.ts";
- * console.assert(toJson({ a: NaN }).includes("null"));
+ * assert.ok(toJson({ a: NaN }).includes("null"));
  * ```
  */
 export function toJson(value: unknown): string {
@@ -755,9 +778,10 @@ export function toJson(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseResultLine } from "./report.ts";
  * const r = parseResultLine('noise\n{"ok":true,"contender":"node-usb","bytes":1}\n');
- * console.assert(r?.ok === true && r.bytes === 1);
+ * assert.ok(r?.ok === true && r.bytes === 1);
  * ```
  */
 export function parseResultLine(

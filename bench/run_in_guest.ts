@@ -92,9 +92,10 @@ const PROJECT = dirname(dirname(fileURLToPath(import.meta.url)));
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseDriverArgs } from "./run_in_guest.ts";
  * const o = parseDriverArgs(["--rounds", "2", "--only", "raw-c-mmap,node-usb", "--quick"]);
- * console.assert(o.rounds === 2 && o.quick && o.contenders.length === 2);
+ * assert.ok(o.rounds === 2 && o.quick && o.contenders.length === 2);
  * ```
  */
 export function parseDriverArgs(args: readonly string[]): DriverOptions {
@@ -171,11 +172,12 @@ export function parseDriverArgs(args: readonly string[]): DriverOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { contenderArgv } from "./run_in_guest.ts";
  * import { benchShape } from "./report.ts";
  * const t = { devnode: "/dev/bus/usb/002/002", epIn: 0x81, epOut: 0x02 };
  * const argv = contenderArgv("libusb-devmem", "in", t, benchShape(true), { binDir: "/b", deno: "deno", project: "/p" });
- * console.assert(argv[0] === "/b/libusb_bench" && argv.includes("devmem"));
+ * assert.ok(argv[0] === "/b/libusb_bench" && argv.includes("devmem"));
  * ```
  */
 export function contenderArgv(
@@ -299,8 +301,9 @@ export function contenderArgv(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { roundOrder } from "./run_in_guest.ts";
- * console.assert(roundOrder(["a", "b", "c"], 2).join() === "b,c,a");
+ * assert.ok(roundOrder(["a", "b", "c"], 2).join() === "b,c,a");
  * ```
  */
 export function roundOrder<T>(items: readonly T[], round: number): T[] {

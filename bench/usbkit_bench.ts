@@ -25,6 +25,7 @@ import process from "node:process";
 import { open } from "../mod.ts";
 import type { Device } from "../src/device.ts";
 import type { Endpoint } from "../src/endpoint.ts";
+import type { ResultLine } from "./report.ts";
 
 // SourceSink pattern 1: byte i of each packet is (i % wMaxPacketSize) % 63
 // (drivers/usb/gadget/function/f_sourcesink.c); 1024 is the SuperSpeed bulk
@@ -64,49 +65,16 @@ export interface BenchArgs {
   maxSeconds: number;
 }
 
-/** One contender's result line, as printed (and parsed by the driver). */
-export interface ResultLine {
-  /** False when the contender failed; `error` says why. */
-  ok: boolean;
-  /** With `ok: false`: the feature does not exist (reported as n/a). */
-  na?: boolean;
-  /** Contender name. */
-  contender: string;
-  /** Workload. */
-  workload: string;
-  /** Why it failed. */
-  error?: string;
-  /** Which buffers ran: mmap, malloc, a fallback with its reason. */
-  mem?: string;
-  /** Bytes moved in the measured phase. */
-  bytes?: number;
-  /** Transfers (or round trips) completed in the measured phase. */
-  transfers?: number;
-  /** Wall time of the measured phase. */
-  seconds?: number;
-  /** User + system CPU of the whole process during the measured phase. */
-  cpu_s?: number;
-  /** User + system CPU of the process from its start. */
-  cpu_total_s?: number;
-  /** Peak resident set of the process, KiB. */
-  peak_rss_kb?: number;
-  /** ctrl: median latency. */
-  latency_us_median?: number;
-  /** ctrl: 90th percentile latency. */
-  latency_us_p90?: number;
-  /** Library version. */
-  version?: string;
-}
-
 /**
  * Parses the contender command line: the workload first, then `--flag
  * value` pairs (numbers may be hex, `0x81`).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseBenchArgs } from "./usbkit_bench.ts";
  * const a = parseBenchArgs(["rt", "--dev", "/dev/bus/usb/004/002", "--inflight", "16", "--ep-out", "0x02"]);
- * console.assert(a.workload === "rt" && a.inflight === 16 && a.epOut === 2);
+ * assert.ok(a.workload === "rt" && a.inflight === 16 && a.epOut === 2);
  * ```
  */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {

@@ -339,10 +339,11 @@ export const fullBench: Bench = deepFreeze({
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { GadgetDefaults } from "./bench.ts";
  * import { gadgetDefaults } from "./bench.ts";
  * const d: GadgetDefaults = gadgetDefaults({ function: "sourcesink" });
- * console.assert(d.module === "usb_f_ss_lb");
+ * assert.ok(d.module === "usb_f_ss_lb");
  * ```
  */
 export interface GadgetDefaults {
@@ -416,10 +417,11 @@ export function gadgetDefaults(spec: GadgetSpec): GadgetDefaults {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { QemuDeviceModel } from "./bench.ts";
  * import { qemuDeviceModel } from "./bench.ts";
  * const m: QemuDeviceModel = qemuDeviceModel("storage");
- * console.assert(m.vendorId === 0x46f4);
+ * assert.ok(m.vendorId === 0x46f4);
  * ```
  */
 export interface QemuDeviceModel {
@@ -594,8 +596,9 @@ export interface BenchInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { STORAGE_SECTOR_SIZE } from "./bench.ts";
- * console.assert(STORAGE_SECTOR_SIZE === 512);
+ * assert.ok(STORAGE_SECTOR_SIZE === 512);
  * ```
  */
 export const STORAGE_SECTOR_SIZE = 512;
@@ -605,8 +608,9 @@ export const STORAGE_SECTOR_SIZE = 512;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DEFAULT_STORAGE_MIB } from "./bench.ts";
- * console.assert(DEFAULT_STORAGE_MIB === 16);
+ * assert.ok(DEFAULT_STORAGE_MIB === 16);
  * ```
  */
 export const DEFAULT_STORAGE_MIB = 16;
@@ -651,10 +655,11 @@ export function usbId(vendorId: number, productId: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ResolvedGadget } from "./bench.ts";
  * import { defaultBench, resolveBench } from "./bench.ts";
  * const g: ResolvedGadget | undefined = resolveBench(defaultBench).gadgets[0];
- * console.assert(g?.module === "usb_f_ss_lb");
+ * assert.ok(g?.module === "usb_f_ss_lb");
  * ```
  */
 export type ResolvedGadget = Omit<GadgetInfo, "location"> & {
@@ -669,10 +674,11 @@ export type ResolvedGadget = Omit<GadgetInfo, "location"> & {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ResolvedQemuDevice } from "./bench.ts";
  * import { fullBench, resolveBench } from "./bench.ts";
  * const d: ResolvedQemuDevice | undefined = resolveBench(fullBench).qemuDevices[0];
- * console.assert(d?.driver === "usb-storage");
+ * assert.ok(d?.driver === "usb-storage");
  * ```
  */
 export type ResolvedQemuDevice = Omit<QemuDeviceInfo, "location">;
@@ -682,10 +688,11 @@ export type ResolvedQemuDevice = Omit<QemuDeviceInfo, "location">;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ResolvedBench } from "./bench.ts";
  * import { defaultBench, resolveBench } from "./bench.ts";
  * const r: ResolvedBench = resolveBench(defaultBench);
- * console.assert(r.memoryMiB === 1024);
+ * assert.ok(r.memoryMiB === 1024);
  * ```
  */
 export interface ResolvedBench {

@@ -29,12 +29,13 @@ export type PayloadFormat =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { KernelPayload } from "./bzimage.ts";
  * import { findKernelPayload } from "./bzimage.ts";
  * const img = new Uint8Array(16);
  * img.set([0x1f, 0x8b, 0x08], 4);
  * const p: KernelPayload = findKernelPayload(img);
- * console.assert(p.format === "gzip");
+ * assert.ok(p.format === "gzip");
  * ```
  */
 export interface KernelPayload {

@@ -66,10 +66,11 @@ output:
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { VmCli } from "./cli.ts";
  * import { parseVmArgs } from "./cli.ts";
  * const c: VmCli = parseVmArgs(["--kbd", "--", "lsusb"]);
- * console.assert(c.command[0] === "lsusb");
+ * assert.ok(c.command[0] === "lsusb");
  * ```
  */
 export interface VmCli {

@@ -13,10 +13,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ModuleEntry } from "./modules.ts";
  * import { parseModulesDep } from "./modules.ts";
  * const e: ModuleEntry | undefined = parseModulesDep("kernel/a.ko: kernel/b.ko\n").get("a");
- * console.assert(e?.deps[0] === "b");
+ * assert.ok(e?.deps[0] === "b");
  * ```
  */
 export interface ModuleEntry {
@@ -33,10 +34,11 @@ export interface ModuleEntry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ModuleDb } from "./modules.ts";
  * import { parseModulesDep } from "./modules.ts";
  * const db: ModuleDb = parseModulesDep("kernel/a.ko:\n");
- * console.assert(db.has("a"));
+ * assert.ok(db.has("a"));
  * ```
  */
 export type ModuleDb = Map<string, ModuleEntry>;

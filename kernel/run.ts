@@ -289,9 +289,10 @@ export function guestEnv(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hostDenoDir } from "./run.ts";
  * const d = hostDenoDir();
- * console.assert(d === null || d.endsWith("deno") || d === Deno.env.get("DENO_DIR"));
+ * assert.ok(d === null || d.endsWith("deno") || d === Deno.env.get("DENO_DIR"));
  * ```
  */
 export function hostDenoDir(): string | null {

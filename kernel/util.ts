@@ -54,10 +54,11 @@ export function progress(message: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { RunOutput } from "./util.ts";
  * import { run } from "./util.ts";
  * const out: RunOutput = await run(["true"]);
- * console.assert(out.code === 0);
+ * assert.ok(out.code === 0);
  * ```
  */
 export interface RunOutput {

@@ -17,9 +17,10 @@ import { exists, projectRoot, shQuote } from "../kernel/util.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { demoScript } from "./demo.ts";
  * const s = demoScript(["deno task usb list"]);
- * console.assert(s === "printf '\\n$ %s\\n' 'deno task usb list' && deno task usb list || exit $?");
+ * assert.ok(s === "printf '\\n$ %s\\n' 'deno task usb list' && deno task usb list || exit $?");
  * ```
  */
 export function demoScript(commands: readonly string[]): string {

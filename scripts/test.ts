@@ -55,8 +55,9 @@ const USAGE =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sh } from "./test.ts";
- * console.assert((await sh(["true"], "/")) === 0);
+ * assert.ok((await sh(["true"], "/")) === 0);
  * ```
  */
 export async function sh(argv: string[], cwd: string): Promise<number> {
