@@ -63,6 +63,29 @@ export {
   type UsbErrorOptions,
 } from "./src/errors.ts";
 export {
+  closeAllDevices,
+  handleExitSignals,
+  releaseAllNow,
+} from "./src/cleanup.ts";
+export {
+  type DetachRecord,
+  journalDir,
+  readJournal,
+} from "./src/driver_journal.ts";
+export {
+  rebindDetached,
+  type RebindOptions,
+  type RebindOutcome,
+} from "./src/rebind.ts";
+export {
+  EXIT_BROKEN,
+  EXIT_FAILED,
+  EXIT_INVALID,
+  EXIT_OK,
+  exitCodeFor,
+  signalExitCode,
+} from "./src/exit_codes.ts";
+export {
   type Capabilities,
   capabilityNames,
   readCapabilities,

@@ -125,7 +125,9 @@ async function depmodPath(): Promise<string | null> {
 let aptUpdated = false;
 
 async function aptGet(args: string[]): Promise<void> {
-  await run(["apt-get", ...args], {
+  // Two setups at once (a test run and a `deno task vm` started beside it)
+  // would race for dpkg's lock: wait for it instead of failing.
+  await run(["apt-get", "-o", "DPkg::Lock::Timeout=600", ...args], {
     env: { DEBIAN_FRONTEND: "noninteractive" },
   });
 }

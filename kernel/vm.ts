@@ -14,6 +14,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { parseVmArgs, UsageError, VM_USAGE } from "./cli.ts";
+import { prepareGuest } from "./prepare.ts";
 import { EXIT_VM_FAILURE, runInGuest } from "./run.ts";
 
 /**
@@ -51,6 +52,15 @@ export async function main(args: readonly string[]): Promise<number> {
     ),
   };
   try {
+    // The guest has neither network nor cargo: packages and the helper are
+    // made ready here, on the host, when missing or stale.
+    const prepared = await prepareGuest({ quiet: true });
+    if (!prepared.helperReady) {
+      console.error(
+        `usbkit vm: the helper could not be built on the host, so usbkit ` +
+          `cannot open devices in the guest:\n${prepared.helperProblem}`,
+      );
+    }
     const r = await runInGuest(bench, cli.command, cli.options);
     return r.code;
   } catch (e) {

@@ -7,9 +7,10 @@
  */
 
 import { defaultBench, resolveBench } from "../kernel/bench.ts";
+import { prepareGuest } from "../kernel/prepare.ts";
 import { runInGuest } from "../kernel/run.ts";
 import { ensureKernel } from "../kernel/setup.ts";
-import { exists, projectRoot, shQuote } from "../kernel/util.ts";
+import { projectRoot, shQuote } from "../kernel/util.ts";
 
 /**
  * The shell script the demo runs in the guest: each command echoed before it
@@ -42,21 +43,13 @@ export function demoScript(commands: readonly string[]): string {
 export async function main(): Promise<number> {
   const t0 = performance.now();
   const root = projectRoot();
-  const deno = Deno.execPath();
   const say = (m: string) => console.log(m);
   say("usbkit demo\n");
   const k = await ensureKernel();
   const g = resolveBench(defaultBench).gadgets[0];
   // The guest has no network: packages and the helper are prepared here.
-  await new Deno.Command(deno, { args: ["install"], cwd: root, stdout: "null" })
-    .output();
-  if (await exists(`${root}/scripts/build_helper.ts`)) {
-    await new Deno.Command(deno, {
-      args: ["run", "-A", "scripts/build_helper.ts"],
-      cwd: root,
-      stdout: "null",
-    }).output();
-  }
+  const prepared = await prepareGuest({ quiet: true });
+  if (!prepared.helperReady) console.error(prepared.helperProblem);
   say(
     `booting a Linux kernel (Debian ${k.release}) under QEMU with a virtual ` +
       `SuperSpeed gadget: ${g?.product}, ${g?.id}, serial ${g?.serial}, ` +

@@ -24,6 +24,7 @@
 
 import { parseArgs } from "node:util";
 import { fullBench } from "../kernel/bench.ts";
+import { prepareGuest } from "../kernel/prepare.ts";
 import { EXIT_VM_FAILURE, runInGuest } from "../kernel/run.ts";
 import { exists, projectRoot } from "../kernel/util.ts";
 
@@ -210,14 +211,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       steps,
       "prepare guest (install, build, check)",
       async () => {
-        // The guest has no network: npm packages must be in node_modules.
-        let c = await sh([deno, "install"], root);
-        if (c !== 0) return { code: c, note: "deno install failed" };
-        if (await exists(`${root}/scripts/build_helper.ts`)) {
-          c = await sh([deno, "run", "-A", "scripts/build_helper.ts"], root);
-          if (c !== 0) return { code: c, note: "helper build failed" };
+        // The guest has no network and no cargo: npm packages and the
+        // helper are made ready on the host.
+        const p = await prepareGuest();
+        if (p.installCode !== 0) {
+          return { code: p.installCode, note: "deno install failed" };
         }
-        c = await sh([deno, "check", "tests/device/"], root);
+        if (!p.helperReady) {
+          console.error(p.helperProblem);
+          return { code: 1, note: "helper build failed" };
+        }
+        const c = await sh([deno, "check", "tests/device/"], root);
         return c === 0
           ? 0
           : { code: c, note: "deno check tests/device/ failed" };

@@ -2,8 +2,10 @@
  * The `usb` command line: `deno task usb <command> ...`.
  *
  * Each subcommand is one entry of {@linkcode commands}; adding a command is
- * adding an entry. Exit status: 0 success, 1 failure, 2 usage errors and a
- * selector that matches no device or several.
+ * adding an entry. Exit status (src/exit_codes.ts): 0 success, 1 failure, 2
+ * usage errors and a selector that matches no device or several, 3 a broken
+ * installation (the helper cannot be built or loaded), 128 + the signal
+ * number for a run interrupted by a signal.
  *
  * @example Listing the fixture devices as JSON
  * ```ts
@@ -22,7 +24,8 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UsbError, type UsbErrorCode } from "../src/errors.ts";
+import { UsbError } from "../src/errors.ts";
+import { EXIT_FAILED, exitCodeFor } from "../src/exit_codes.ts";
 import { listDevices, type ListOptions } from "../src/enumeration.ts";
 import { selectDevice } from "../src/selector.ts";
 import {
@@ -81,13 +84,6 @@ const consoleIo: Io = {
   out: (text) => console.log(text),
   err: (text) => console.error(text),
 };
-
-/** Usage errors and "which device?" errors exit with 2, like a bad command line. */
-const USAGE_CODES: ReadonlySet<UsbErrorCode> = new Set([
-  "invalid-argument",
-  "not-found",
-  "ambiguous",
-]);
 
 const ROOT_OPTIONS_HELP = `
 Options for testing against a fixture tree:
@@ -204,6 +200,69 @@ ${ROOT_OPTIONS_HELP}`,
       return 0;
     },
   },
+  rebind: {
+    summary: "bind again kernel drivers a killed usbkit process left detached",
+    help: `usb rebind [<selector>] [--force] [--json]
+
+A script or \`usb run\` that detached a kernel driver (detachKernelDriver)
+binds it again when it ends, on Ctrl-C, SIGTERM and SIGHUP. SIGKILL (or a
+crash) gives it no chance: the interface stays without its driver. usbkit
+journals every driver it detaches; this command asks the kernel to probe
+again each journaled interface whose process is gone.
+
+  <selector>   only this device, and also every interface of it that has no
+               driver at all (journaled or not)
+  --force      also interfaces whose detaching process is still running
+  --json       print the outcomes as JSON
+
+exit status: 0 when nothing is left detached, 1 when an interface could not
+be bound again (or is still held by a running process), 2 for a bad selector`,
+    async run(args, io) {
+      const { values, positionals } = parse("rebind", args, {
+        help: { type: "boolean", short: "h" },
+        force: { type: "boolean" },
+        json: { type: "boolean" },
+      }, 1);
+      if (values.help) {
+        io.out(commands.rebind!.help);
+        return 0;
+      }
+      const { rebindDetached } = await import("../src/rebind.ts");
+      const outcomes = await rebindDetached({
+        ...(positionals[0] === undefined ? {} : { selector: positionals[0] }),
+        ...(values.force ? { force: true } : {}),
+      });
+      if (values.json) {
+        io.out(JSON.stringify(
+          outcomes.map((o) => ({
+            ...o,
+            error: o.error?.describe(),
+          })),
+          null,
+          2,
+        ));
+      } else if (outcomes.length === 0) {
+        io.out("nothing to rebind: no kernel driver is left detached");
+      } else {
+        for (const o of outcomes) {
+          const was = o.detachedDriver ? ` (was ${o.detachedDriver})` : "";
+          const text = {
+            rebound: `bound to ${o.driver}`,
+            "no-driver": "probed again; no kernel driver wants it",
+            "already-bound": `already bound to ${o.driver}`,
+            held: "skipped: the process that detached it is still running " +
+              "(--force overrides)",
+            gone: "the device is gone; nothing to undo",
+            failed: `failed: ${o.error?.describe() ?? "unknown"}`,
+          }[o.result];
+          io.out(`${o.interface}${was}: ${text}`);
+        }
+      }
+      return outcomes.some((o) => o.result === "failed" || o.result === "held")
+        ? EXIT_FAILED
+        : 0;
+    },
+  },
   run: {
     summary: "run a transfer recipe against a device",
     help:
@@ -288,7 +347,7 @@ function report(e: unknown, io: Io): number {
   if (e instanceof UsbError) {
     io.err(e.describe());
     if (Deno.env.get("USBKIT_DEBUG") === "1" && e.stack) io.err(e.stack);
-    return USAGE_CODES.has(e.code) ? 2 : 1;
+    return exitCodeFor(e.code);
   }
   const message = e instanceof Error ? e.message : String(e);
   const debug = Deno.env.get("USBKIT_DEBUG") === "1";
@@ -298,7 +357,7 @@ function report(e: unknown, io: Io): number {
     }`,
   );
   if (debug && e instanceof Error && e.stack) io.err(e.stack);
-  return 1;
+  return EXIT_FAILED;
 }
 
 /** `node:util` parseArgs, with its errors turned into usage errors. */

@@ -12,6 +12,8 @@ import type {
   Speed,
 } from "./descriptors.ts";
 import { listDevices, type UsbDeviceInfo } from "./enumeration.ts";
+import { type OpenResource, trackOpen, untrackOpen } from "./cleanup.ts";
+import { clearDetach, recordDetach } from "./driver_journal.ts";
 import { Errno, errorFromErrno, UsbError } from "./errors.ts";
 import { cString, helper } from "./ffi.ts";
 import { Interface } from "./interface.ts";
@@ -163,6 +165,11 @@ export class Device {
   #claimed = new Map<number, Interface>();
   #closed = false;
   #langId: number | undefined;
+  /** What the exit cleanup (src/cleanup.ts) calls on a signal or at exit. */
+  readonly #exitHook: OpenResource = {
+    close: () => this.close(),
+    emergencyRelease: () => this.#emergencyRelease(),
+  };
 
   private constructor(
     info: UsbDeviceInfo,
@@ -225,7 +232,9 @@ export class Device {
       info.productId.toString(16).padStart(4, "0")
     }`;
     engine.describe = () => `device ${id} at ${info.portPath}`;
-    return new Device(info, engine, speed, options);
+    const device = new Device(info, engine, speed, options);
+    trackOpen(device.#exitHook);
+    return device;
   }
 
   /** The device descriptor. */
@@ -386,6 +395,16 @@ export class Device {
         this.#holder(n),
       );
       detached = driver;
+      // Written before anything can go wrong, so that even SIGKILL leaves a
+      // trace for `usb rebind`.
+      recordDetach({
+        portPath: this.info.portPath,
+        devnode: this.info.devnode,
+        vendorId: this.info.vendorId,
+        productId: this.info.productId,
+        interfaceNumber: n,
+        driver,
+      });
     } else {
       const r = sym.usbkit_claim_interface(handle, n);
       if (r < 0) {
@@ -409,7 +428,12 @@ export class Device {
       this.#pool,
       desc,
       detached,
-      (i) => this.#claimed.delete(i.interfaceNumber),
+      (i) => {
+        this.#claimed.delete(i.interfaceNumber);
+        if (i.detachedDriver !== undefined) {
+          clearDetach(this.info.portPath, i.interfaceNumber);
+        }
+      },
     );
     this.#claimed.set(n, iface);
     return iface;
@@ -595,11 +619,36 @@ export class Device {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#engine.cancelAll("closed");
-    for (const iface of [...this.#claimed.values()]) await iface.release();
-    this.#pool.close();
-    await this.#engine.h.sym.usbkit_close(this.#engine.handle);
-    this.#engine.dispose();
+    try {
+      await this.#engine.cancelAll("closed");
+      for (const iface of [...this.#claimed.values()]) await iface.release();
+      this.#pool.close();
+      await this.#engine.h.sym.usbkit_close(this.#engine.handle);
+      this.#engine.dispose();
+    } finally {
+      untrackOpen(this.#exitHook);
+    }
+  }
+
+  /**
+   * Cleanup at exit (a signal, `Deno.exit()`, the end of the script, an
+   * uncaught error), where nothing can be awaited: release the claimed
+   * interfaces and bind again the kernel drivers usbkit detached,
+   * synchronously. The fd closes with the process.
+   */
+  #emergencyRelease(): void {
+    if (this.#closed && this.#claimed.size === 0) return;
+    const sym = this.#engine.h.sym;
+    for (const iface of this.#claimed.values()) {
+      if (this.#engine.gone) break;
+      const n = iface.interfaceNumber;
+      // The kernel kills the interface's URBs as it releases it.
+      sym.usbkit_release_interface(this.#engine.handle, n);
+      if (iface.detachedDriver === undefined) continue;
+      if (sym.usbkit_connect_driver_sync(this.#engine.handle, n) >= 0) {
+        clearDetach(this.info.portPath, n);
+      }
+    }
   }
 
   /** `await using dev = await open(...)` closes it at the end of the scope. */

@@ -259,7 +259,8 @@ function failed(e: unknown, path: string): undefined {
   if (e instanceof Deno.errors.NotCapable) {
     throw new UsbError("access-denied", `Deno may not read ${path}`, {
       hint:
-        "run with --allow-read (or -A); usbkit reads /sys/bus/usb and /dev/bus/usb",
+        "run deno with -A: Deno 2 lets only --allow-all read /sys and /proc, and usbkit reads /sys/bus/usb " +
+        "(--allow-read, even with --allow-ffi, is not enough)",
       cause: e,
     });
   }

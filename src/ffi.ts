@@ -86,6 +86,12 @@ const symbols = {
     result: "i32",
     nonblocking: true,
   },
+  /** The same call, synchronous: for cleanup at exit, where nothing can be awaited. */
+  usbkit_connect_driver_sync: {
+    name: "usbkit_connect_driver",
+    parameters: ["pointer", "u32"],
+    result: "i32",
+  },
   usbkit_set_interface: {
     parameters: ["pointer", "u32", "u32"],
     result: "i32",
@@ -274,8 +280,8 @@ export function helper(): Helper {
         "usbkit needs FFI permission to load its helper",
         {
           hint:
-            "run deno with --allow-ffi (the bare flag: a path-scoped --allow-ffi=... does not cover " +
-            "the pointer views usbkit uses), or -A",
+            "run deno with -A: usbkit needs the bare --allow-ffi (a path-scoped --allow-ffi=... does not " +
+            "cover the pointer views it uses), and Deno 2 lets only --allow-all read /sys and /proc",
           cause: e,
         },
       );

@@ -3,13 +3,27 @@
  *
  * Exit status of `usb run`: 0 when every step passed, 1 when a step failed,
  * 2 for an invalid recipe, a usage error, or a device that was not found
- * (also after `device.wait`). Problems are printed for people; never a stack
- * trace.
+ * (also after `device.wait`), 3 for a broken installation (the helper is
+ * missing or cannot be built), and 128 + the signal number (130 for Ctrl-C,
+ * 143 for SIGTERM, 129 for SIGHUP) when a signal interrupted the run; the
+ * device is then released, detached kernel drivers are bound again, and the
+ * reports are written with the outcome `interrupted`. Problems are printed
+ * for people; never a stack trace.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { handleExitSignals, releaseAllNow } from "../cleanup.ts";
+import {
+  EXIT_BROKEN,
+  EXIT_FAILED as FAILED,
+  EXIT_INVALID,
+  EXIT_OK,
+  EXIT_SIGNALS,
+  type ExitSignal,
+  signalExitCode,
+} from "../exit_codes.ts";
 import { VAR_NAME } from "./interpolate.ts";
 import { loadRecipe, RecipeError } from "./load.ts";
 import { writeJsonReport } from "./report_json.ts";
@@ -19,11 +33,13 @@ import { type DeviceOpener, runRecipe, type RunResult } from "./runner.ts";
 import { recipeJsonSchema } from "./schema.ts";
 
 /** Exit status: every step passed. */
-export const EXIT_PASSED = 0;
+export const EXIT_PASSED = EXIT_OK;
 /** Exit status: a step failed. */
-export const EXIT_FAILED = 1;
+export const EXIT_FAILED = FAILED;
 /** Exit status: invalid recipe, usage error, or device not found. */
-export const EXIT_USAGE = 2;
+export const EXIT_USAGE = EXIT_INVALID;
+/** Exit status: the helper is missing or cannot be built or loaded. */
+export const EXIT_INSTALL = EXIT_BROKEN;
 
 /** The help text of `usb run`. */
 export const RUN_HELP =
@@ -38,7 +54,10 @@ Runs a transfer recipe (YAML, JSON, or a TypeScript module) against a device.
   -h, --help           show this help
 
 exit status: 0 every step passed, 1 a step failed,
-             2 invalid recipe, usage error, or device not found`;
+             2 invalid recipe, usage error, or device not found,
+             3 broken installation (the helper is missing or cannot be built),
+             130 / 143 / 129 interrupted by Ctrl-C / SIGTERM / SIGHUP (the
+             device is released, drivers bound again, reports written)`;
 
 /** The help text of `usb schema`. */
 export const SCHEMA_HELP = `usage: usb schema
@@ -75,7 +94,8 @@ function usageError(
  * @param args the arguments after `run`
  * @param io where to write, and how to open devices (for tests)
  * @returns the exit status: 0 passed, 1 a step failed, 2 invalid recipe,
- * usage error, or device not found
+ * usage error, or device not found, 3 broken installation, 128 + the signal
+ * number when a signal interrupted the run
  *
  * @example Checking a recipe without a device
  * ```ts
@@ -177,15 +197,30 @@ export async function runCommand(
     return EXIT_PASSED;
   }
 
+  // usb run handles the signals itself: the run stops, the device is
+  // released (drivers bound again), and the reports are still written.
   const controller = new AbortController();
-  const interrupt = () => controller.abort();
-  let listening = false;
-  try {
-    Deno.addSignalListener("SIGINT", interrupt);
-    listening = true;
-  } catch {
-    // No signals here (or not allowed): Ctrl-C then ends the process as usual.
+  let caught: ExitSignal | undefined;
+  const listeners: [ExitSignal, () => void][] = [];
+  for (const sig of Object.keys(EXIT_SIGNALS) as ExitSignal[]) {
+    const fn = () => {
+      if (caught !== undefined) {
+        // A second signal: the user means it. Give the drivers back now.
+        releaseAllNow();
+        Deno.exit(signalExitCode(sig));
+      }
+      caught = sig;
+      err(`\nusb: ${sig}: stopping the run and releasing the device\n`);
+      controller.abort(sig);
+    };
+    try {
+      Deno.addSignalListener(sig, fn);
+      listeners.push([sig, fn]);
+    } catch {
+      // No signals here (or not allowed): the default action applies.
+    }
   }
+  handleExitSignals(false);
   let result: RunResult;
   try {
     const reporter = new TerminalReporter({
@@ -202,11 +237,15 @@ export async function runCommand(
       ...(io.openDevice ? { openDevice: io.openDevice } : {}),
     });
   } finally {
-    if (listening) Deno.removeSignalListener("SIGINT", interrupt);
+    handleExitSignals(true);
   }
 
   let status = result.outcome === "passed"
     ? EXIT_PASSED
+    : result.outcome === "interrupted"
+    ? signalExitCode(caught ?? "SIGINT")
+    : result.error?.code === "helper-unavailable"
+    ? EXIT_INSTALL
     : result.outcome === "failed"
     ? EXIT_FAILED
     : EXIT_USAGE;
@@ -223,6 +262,8 @@ export async function runCommand(
       if (status === EXIT_PASSED) status = EXIT_USAGE;
     }
   }
+  // Signals stay caught until the reports are written.
+  for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
   return status;
 }
 

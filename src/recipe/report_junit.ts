@@ -96,7 +96,11 @@ export function junitReport(result: RunResult): string {
     }`;
     body.push(
       `    <testcase classname="${suite}" name="${
-        escapeXml(`open ${result.device?.selector ?? "device"}`)
+        escapeXml(
+          result.outcome === "interrupted"
+            ? "run interrupted"
+            : `open ${result.device?.selector ?? "device"}`,
+        )
       }" time="${seconds(result.device?.waitedMs ?? 0)}">`,
       `      <error message="${
         escapeXml(`error[${e.code}]: ${e.message}`)

@@ -307,6 +307,8 @@ export class TerminalReporter implements RunObserver {
     if (s.skipped) parts.push(c.yellow(`${s.skipped} skipped`));
     const verdict = result.outcome === "passed"
       ? c.green("PASS")
+      : result.outcome === "interrupted"
+      ? c.yellow("INTERRUPTED")
       : c.red("FAIL");
     this.#line(
       `${verdict} ${parts.join(", ")} in ${formatDuration(result.durationMs)}`,

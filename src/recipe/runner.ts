@@ -262,13 +262,22 @@ export interface StepResult {
 }
 
 /** How a run ended. */
-export type RunOutcome = "passed" | "failed" | "no-device" | "invalid";
+export type RunOutcome =
+  | "passed"
+  | "failed"
+  | "no-device"
+  | "invalid"
+  | "interrupted";
 
 /** The outcome of a whole run. */
 export interface RunResult {
   /** The recipe's name, description, and file. */
   recipe: { name: string; description?: string; file?: string };
-  /** How it ended: `no-device` and `invalid` mean the steps never ran. */
+  /**
+   * How it ended: `no-device` and `invalid` mean the steps never ran;
+   * `interrupted` means a signal (Ctrl-C, SIGTERM, SIGHUP) or the caller's
+   * AbortSignal stopped it, and the device was released before the result.
+   */
   outcome: RunOutcome;
   /** The device that was opened, and how long it took to appear. */
   device?: {
@@ -606,6 +615,22 @@ export function describeSelector(
 // Running
 
 class StepError extends Error {}
+
+/** The run's error when it was interrupted; names the signal when the reason is one. */
+function interruption(
+  signal: AbortSignal | undefined,
+): { code: string; message: string; hint?: string } {
+  const reason = signal?.reason;
+  const name = typeof reason === "string" && /^SIG[A-Z]+$/.test(reason)
+    ? reason
+    : undefined;
+  return {
+    code: "interrupted",
+    message: `the run was interrupted${name ? ` by ${name}` : ""}`,
+    hint:
+      "the device was released and kernel drivers usbkit detached were bound again; the steps not run are skipped",
+  };
+}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -1536,6 +1561,14 @@ export async function runRecipe(
               (waitMs > 0 ? "" : ", and device.wait gives it time to appear"),
           }
           : errorInfo(e);
+        if (options.signal?.aborted) {
+          return finish({
+            outcome: "interrupted",
+            device: { selector: selectorText, waitedMs: waited },
+            steps: skipAll("the run was interrupted"),
+            error: interruption(options.signal),
+          });
+        }
         return finish({
           outcome: notFound ? "no-device" : "failed",
           device: { selector: selectorText, waitedMs: waited },
@@ -1581,11 +1614,16 @@ export async function runRecipe(
         if (i.alternate !== undefined) await iface.selectAlternate(i.alternate);
       }
     } catch (e) {
+      const interrupted = options.signal?.aborted;
       return finish({
-        outcome: "failed",
+        outcome: interrupted ? "interrupted" : "failed",
         device,
-        steps: skipAll("the device could not be set up"),
-        error: errorInfo(e),
+        steps: skipAll(
+          interrupted
+            ? "the run was interrupted"
+            : "the device could not be set up",
+        ),
+        error: interrupted ? interruption(options.signal) : errorInfo(e),
       });
     }
     observer.deviceReady?.({
@@ -1605,12 +1643,10 @@ export async function runRecipe(
     const failed = steps.some((s) => s.status === "failed");
     const interrupted = options.signal?.aborted;
     return finish({
-      outcome: failed || interrupted ? "failed" : "passed",
+      outcome: interrupted ? "interrupted" : failed ? "failed" : "passed",
       device,
       steps,
-      ...(interrupted
-        ? { error: { code: "cancelled", message: "the run was interrupted" } }
-        : {}),
+      ...(interrupted ? { error: interruption(options.signal) } : {}),
     });
   } finally {
     for (const iface of ctx.interfaces) await iface.release().catch(() => {});
