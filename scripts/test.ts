@@ -3,7 +3,10 @@
  *
  * 1. host: unit tests and doc tests (`deno test -A --doc --trace-leaks
  *    tests/unit/ src/ mod.ts kernel/`);
- * 2. host: the VM runner's own tests (tests/vm_test.ts, boots small guests);
+ * 2. host: the VM runner's own tests (tests/vm_test.ts, boots small guests),
+ *    and the README's host commands exactly as printed
+ *    (tests/readme_vm_test.ts: every `deno task vm` line, the library
+ *    example, the demo);
  * 3. guest preparation on the host: `deno install` (the guest has no
  *    network), the Rust helper build, and `deno check tests/device/` (tsc
  *    under TCG is slow, so the guest runs with `--no-check`);
@@ -202,6 +205,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         "VM runner tests (tests/vm_test.ts)",
         () =>
           sh([deno, "test", "-A", "--trace-leaks", "tests/vm_test.ts"], root),
+      );
+      await step(
+        steps,
+        "README host examples, as printed (tests/readme_vm_test.ts)",
+        () =>
+          sh(
+            [deno, "test", "-A", "--trace-leaks", "tests/readme_vm_test.ts"],
+            root,
+          ),
       );
     }
   }

@@ -75,10 +75,13 @@ function sameDevice(info: UsbDeviceInfo, r: DetachRecord): boolean {
  * @param options which device, and whether to override live processes
  * @returns one outcome per interface looked at
  *
- * @example After a script holding 0525:a4a0's interface was killed with SIGKILL
- * ```ts ignore
+ * @example After a script that detached a driver was killed with SIGKILL
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { rebindDetached } from "./rebind.ts";
- * for (const o of await rebindDetached()) console.log(o.interface, o.result, o.driver);
+ * const outcomes = await rebindDetached();
+ * for (const o of outcomes) console.log(o.interface, o.result, o.driver);
+ * assert.ok(outcomes.every((o) => o.result !== "failed"));
  * ```
  */
 export async function rebindDetached(
