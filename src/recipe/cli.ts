@@ -180,7 +180,8 @@ export async function runCommand(
 
   let loaded;
   try {
-    loaded = await loadRecipe(file, { vars: Object.keys(vars) });
+    // With the values, fields that use them are checked as the run sees them.
+    loaded = await loadRecipe(file, { vars });
   } catch (e) {
     if (!(e instanceof RecipeError)) throw e;
     const n = e.problems.length;

@@ -150,6 +150,21 @@ function patternByte(
   }
 }
 
+/** Why a transfer babbled, and what to ask for instead. */
+function babbleHint(
+  context: { maxPacketSize?: number; requested?: number },
+): string {
+  const { maxPacketSize: mps, requested } = context;
+  const asked = requested === undefined
+    ? "than was asked for"
+    : `than the ${plural(requested, "byte")} asked for`;
+  const hint = `hint: babble means the device sent more ${asked}`;
+  if (mps === undefined || mps <= 0 || requested === undefined) return hint;
+  if (requested % mps === 0) return hint;
+  const whole = Math.max(mps, Math.ceil(requested / mps) * mps);
+  return `${hint}; a device sends whole packets, so the length of a read must be a multiple of the endpoint's wMaxPacketSize (${mps} here): read ${whole} bytes (in: ${whole})`;
+}
+
 /**
  * Compares data with a named pattern, counting from the start of `data`.
  *
@@ -303,9 +318,14 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
  * unless `status` says otherwise; when the status is not the expected one,
  * the data is not checked (there is none worth comparing).
  *
+ * A `babble` that was not expected comes with a hint: the device sent more
+ * than was asked for, which a read whose length is not a multiple of the
+ * endpoint's wMaxPacketSize invites (a device sends whole packets).
+ *
  * @param expect the step's expectations, resolved
  * @param outcome what the transfer produced
- * @param context the endpoint's packet size, for the `sourcesink` pattern
+ * @param context the endpoint's packet size (for the `sourcesink` pattern
+ * and the babble hint), and the length asked for (IN)
  * @returns the failures; empty when everything matched
  *
  * @example
@@ -324,13 +344,15 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
 export function checkTransfer(
   expect: CheckedExpectation | undefined,
   outcome: TransferOutcome,
-  context: { maxPacketSize?: number } = {},
+  context: { maxPacketSize?: number; requested?: number } = {},
 ): Failure[] {
   const failures: Failure[] = [];
   const wantStatus = expect?.status ?? "ok";
   if (outcome.status !== wantStatus) {
+    const hint = outcome.status === "babble" ? babbleHint(context) : "";
     failures.push({
       message: `status: expected ${wantStatus}, got ${outcome.status}`,
+      ...(hint ? { detail: hint } : {}),
     });
     return failures;
   }

@@ -234,6 +234,32 @@ export function formatVar(
   return bytesHex(n, size, format.endsWith("le") || format === "u8");
 }
 
+/** How many names a message lists before it says how many more there are. */
+const NAMES_LISTED = 10;
+
+/**
+ * Names for a message, the first few only: a recipe may define thousands of
+ * variables, and a message is one line.
+ *
+ * @param names the names
+ * @returns such as `a, b, c` or `a, …, j and 5 more`
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listNames } from "./interpolate.ts";
+ * assert.equal(listNames(["a", "b"]), "a, b");
+ * const many = Array.from({ length: 12 }, (_, i) => `v${i}`);
+ * assert.equal(listNames(many), "v0, v1, v2, v3, v4, v5, v6, v7, v8, v9 and 2 more");
+ * ```
+ */
+export function listNames(names: readonly string[]): string {
+  if (names.length <= NAMES_LISTED) return names.join(", ");
+  return `${names.slice(0, NAMES_LISTED).join(", ")} and ${
+    names.length - NAMES_LISTED
+  } more`;
+}
+
 /**
  * Replaces every `${name}` in text with the variable's value.
  *
@@ -263,7 +289,7 @@ export function interpolate(text: string, vars: Vars): string {
       throw new InterpolationError(
         `unknown variable "${part.name}"` +
           (known.length
-            ? ` (known: ${known.join(", ")})`
+            ? ` (known: ${listNames(known)})`
             : " (no variables are defined)"),
       );
     }
@@ -324,10 +350,11 @@ export class Template<T> {
       return this.#parse(text);
     } catch (e) {
       if (!(e instanceof ValueError)) throw e;
+      // Some parsers leave the reason to `expected` (a range): no ": ".
       throw new InterpolationError(
         `expected ${this.expected}, found ${
           JSON.stringify(text)
-        } (from "${this.source}": ${e.message})`,
+        } (from "${this.source}"${e.message ? `: ${e.message}` : ""})`,
       );
     }
   }

@@ -31,6 +31,61 @@
  * console.log(formatPlan(recipe, "smoke.yaml"));
  * ```
  *
+ * ## Recipes in TypeScript
+ *
+ * A recipe can also be a TypeScript (or JavaScript) module, `.ts`, `.mts`,
+ * `.js` or `.mjs`, whose default export is the recipe: the same data as the
+ * YAML, with `defineRecipe` so that the editor checks it as it is typed.
+ * Code can build what YAML would spell out (a table of requests, computed
+ * lengths), and the module may import others.
+ *
+ * `usb run my-recipe.ts` (and {@linkcode loadRecipe}) imports the module in a
+ * worker and validates its default export like a YAML recipe. So the export
+ * must be plain data (no functions or class instances: they are refused,
+ * naming where they are), the module must finish loading within
+ * {@linkcode MODULE_TIMEOUT_MS} (10 s; a top-level `await` that never
+ * settles is reported at line 1), and its timers and pending promises stay
+ * in the worker, which is stopped once the recipe is read. Problems carry
+ * the path in the recipe (`steps[0].bulk.endpoint`)
+ * but no line: the loader sees the value, not the source. `{ file }` data is
+ * read relative to the module's folder, as for YAML.
+ *
+ * @example A recipe module, `sourcesink-in.ts`
+ * ```ts
+ * import { defineRecipe } from "./mod.ts";
+ *
+ * const sizes = [512, 1024, 4096];
+ * export default defineRecipe({
+ *   name: "SourceSink bulk IN sizes",
+ *   device: { vendorId: 0x0525, productId: 0xa4a0, wait: "5s" },
+ *   interfaces: [{ number: 0, detachKernelDriver: true }],
+ *   steps: sizes.map((n) => ({
+ *     bulk: { endpoint: 0x81, in: n, expect: { length: n, pattern: "sourcesink" } },
+ *   })),
+ * });
+ * ```
+ *
+ * @example Loading such a module, as `usb run` and `usb run --dry-run` do
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadRecipe } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * const usbkit = new URL("./mod.ts", import.meta.url).href;
+ * await Deno.writeTextFile(
+ *   `${dir}/sourcesink-in.ts`,
+ *   `import { defineRecipe } from ${JSON.stringify(usbkit)};
+ *    export default defineRecipe({
+ *      name: "SourceSink bulk IN sizes",
+ *      device: { vendorId: 0x0525, productId: 0xa4a0 },
+ *      interfaces: [0],
+ *      steps: [512, 1024].map((n) => ({ bulk: { endpoint: 0x81, in: n } })),
+ *    });`,
+ * );
+ * const { recipe } = await loadRecipe(`${dir}/sourcesink-in.ts`);
+ * assert.equal(recipe.steps.length, 2);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
  * @module
  */
 
@@ -40,6 +95,8 @@ export {
   type DeviceSelectorSpec,
   type Expectation,
   issuesToProblems,
+  MAX_CONTROL_LENGTH,
+  MAX_ISO_PACKET,
   nearest,
   type Recipe,
   type RecipeInput,
@@ -53,6 +110,7 @@ export {
   STEP_KINDS,
   type StepBody,
   type StepKind,
+  StepSchema,
   type StreamExpectation,
   type TaggedStep,
   tagStep,
@@ -63,6 +121,13 @@ export {
   type LoadedRecipe,
   type LoadOptions,
   loadRecipe,
+  MAX_ALIAS_VALUES,
+  MAX_LISTED_PROBLEMS,
+  MAX_NESTING,
+  MAX_RECIPE_BYTES,
+  MAX_RECIPE_VALUES,
+  MAX_REPEAT_NESTING,
+  MODULE_TIMEOUT_MS,
   parseRecipe,
   RecipeError,
   type RecipeProblem,
@@ -91,6 +156,7 @@ export {
   hasReferences,
   interpolate,
   InterpolationError,
+  listNames,
   parseTemplate,
   referencesIn,
   type Resolved,
@@ -104,6 +170,7 @@ export {
   type Vars,
   type VarValue,
 } from "./interpolate.ts";
+export { type CheckOptions, checkValues } from "./check.ts";
 export {
   capture,
   type CheckedExpectation,

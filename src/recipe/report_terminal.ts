@@ -186,7 +186,7 @@ export class TerminalReporter implements RunObserver {
   runStarted(info: RunStart): void {
     const c = this.#c;
     this.#line(
-      `${c.bold(info.recipe.name)}${
+      `${c.bold(info.name)}${
         info.recipe.description ? c.dim(` — ${info.recipe.description}`) : ""
       }`,
     );

@@ -20,10 +20,11 @@ import {
   PatternChecker,
 } from "./expect.ts";
 import {
+  interpolate,
   InterpolationError,
   type Resolved,
   resolveTemplates,
-  type Template,
+  Template,
   type VarValue,
 } from "./interpolate.ts";
 import {
@@ -304,6 +305,8 @@ export interface RunResult {
 export interface RunStart {
   /** The recipe. */
   recipe: Recipe;
+  /** The recipe's name, with its `${…}` references resolved. */
+  name: string;
   /** The device selector, described. */
   selector: string;
   /** How long the run waits for the device, in ms. */
@@ -672,6 +675,25 @@ function errorInfo(
   };
 }
 
+/**
+ * A busy interface held by a kernel driver: the library's hint names its own
+ * option (`claimInterface(n, { detachKernelDriver: true })`); a recipe says
+ * it in its `interfaces` list.
+ */
+function inRecipeTerms(e: unknown, n: number): unknown {
+  if (
+    !(e instanceof UsbError) || e.code !== "busy" ||
+    !e.hint?.includes("detachKernelDriver")
+  ) return e;
+  return new UsbError(e.code, e.message, {
+    ...(e.errno === undefined ? {} : { errno: e.errno }),
+    hint:
+      `write the interface as {number: ${n}, detachKernelDriver: true} in the recipe's interfaces, ` +
+      `to detach the kernel driver for the run (it is bound again at the end)`,
+    cause: e,
+  });
+}
+
 function partialData(e: unknown): Uint8Array | undefined {
   return e instanceof UsbError ? e.data : undefined;
 }
@@ -843,7 +865,7 @@ async function finishIn(
     ...checkTransfer(
       await checkable(body.expect, ctx, maxPacketSize),
       { status, length: data.length, data },
-      maxPacketSize ? { maxPacketSize } : {},
+      maxPacketSize ? { maxPacketSize, requested } : { requested },
     ),
   );
   if (body.save && status === "ok") {
@@ -1216,13 +1238,33 @@ function newResult(
     path,
     kind: t.kind,
     title: describeStep(t),
-    ...(typeof name === "string" ? { name } : {}),
+    ...(typeof name === "string" || name instanceof Template
+      ? { name: textOf(name, ctx.vars) }
+      : {}),
     ...(iteration === undefined ? {} : { iteration }),
     status: "passed",
     startMs: performance.now() - ctx.t0,
     durationMs: 0,
     failures: [],
   };
+}
+
+/**
+ * A name with its `${…}` references resolved with the variables known now;
+ * as written when one is not known (a name never fails a run).
+ */
+function textOf(
+  text: string | Template<string>,
+  vars: Record<string, VarValue>,
+): string {
+  try {
+    return text instanceof Template
+      ? text.resolve(vars)
+      : interpolate(text, vars);
+  } catch (e) {
+    if (e instanceof InterpolationError) return String(text);
+    throw e;
+  }
 }
 
 function skipped(
@@ -1472,7 +1514,7 @@ export async function runRecipe(
   const vars: Record<string, VarValue> = { ...recipe.vars, ...options.vars };
   const base = {
     recipe: {
-      name: recipe.name,
+      name: textOf(recipe.name, vars),
       ...(recipe.description === undefined
         ? {}
         : { description: recipe.description }),
@@ -1514,7 +1556,12 @@ export async function runRecipe(
   ) as RecipeDeviceSelector;
   const waitMs = wait ?? 0;
   const selectorText = describeSelector(match);
-  observer.runStarted?.({ recipe, selector: selectorText, waitMs });
+  observer.runStarted?.({
+    recipe,
+    name: base.recipe.name,
+    selector: selectorText,
+    waitMs,
+  });
   const openDevice = options.openDevice ?? openReal;
 
   const ctx: Context = {
@@ -1609,7 +1656,9 @@ export async function runRecipe(
           i.detachKernelDriver === undefined
             ? {}
             : { detachKernelDriver: i.detachKernelDriver },
-        );
+        ).catch((e) => {
+          throw inRecipeTerms(e, i.number);
+        });
         ctx.interfaces.push(iface);
         if (i.alternate !== undefined) await iface.selectAlternate(i.alternate);
       }

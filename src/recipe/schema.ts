@@ -16,6 +16,7 @@ import { z } from "zod";
 import {
   hasReferences,
   InterpolationError,
+  parseTemplate,
   Template,
   VAR_NAME,
 } from "./interpolate.ts";
@@ -128,6 +129,11 @@ export function nearest(
   return bestDistance <= allowed ? best : undefined;
 }
 
+/** `what` as a sentence, for the JSON Schema's descriptions. */
+function sentence(what: string): string {
+  return `${what[0]?.toUpperCase()}${what.slice(1)}.`;
+}
+
 function quoteList(values: readonly unknown[]): string {
   return values.map((v) => JSON.stringify(v)).join(", ");
 }
@@ -201,7 +207,7 @@ function scalar<T>(
     }
   });
   jsonFragments.set(schema, () => ({
-    description: `${what[0]?.toUpperCase()}${what.slice(1)}.`,
+    description: sentence(what),
     anyOf: [
       ...(json.anyOf as JsonSchema[] | undefined ?? [json]),
       ...(options.templates === false ? [] : [TEMPLATE_JSON]),
@@ -244,10 +250,60 @@ function size(what: string) {
   return scalar(what, parseSize, SIZE_JSON);
 }
 
-function duration(what: string) {
-  return scalar(what, parseDuration, {
+/**
+ * A size with bounds a run would enforce (wLength, the kernel's packet limit,
+ * a transfer of at least one byte). The bounds are in `what`, so no detail is
+ * added to the message.
+ */
+function boundedSize(what: string, range: { min?: number; max?: number }) {
+  const parse = (v: number | string) => {
+    const n = parseSize(v);
+    if (
+      (range.min !== undefined && n < range.min) ||
+      (range.max !== undefined && n > range.max)
+    ) {
+      throw new ValueError("");
+    }
+    return n;
+  };
+  return scalar(what, parse, {
     anyOf: [
-      { type: "number", minimum: 0, description: "milliseconds" },
+      {
+        type: "integer",
+        minimum: range.min ?? 0,
+        ...(range.max === undefined ? {} : { maximum: range.max }),
+      },
+      (SIZE_JSON.anyOf as JsonSchema[])[1]!,
+    ],
+  });
+}
+
+/**
+ * The longest timer: `setTimeout` fires at once for a delay above 2^31 - 1 ms
+ * (the HTML timers spec stores it as a signed 32-bit integer), so a longer
+ * delay, timeout or wait would silently become 0.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function parseTimer(value: number | string): number {
+  const ms = parseDuration(value);
+  if (ms > MAX_TIMER_MS) {
+    throw new ValueError(
+      `longer than the longest timer, ${MAX_TIMER_MS} ms or about 24.8 days`,
+    );
+  }
+  return ms;
+}
+
+function duration(what: string) {
+  return scalar(what, parseTimer, {
+    anyOf: [
+      {
+        type: "number",
+        minimum: 0,
+        maximum: MAX_TIMER_MS,
+        description: "milliseconds",
+      },
       {
         type: "string",
         pattern: "^\\s*[0-9]+(\\.[0-9]+)?\\s*(us|µs|ms|s|m|min|h)?\\s*$",
@@ -273,7 +329,7 @@ function text(what: string) {
   return scalar(what, (v) => String(v), { type: ["string", "number"] });
 }
 
-/** Text with no `${…}` references: names and descriptions. */
+/** Text taken as written, with no `${…}` references: descriptions, names. */
 function plainText(what: string) {
   return scalar(what, (v) => String(v), { type: ["string", "number"] }, {
     templates: false,
@@ -297,8 +353,11 @@ function hexPattern(what: string) {
   }, { numbers: false });
 }
 
-function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.enum(values, {
+function oneOf<const T extends readonly [string, ...string[]]>(
+  values: T,
+  description?: string,
+) {
+  const schema = z.enum(values, {
     error: (iss: Issue) => {
       const base = expectedMessage(`one of ${quoteList(values)}`, iss.input);
       const guess = typeof iss.input === "string"
@@ -307,6 +366,7 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
       return guess ? `${base}; did you mean "${guess}"?` : base;
     },
   });
+  return description === undefined ? schema : schema.describe(description);
 }
 
 function bool(what: string) {
@@ -325,11 +385,11 @@ function obj<S extends z.core.$ZodLooseShape>(
       iss.code === "unrecognized_keys"
         ? UNKNOWN_KEYS + JSON.stringify({ noun, valid: keys })
         : expectedMessage(what, iss.input),
-  });
+  }).describe(sentence(what));
 }
 
 function list<T extends z.ZodType>(what: string, item: T) {
-  return z.array(item, { error: expected(what) });
+  return z.array(item, { error: expected(what) }).describe(sentence(what));
 }
 
 /**
@@ -337,7 +397,9 @@ function list<T extends z.ZodType>(what: string, item: T) {
  * bad one is reported at its key.
  */
 function named<T extends z.ZodType>(what: string, value: T) {
-  return z.record(z.string(), value, { error: expected(what) }).superRefine(
+  return z.record(z.string(), value, { error: expected(what) }).describe(
+    sentence(what),
+  ).superRefine(
     (record, ctx) => {
       for (const key of Object.keys(record)) {
         if (!VAR_NAME.test(key)) {
@@ -429,7 +491,7 @@ function byType<B extends Branches>(
       seen.add(b);
       anyOf.push(toJson(b));
     }
-    return { description: `${what[0]?.toUpperCase()}${what.slice(1)}.`, anyOf };
+    return { description: sentence(what), anyOf };
   });
   return schema as unknown as z.ZodType<
     z.output<BranchOf<B>>,
@@ -456,8 +518,70 @@ function exactlyOne(
 // ---------------------------------------------------------------------------
 // Values
 
-const ENDPOINT = "an endpoint address (a number 0x01-0xff)";
-const endpoint = integer(ENDPOINT, 0x01, 0xff);
+const ENDPOINT = "an endpoint address (0x01-0x0f for OUT, 0x81-0x8f for IN)";
+
+/**
+ * An endpoint of an interface: bEndpointAddress is the endpoint number in
+ * bits 0-3 and the direction in bit 7; bits 4-6 are reserved (USB 3.2 spec,
+ * table 9-26). Number 0 is the default control pipe, which control steps use.
+ */
+function parseEndpoint(v: number | string): number {
+  let n: number;
+  try {
+    n = parseInteger(v, { min: 0, max: 0xff });
+  } catch (e) {
+    if (e instanceof ValueError) throw new ValueError("");
+    throw e;
+  }
+  if ((n & 0x7f) === 0) {
+    throw new ValueError(
+      "endpoint 0 is the control endpoint: use a control step",
+    );
+  }
+  if ((n & 0x70) !== 0) {
+    throw new ValueError("bits 4-6 of an endpoint address are reserved");
+  }
+  return n;
+}
+
+const endpoint = scalar(ENDPOINT, parseEndpoint, {
+  anyOf: [
+    {
+      type: "integer",
+      enum: Array.from({ length: 30 }, (_, i) => i < 15 ? i + 1 : i + 0x72),
+    },
+    { type: "string", pattern: "^(0x[08]?[1-9a-fA-F]|[0-9]+)$" },
+  ],
+});
+
+/**
+ * A vendor or product id. lsusb prints ids as four hex digits without `0x`
+ * (`0525:a4a0`); copied into a recipe, `0525` would be read as the decimal
+ * 525 (0x020d) and `a4a0` not at all, so both are refused with the spelling
+ * that means what was meant.
+ */
+function usbId(what: string) {
+  const parse = (v: number | string) => {
+    const text = typeof v === "string" ? v.trim() : "";
+    if (/^[0-9a-f]{1,4}$/i.test(text) && !/^(0|[1-9][0-9]*)$/.test(text)) {
+      throw new ValueError(
+        `ids are hexadecimal, as lsusb prints them: write 0x${text}`,
+      );
+    }
+    try {
+      return parseInteger(v, { min: 0, max: 0xffff });
+    } catch (e) {
+      if (e instanceof ValueError) throw new ValueError("");
+      throw e;
+    }
+  };
+  return scalar(what, parse, {
+    anyOf: [
+      { type: "integer", minimum: 0, maximum: 0xffff },
+      { type: "string", pattern: "^(0x[0-9a-fA-F]{1,4}|0|[1-9][0-9]*)$" },
+    ],
+  });
+}
 const u8 = (what: string) => integer(what, 0, 0xff);
 const u16 = (what: string) => integer(what, 0, 0xffff);
 const length = (
@@ -472,7 +596,10 @@ const DataObject = obj(
     hex: hexData('hex bytes such as "12 01 00 02"').optional(),
     text: text("UTF-8 text").optional(),
     file: text("a file path, relative to the recipe").optional(),
-    pattern: oneOf(PATTERNS).optional(),
+    pattern: oneOf(
+      PATTERNS,
+      "A generated pattern of `length` bytes: sequence (byte i is i & 0xff), zeros, random (from `seed` when given), or sourcesink (the SourceSink gadget's pattern, restarting every `maxPacketSize` bytes).",
+    ).optional(),
     length: length().optional(),
     offset: length("an offset in bytes into the file").optional(),
     seed: integer(
@@ -580,7 +707,10 @@ const TextExpectation = obj(
 const PatternExpectation = obj(
   "a pattern expectation (a mapping with type and maxPacketSize)",
   {
-    type: oneOf(["sourcesink", "sequence", "zeros"]),
+    type: oneOf(
+      ["sourcesink", "sequence", "zeros"],
+      "The pattern the data must follow: sourcesink (the SourceSink gadget's, restarting every maxPacketSize bytes), sequence (byte i is i & 0xff) or zeros.",
+    ),
     maxPacketSize: length("the packet size the pattern restarts at").optional(),
   },
 );
@@ -588,7 +718,10 @@ const PatternExpectation = obj(
 const STATUSES = ["ok", "stall", "babble"] as const;
 
 const expectShape = {
-  status: oneOf(STATUSES).optional(),
+  status: oneOf(
+    STATUSES,
+    "The status the transfer must end with (default ok): ok, stall (the endpoint halted) or babble (the device sent more than was asked for).",
+  ).optional(),
   length: byType(
     "a length (a number, or a mapping with min and max, such as {min: 1, max: 64})",
     {
@@ -613,7 +746,10 @@ const expectShape = {
   pattern: byType(
     'a pattern ("sourcesink", "sequence" or "zeros", or a mapping with type and maxPacketSize)',
     {
-      string: oneOf(["sourcesink", "sequence", "zeros"]).transform((
+      string: oneOf(
+        ["sourcesink", "sequence", "zeros"],
+        "The pattern the data must follow: sourcesink (the SourceSink gadget's, restarting every packet), sequence (byte i is i & 0xff) or zeros.",
+      ).transform((
         type,
       ): z.output<typeof PatternExpectation> => ({
         type,
@@ -673,7 +809,10 @@ export const SAVE_TYPES = [
 const SaveField = obj(
   "a capture (a mapping with type, offset and, for hex and utf8, length)",
   {
-    type: oneOf(SAVE_TYPES),
+    type: oneOf(
+      SAVE_TYPES,
+      "How to read the field: an unsigned integer (u8, u16le, u16be, u32le, u32be), hex bytes, or UTF-8 text.",
+    ),
     offset: length("where the field starts, in bytes").optional(),
     length: length("how many bytes to capture (hex and utf8 only)").optional(),
   },
@@ -682,13 +821,18 @@ const SaveField = obj(
 const Save = named(
   "captures (a mapping from variable names to {type, offset})",
   SaveField,
+).describe(
+  "Fields of the received data to keep as variables for later steps, such as lba: {type: u32be, offset: 0}; used as ${lba} or ${lba:u32be}.",
 );
 
 const common = {
   name: text("a name for the step").optional(),
   timeout: duration('a timeout (milliseconds, or a duration such as "500ms")')
     .optional(),
-  onFail: oneOf(["stop", "continue"]).optional(),
+  onFail: oneOf(
+    ["stop", "continue"],
+    "What a failure of this step does: stop the run (the default; the steps after are skipped) or continue with the next step.",
+  ).optional(),
 };
 
 const inOrOut = (kind: string) =>
@@ -700,13 +844,39 @@ const inOrOut = (kind: string) =>
         : `a ${kind} transfer is either in or out, found both`,
   );
 
+/**
+ * The most a control transfer can move: wLength is 16 bits (USB 3.2 spec,
+ * 9.3.5). A recipe asking for more is refused when it is loaded.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_CONTROL_LENGTH, RecipeSchema } from "./schema.ts";
+ * const r = RecipeSchema.safeParse({
+ *   name: "x", device: { serial: "1" },
+ *   steps: [{ control: { in: MAX_CONTROL_LENGTH + 1, requestType: "vendor", request: 1 } }],
+ * });
+ * assert.equal(r.success, false);
+ * ```
+ */
+export const MAX_CONTROL_LENGTH = 0xffff;
+
 const ControlStep = obj(
   "a control transfer (a mapping with requestType, request, and in or out)",
   {
-    in: length().optional(),
+    in: boundedSize(
+      `a length in bytes (a number or a size, at most ${MAX_CONTROL_LENGTH}: wLength is 16 bits)`,
+      { max: MAX_CONTROL_LENGTH },
+    ).optional(),
     out: Data.optional(),
-    requestType: oneOf(["standard", "class", "vendor"]),
-    recipient: oneOf(["device", "interface", "endpoint", "other"]).optional(),
+    requestType: oneOf(
+      ["standard", "class", "vendor"],
+      "The request's type, bits 5-6 of bmRequestType: standard (USB chapter 9), class or vendor.",
+    ),
+    recipient: oneOf(
+      ["device", "interface", "endpoint", "other"],
+      "Who the request is for, bits 0-4 of bmRequestType (default device); for interface and endpoint, index holds its number or address.",
+    ).optional(),
     request: u8("a request number (0x00-0xff)"),
     value: u16("a 16-bit value (0x0000-0xffff)").optional(),
     index: u16("a 16-bit index (0x0000-0xffff)").optional(),
@@ -739,6 +909,30 @@ const InterruptStep = obj(
 
 const PACKETS = "packet lengths (a list of sizes)";
 
+/**
+ * The kernel's limit on one isochronous packet: 96 data packets of 1024 bytes
+ * (SuperSpeedPlus), checked by proc_do_submiturb() in
+ * drivers/usb/core/devio.c.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_ISO_PACKET, RecipeSchema } from "./schema.ts";
+ * const r = RecipeSchema.safeParse({
+ *   name: "x", device: { serial: "1" }, interfaces: [0],
+ *   steps: [{ iso: { endpoint: 0x83, in: [MAX_ISO_PACKET, MAX_ISO_PACKET + 1] } }],
+ * });
+ * assert.equal(r.success, false);
+ * ```
+ */
+export const MAX_ISO_PACKET = 98304;
+
+const packetLength = () =>
+  boundedSize(
+    `a packet length in bytes (a number or a size, at most ${MAX_ISO_PACKET}: the kernel's limit per packet)`,
+    { max: MAX_ISO_PACKET },
+  );
+
 const IsoStep = obj(
   "an isochronous transfer (a mapping with endpoint, and in or out)",
   {
@@ -746,9 +940,11 @@ const IsoStep = obj(
     in: byType("a length, or a list of packet lengths", {
       number: length(),
       string: length(),
-      array: list(PACKETS, length()),
+      array: list(PACKETS, packetLength()),
     }).optional(),
-    packets: list(PACKETS, length()).optional(),
+    packets: list(PACKETS, packetLength()).describe(
+      "The length of each packet of an iso OUT transfer (a list of sizes); by default the data is cut into packets of the endpoint's wMaxPacketSize.",
+    ).optional(),
   },
 ).superRefine(inOrOut("isochronous"), ALWAYS);
 
@@ -759,8 +955,10 @@ const StreamStep = obj(
     bytes: length('how many bytes to move (a size such as "64MiB")').optional(),
     duration: duration('how long to stream (a duration such as "10s")')
       .optional(),
-    transferSize: length('the size of each transfer (a size such as "64KiB")')
-      .optional(),
+    transferSize: boundedSize(
+      'the size of each transfer (a size such as "64KiB", at least 1 byte)',
+      { min: 1 },
+    ).optional(),
     inFlight: integer("the number of transfers in flight (1-256)", 1, 256)
       .optional(),
     data: Data.optional(),
@@ -822,21 +1020,25 @@ export const STEP_KINDS = [
   "log",
 ] as const;
 
-const StepSchema = obj("a step (a mapping with one key, such as bulk: {...})", {
-  control: ControlStep.optional(),
-  bulk: BulkStep.optional(),
-  interrupt: InterruptStep.optional(),
-  iso: IsoStep.optional(),
-  stream: StreamStep.optional(),
-  delay: DelayStep.optional(),
-  get repeat() {
-    return RepeatStep.optional();
+const StepObject = obj(
+  "a step (a mapping with one key, such as bulk: {...})",
+  {
+    control: ControlStep.optional(),
+    bulk: BulkStep.optional(),
+    interrupt: InterruptStep.optional(),
+    iso: IsoStep.optional(),
+    stream: StreamStep.optional(),
+    delay: DelayStep.optional(),
+    get repeat() {
+      return RepeatStep.optional();
+    },
+    reset: ResetStep.optional(),
+    clearHalt: ClearHaltStep.optional(),
+    selectAlternate: SelectAlternateStep.optional(),
+    log: LogStep.optional(),
   },
-  reset: ResetStep.optional(),
-  clearHalt: ClearHaltStep.optional(),
-  selectAlternate: SelectAlternateStep.optional(),
-  log: LogStep.optional(),
-}, "step");
+  "step",
+);
 // That a step has exactly one kind is checked on the input, by the checks in
 // load.ts: zod hands a refinement the output, where unknown keys are gone.
 
@@ -855,7 +1057,7 @@ const RepeatStep = obj("a repeat (a mapping with count and steps)", {
   name: common.name,
   onFail: common.onFail,
   get steps() {
-    return list("a list of steps", StepSchema);
+    return list("a list of steps", StepObject);
   },
 });
 
@@ -884,8 +1086,8 @@ const Interface = byType(
 const DeviceSelector = obj(
   "a device selector (a mapping with vendorId and productId, serial, port or path)",
   {
-    vendorId: u16("a vendor id (0x0000-0xffff)").optional(),
-    productId: u16("a product id (0x0000-0xffff)").optional(),
+    vendorId: usbId("a vendor id (0x0000-0xffff)").optional(),
+    productId: usbId("a product id (0x0000-0xffff)").optional(),
     serial: text("a serial number").optional(),
     port: text('a port path such as "2-1"').optional(),
     path: text('a device node such as "/dev/bus/usb/002/003"').optional(),
@@ -931,7 +1133,15 @@ export const RecipeSchema = obj(
     $schema: z.string({
       error: expected("the URL or path of the recipe JSON Schema"),
     }).optional(),
-    name: plainText("a name for the recipe"),
+    // Interpolated when the run starts, with vars and --var (not captures).
+    name: plainText("a name for the recipe").superRefine((v, ctx) => {
+      try {
+        parseTemplate(v);
+      } catch (e) {
+        if (!(e instanceof InterpolationError)) throw e;
+        ctx.addIssue({ code: "custom", message: e.message, input: v });
+      }
+    }),
     description: plainText("a description").optional(),
     device: DeviceSelector,
     configuration: integer("a configuration value (1-255)", 1, 255).optional(),
@@ -944,7 +1154,7 @@ export const RecipeSchema = obj(
         error: expected("a string or a number"),
       }),
     ).optional(),
-    steps: list("a list of steps", StepSchema),
+    steps: list("a list of steps", StepObject),
   },
 );
 
@@ -955,7 +1165,22 @@ export type RecipeInput = z.input<typeof RecipeSchema>;
 export type Recipe = z.output<typeof RecipeSchema>;
 
 /** A step, as validated: a mapping with exactly one of the {@linkcode STEP_KINDS}. */
-export type Step = z.output<typeof StepSchema>;
+export type Step = z.output<typeof StepObject>;
+
+/**
+ * One step, as the recipe schema checks it: a mapping with one of the
+ * {@linkcode STEP_KINDS}. (That it has exactly one is checked by the loader,
+ * on the input.)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { StepSchema } from "./schema.ts";
+ * assert.ok(StepSchema.safeParse({ delay: "5ms" }).success);
+ * assert.ok(!StepSchema.safeParse({ delay: "soon" }).success);
+ * ```
+ */
+export const StepSchema: z.ZodType<Step> = StepObject;
 
 /** The kind of a step: `"bulk"`, `"control"`, … */
 export type StepKind = typeof STEP_KINDS[number];

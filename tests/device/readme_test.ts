@@ -4,7 +4,7 @@
 // the recipe passed in both reports, the schema is a JSON Schema.
 
 import assert from "node:assert/strict";
-import { readmeCommands } from "../fixtures/readme.ts";
+import { readmeBlocks, readmeCommands } from "../fixtures/readme.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const lines = readmeCommands().filter((c) =>
@@ -77,3 +77,18 @@ for (const { section, line } of lines) {
     }
   });
 }
+
+Deno.test("README: the TypeScript recipe, saved as sizes.ts, passes with `deno task usb run sizes.ts`", async () => {
+  const block = readmeBlocks().find((b) =>
+    b.lang === "ts" && b.code.includes("defineRecipe")
+  );
+  assert.ok(block, "the README has a TypeScript recipe");
+  await Deno.writeTextFile(`${ROOT}/sizes.ts`, block.code + "\n");
+  try {
+    const r = await sh("deno task usb run sizes.ts");
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /PASS 3 passed/);
+  } finally {
+    await Deno.remove(`${ROOT}/sizes.ts`).catch(() => {});
+  }
+});

@@ -248,3 +248,64 @@ Deno.test("recipe: a device that never appears exits 2 after about `wait`, with 
     );
   });
 });
+
+Deno.test({
+  name:
+    "recipe: an interface usbtest holds is busy, and the hint names the recipe's detachKernelDriver",
+  ignore: !hasSourceSink || !info.modules.includes("usbtest"),
+  async fn() {
+    await tempDir(async (dir) => {
+      await Deno.writeTextFile(
+        `${dir}/busy.yaml`,
+        [
+          "name: busy",
+          "device: {vendorId: 0x0525, productId: 0xa4a0, wait: 5s}",
+          "interfaces: [0]",
+          "steps:",
+          "  - bulk: {endpoint: 0x81, in: 1024}",
+          "",
+        ].join("\n"),
+      );
+      const r = await usb("run", `${dir}/busy.yaml`);
+      assert.equal(r.code, 1, explain(r));
+      assert.match(r.stderr, /^error\[busy\]: .*usbtest/m);
+      assert.match(
+        r.stderr,
+        /^ {2}hint: write the interface as \{number: 0, detachKernelDriver: true\} in the recipe's interfaces/m,
+      );
+      assert.ok(!r.stderr.includes("claimInterface to detach"), r.stderr);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "recipe: a read shorter than a packet babbles, and the hint gives the endpoint's wMaxPacketSize",
+  ignore: !hasSourceSink,
+  async fn() {
+    await tempDir(async (dir) => {
+      await Deno.writeTextFile(
+        `${dir}/babble.yaml`,
+        [
+          "name: babble",
+          "device: {vendorId: 0x0525, productId: 0xa4a0, wait: 5s}",
+          "interfaces: [{number: 0, detachKernelDriver: true}]",
+          "steps:",
+          "  - bulk: {endpoint: 0x81, in: 64}",
+          "",
+        ].join("\n"),
+      );
+      const r = await usb("run", `${dir}/babble.yaml`);
+      assert.equal(r.code, 1, explain(r));
+      assert.match(r.stdout, /✗ 1 +bulk IN 0x81, 64 B/);
+      assert.match(r.stdout, /status: expected ok, got babble/);
+      // SourceSink's bulk IN is 1024 bytes a packet at SuperSpeed, 512 at high speed.
+      const hint =
+        /hint: babble means the device sent more than the 64 bytes asked for; a device sends whole packets, so the length of a read must be a multiple of the endpoint's wMaxPacketSize \((\d+) here\): read (\d+) bytes/
+          .exec(r.stdout);
+      assert.ok(hint, explain(r));
+      assert.equal(hint[1], hint[2]);
+      assert.ok(["512", "1024"].includes(hint[1]!), hint[1]);
+    });
+  },
+});

@@ -123,15 +123,36 @@ Deno.test("--var overrides a recipe variable, and a failing step exits 1", async
     const { status, out } = await cli([
       path,
       "--var",
-      "size=8",
+      "size=32",
       "--report",
       `json=${dir}/r.json`,
     ]);
     assert.equal(status, 1);
-    assert.match(out, /length: expected 16 bytes, got 8/);
+    assert.match(out, /length: expected 16 bytes, got 32/);
     const json = JSON.parse(await Deno.readTextFile(`${dir}/r.json`));
-    assert.equal(json.vars.size, "8");
-    assert.equal(json.steps[0].transfer.requested, 8);
+    assert.equal(json.vars.size, "32");
+    assert.equal(json.steps[0].transfer.requested, 32);
+  });
+});
+
+Deno.test("a --var value that makes a step impossible exits 2 with its position, also with --dry-run", async () => {
+  await withRecipe(PASSING, async (path) => {
+    for (const dry of [[], ["--dry-run"]]) {
+      const { status, out, err, opener } = await cli([
+        path,
+        "--var",
+        "size=8",
+        ...dry,
+      ]);
+      assert.equal(status, 2);
+      assert.equal(out, "");
+      assert.equal(opener.calls(), 0);
+      assert.equal(
+        err.replaceAll(path, "r.yaml"),
+        "r.yaml:6:60: steps[0].bulk.expect.length: the step reads at most 8 bytes (in: 8), so 16 can never arrive\n" +
+          "r.yaml: 1 problem; nothing was run\n",
+      );
+    }
   });
 });
 

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import {
   loadRecipe,
+  MAX_LISTED_PROBLEMS,
+  MAX_NESTING,
+  MAX_RECIPE_BYTES,
   parseRecipe,
   RecipeError,
   validateRecipe,
@@ -154,7 +157,11 @@ Deno.test("the JSON Schema is generated from the same schema", () => {
   ) {
     assert.ok(text.includes(`"${word}"`), word);
   }
-  assert.ok(text.includes("An endpoint address (a number 0x01-0xff)."));
+  assert.ok(
+    text.includes(
+      "An endpoint address (0x01-0x0f for OUT, 0x81-0x8f for IN).",
+    ),
+  );
   // Round-trips as JSON (no functions, no cycles left inline).
   assert.deepEqual(JSON.parse(text), schema);
 });
@@ -193,4 +200,193 @@ Deno.test("JSON syntax errors point at the line and column, and say what was exp
       message,
     );
   }
+});
+
+// ---------------------------------------------------------------------------
+// Bounded input: every cost of loading is bounded, and every refusal is a
+// problem (exit 2), with a position where the format has one.
+
+const fixtures = new URL("../fixtures/recipes/", import.meta.url).pathname;
+
+async function problemsOf(
+  load: () => Promise<unknown> | unknown,
+): Promise<string> {
+  try {
+    await load();
+  } catch (e) {
+    if (e instanceof RecipeError) return e.message;
+    throw e;
+  }
+  throw new Error("the recipe was accepted");
+}
+
+Deno.test("a file larger than MAX_RECIPE_BYTES is refused before it is read; one at the limit loads", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const recipe = "name: t\ndevice: {serial: s}\nsteps: [{log: hi}]\n";
+    const atLimit = recipe + "#".repeat(MAX_RECIPE_BYTES - recipe.length - 1) +
+      "\n";
+    await Deno.writeTextFile(`${dir}/limit.yaml`, atLimit);
+    const { recipe: loaded } = await loadRecipe(`${dir}/limit.yaml`);
+    assert.equal(loaded.name, "t");
+    await Deno.writeTextFile(`${dir}/big.yaml`, atLimit + "#");
+    assert.equal(
+      await problemsOf(() => loadRecipe(`${dir}/big.yaml`)),
+      `${dir}/big.yaml: recipe: the recipe is 1.00 MiB (1048577 bytes); a recipe file may be at most 1 MiB (1048576 bytes)`,
+    );
+    assert.equal(
+      await problemsOf(() => parseRecipe(atLimit + "#", { file: "big.yaml" })),
+      "big.yaml: recipe: the recipe is larger than 1 MiB; a recipe file may be at most 1 MiB (1048576 bytes)",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a device, a FIFO or a folder is not read as a recipe", async () => {
+  const notFile =
+    "recipe: cannot read the recipe: it is not a regular file (a device, a FIFO or a socket never ends); save the recipe to a file";
+  assert.equal(
+    await problemsOf(() => loadRecipe("/dev/zero")),
+    `/dev/zero: ${notFile}`,
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    const made = await new Deno.Command("mkfifo", { args: [`${dir}/r.yaml`] })
+      .output();
+    assert.ok(made.success);
+    assert.equal(
+      await problemsOf(() => loadRecipe(`${dir}/r.yaml`)),
+      `${dir}/r.yaml: ${notFile}`,
+    );
+    assert.equal(
+      await problemsOf(() => loadRecipe(dir)),
+      `${dir}: recipe: cannot read the recipe: it is a directory`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the message lists the first MAX_LISTED_PROBLEMS problems, then how many more; problems holds them all", () => {
+  const yaml = "name: t\ndevice: {serial: s}\nsteps:\n" +
+    "  - delay: soon\n".repeat(200);
+  let error: unknown;
+  try {
+    parseRecipe(yaml, { file: "r.yaml" });
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error instanceof RecipeError);
+  assert.equal(error.problems.length, 200);
+  const lines = error.message.split("\n");
+  assert.equal(lines.length, MAX_LISTED_PROBLEMS + 1);
+  assert.equal(
+    lines[MAX_LISTED_PROBLEMS - 1],
+    `r.yaml:${
+      MAX_LISTED_PROBLEMS + 3
+    }:12: steps[49].delay: expected a delay (milliseconds, or a duration such as "100ms"), found "soon"`,
+  );
+  assert.equal(
+    lines[MAX_LISTED_PROBLEMS],
+    "r.yaml: and 150 more problems (only the first 50 are listed)",
+  );
+});
+
+Deno.test("40,000 variables load, and a duplicate among them is found at its line", () => {
+  const n = 40_000;
+  let yaml = "name: t\ndevice: {serial: s}\nsteps: [{log: hi}]\nvars:\n";
+  for (let i = 0; i < n; i++) yaml += `  v${i}: ${i}\n`;
+  const recipe = parseRecipe(yaml, { file: "r.yaml" });
+  assert.equal(Object.keys(recipe.vars ?? {}).length, n);
+  assert.equal(recipe.vars?.[`v${n - 1}`], n - 1);
+  assert.equal(
+    problemsNow(() => parseRecipe(yaml + "  v17: 0\n", { file: "r.yaml" })),
+    `r.yaml:${n + 5}:3: recipe: invalid YAML: Map keys must be unique`,
+  );
+});
+
+function problemsNow(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof RecipeError) return e.message;
+    throw e;
+  }
+  throw new Error("the recipe was accepted");
+}
+
+Deno.test("anchors and aliases still work, within bounds", () => {
+  const recipe = parseRecipe(
+    [
+      "name: t",
+      "device: {serial: s}",
+      "interfaces: [0]",
+      "steps:",
+      "  - bulk: {endpoint: 0x81, in: 4, expect: &four {length: 4}}",
+      "  - bulk: {endpoint: 0x81, in: 8, expect: *four}",
+      "  - &hi {log: hi}",
+      "  - *hi",
+    ].join("\n"),
+    { file: "r.yaml" },
+  );
+  const [a, b, , d] = recipe.steps.map(tagStep);
+  assert.ok(a?.kind === "bulk" && b?.kind === "bulk");
+  assert.deepEqual(b.body.expect, a.body.expect);
+  assert.ok(d?.kind === "log" && d.body === "hi");
+});
+
+Deno.test("a TypeScript module that never finishes loading is a problem at its line 1, after the timeout", async () => {
+  assert.equal(
+    await problemsOf(() =>
+      loadRecipe(fixtures + "never_settles.ts", { moduleTimeout: 300 })
+    ),
+    `${fixtures}never_settles.ts:1:1: recipe: the module did not finish loading within 300 ms (a top-level await that never settles?)`,
+  );
+});
+
+Deno.test("a TypeScript module's default export must be data: a function is named where it is", async () => {
+  assert.equal(
+    await problemsOf(() => loadRecipe(fixtures + "not_data.ts")),
+    `${fixtures}not_data.ts: recipe: the default export is not plain data (steps[0].log is a function)`,
+  );
+});
+
+Deno.test("--var values known when loading are checked as the run will see them; names alone are not", () => {
+  const yaml =
+    "name: t\ndevice: {serial: s}\ninterfaces: [0]\nsteps:\n  - bulk: {endpoint: '${ep}', in: 8}\n";
+  assert.equal(
+    problemsNow(() =>
+      parseRecipe(yaml, { file: "r.yaml", vars: { ep: "0x02" } })
+    ),
+    "r.yaml:5:22: steps[0].bulk.endpoint: 0x02 is an OUT endpoint (bit 7 clear), but this step reads from it (in); IN endpoints are 0x81-0x8f",
+  );
+  parseRecipe(yaml, { file: "r.yaml", vars: ["ep"] });
+  parseRecipe(yaml, { file: "r.yaml", vars: { ep: "0x81" } });
+});
+
+Deno.test("the JSON Schema describes every field an editor shows", () => {
+  const text = JSON.stringify(recipeJsonSchema());
+  for (
+    const phrase of [
+      "The request's type, bits 5-6 of bmRequestType",
+      "Who the request is for, bits 0-4 of bmRequestType",
+      "The status the transfer must end with (default ok)",
+      "Fields of the received data to keep as variables",
+      "What a failure of this step does",
+      "A generated pattern of `length` bytes",
+      "The length of each packet of an iso OUT transfer",
+    ]
+  ) {
+    assert.ok(text.includes(phrase), phrase);
+  }
+});
+
+Deno.test("deeply nested JSON with a syntax error is a nesting problem, not a stack overflow", () => {
+  assert.equal(
+    problemsNow(() => parseRecipe("[".repeat(100_000), { file: "r.json" })),
+    `r.json:1:${
+      MAX_NESTING + 1
+    }: recipe: lists and mappings nest more than 64 levels deep here; a recipe needs far fewer`,
+  );
 });

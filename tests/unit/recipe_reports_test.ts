@@ -246,3 +246,38 @@ Deno.test("the dry-run plan lists every step with its expectations", () => {
   assert.match(plan, /^ {2}5 {5}bulk IN 0x85, 8 B$/m);
   assert.match(plan, /^ {8}timeout 20\.0 ms$/m);
 });
+
+Deno.test("the recipe's name and the steps' names are interpolated in every report", async () => {
+  const recipe = parseRecipe(
+    `name: "read LBA \${lba} of $\${disk}"
+device: {vendorId: 0x0525, productId: 0xa4a0}
+interfaces: [0]
+vars: {lba: 7}
+steps:
+  - bulk: {name: "CBW for LBA \${lba:hex}", endpoint: 0x02, out: "01"}
+`,
+    { file: "lba.yaml" },
+  );
+  let out = "";
+  const result = await runRecipe(recipe, {
+    openDevice: fakeOpener(new FakeDevice()),
+    observer: new TerminalReporter({ write: (s) => out += s, isTTY: false }),
+    vars: { lba: "2047" },
+  });
+  assert.equal(result.outcome, "passed");
+  const name = "read LBA 2047 of ${disk}";
+  assert.equal(out.split("\n")[0], name);
+  assert.match(out, /✓ 1 {4}CBW for LBA 0x7ff \(bulk OUT 0x02, 1 B\)/);
+  const json = jsonReport(result) as {
+    recipe: { name: string };
+    steps: { name: string }[];
+  };
+  assert.equal(json.recipe.name, name);
+  assert.equal(json.steps[0]!.name, "CBW for LBA 0x7ff");
+  const suite = parseXml(junitReport(result)).children[0]!;
+  assert.equal(suite.attrs.name, name);
+  assert.equal(
+    suite.children.find((c) => c.name === "testcase")!.attrs.name,
+    "1 CBW for LBA 0x7ff (bulk OUT 0x02, 1 B)",
+  );
+});
