@@ -60,6 +60,21 @@ export class UsbBuffer {
   #inFlight = false;
   #released = false;
 
+  /**
+   * True for a real UsbBuffer (a brand check: an object that only looks like
+   * one, or a Proxy of one, is not).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { UsbBuffer } from "./buffer.ts";
+   * assert.equal(UsbBuffer.is({ size: 4, bytes: new Uint8Array(4) }), false);
+   * ```
+   */
+  static is(value: unknown): value is UsbBuffer {
+    return typeof value === "object" && value !== null && #inFlight in value;
+  }
+
   /** Made by the pool; use `Device.allocBuffer`. */
   constructor(
     pool: BufferPool,
@@ -78,6 +93,9 @@ export class UsbBuffer {
       ? Deno.UnsafePointerView.getArrayBuffer(base, size)
       : new ArrayBuffer(size);
     this.#view = new Uint8Array(this.#ab);
+    // `size` and `mappedBytes` decide what the kernel may touch: they must
+    // not be writable from outside.
+    Object.freeze(this);
   }
 
   /**
@@ -225,7 +243,10 @@ export class BufferPool {
     return this.#mapped;
   }
 
-  /** Allocates a buffer; see `Device.allocBuffer`. */
+  /**
+   * Allocates a buffer; see `Device.allocBuffer`, which checks the
+   * arguments (`size` an integer from 1 to 2³¹−1).
+   */
   alloc(size: number, options: AllocBufferOptions = {}): UsbBuffer {
     if (this.#closed) {
       throw new UsbError(
@@ -233,18 +254,12 @@ export class BufferPool {
         "allocBuffer: the device was closed",
       );
     }
-    if (!Number.isInteger(size) || size <= 0 || size > 0x7fffffff) {
-      throw new UsbError(
-        "invalid-argument",
-        `allocBuffer size must be a positive integer, got ${size}`,
-      );
-    }
     const capMmap = (this.#engine.capabilities & 0x20) !== 0; // USBDEVFS_CAP_MMAP
     if (options.zeroCopy === false || !capMmap) {
       const why = options.zeroCopy === false
         ? "zeroCopy: false was requested"
         : "this kernel has no USBDEVFS_CAP_MMAP";
-      return this.#track(new UsbBuffer(this, size, null, 0, why));
+      return this.#track(this.#ordinary(size, why));
     }
     const bytes = Math.ceil(size / PAGE) * PAGE;
     const reuse = this.#free.get(bytes)?.pop();
@@ -285,17 +300,28 @@ export class BufferPool {
       }
       // Any other failure: ordinary memory, same API, visible in zeroCopy.
       return this.#track(
-        new UsbBuffer(
-          this,
+        this.#ordinary(
           size,
-          null,
-          0,
           `mmap on usbfs failed: ${errorFromErrno(errno, "mmap").message}`,
         ),
       );
     }
     this.#mapped += bytes;
     return this.#track(new UsbBuffer(this, size, base, bytes));
+  }
+
+  /** A buffer of ordinary memory; no-memory when JavaScript has none. */
+  #ordinary(size: number, why: string): UsbBuffer {
+    try {
+      return new UsbBuffer(this, size, null, 0, why);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw new UsbError(
+        "no-memory",
+        `allocBuffer(${size}): JavaScript could not allocate ${size} bytes`,
+        { hint: "use smaller buffers or fewer of them", cause: e },
+      );
+    }
   }
 
   #track(b: UsbBuffer): UsbBuffer {

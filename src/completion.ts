@@ -86,17 +86,30 @@ class CompletionLoop {
     if (!this.#parked) this.#park();
   }
 
-  /** A URB submit failed after `submitted()` was counted. */
+  /**
+   * A URB submit failed after `submitted()` was counted. If that leaves
+   * nothing in flight, the parked wait is woken so that it ends: it would
+   * otherwise wait for a completion that never comes, and keep the process
+   * from exiting.
+   */
   submitFailed(): void {
     this.#inflight--;
+    if (this.#parked && this.#inflight === 0) {
+      this.#h.sym.usbkit_ring_doorbell(this.#handle);
+    }
   }
 
-  /** Reads every published record and dispatches it. */
+  /**
+   * Reads every published record and dispatches it. Each record is consumed
+   * (and counted) exactly once even if a sink throws: the error is reported
+   * with `reportError` after the batch, and the loop goes on.
+   */
   drain(): void {
     const sym = this.#h.sym;
     const words = this.#words;
     let tail = this.#tail;
     let head = sym.usbkit_ring_ack(this.#handle, tail);
+    const errors: unknown[] = [];
     while (tail !== head) {
       // Gone records first: a URB killed by an unplug (EPROTO, ESHUTDOWN)
       // is published in the same batch as its device's gone record, and must
@@ -104,7 +117,11 @@ class CompletionLoop {
       for (let t = tail; t !== head; t = (t + 1) >>> 0) {
         const base = (t & this.#mask) * this.#stride;
         if (words[base + REC_KIND] === KIND_GONE) {
-          this.#sinks.get(words[base + REC_DEVICE]!)?.deviceGone();
+          try {
+            this.#sinks.get(words[base + REC_DEVICE]!)?.deviceGone();
+          } catch (e) {
+            errors.push(e);
+          }
         }
       }
       for (; tail !== head; tail = (tail + 1) >>> 0) {
@@ -112,16 +129,23 @@ class CompletionLoop {
         if (words[base + REC_KIND] === KIND_GONE) continue;
         this.#inflight--;
         this.stats.records++;
-        this.#sinks.get(words[base + REC_DEVICE]!)?.urbCompleted(
-          words[base + REC_SLOT]!,
-          words[base + REC_STATUS]!,
-          words[base + REC_ACTUAL]!,
-          words[base + REC_ERRORS]!,
-        );
+        try {
+          this.#sinks.get(words[base + REC_DEVICE]!)?.urbCompleted(
+            words[base + REC_SLOT]!,
+            words[base + REC_STATUS]!,
+            words[base + REC_ACTUAL]!,
+            words[base + REC_ERRORS]!,
+          );
+        } catch (e) {
+          errors.push(e);
+        }
       }
+      this.#tail = tail;
       head = sym.usbkit_ring_ack(this.#handle, tail);
     }
     this.#tail = tail;
+    // A throwing sink is a bug: make it visible without breaking the ring.
+    for (const e of errors) reportError(e);
   }
 
   async #park(): Promise<void> {

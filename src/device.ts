@@ -22,7 +22,11 @@ import {
   BufferPool,
   type UsbBuffer,
 } from "./buffer.ts";
-import { type DeviceSelector, selectDevice } from "./selector.ts";
+import {
+  checkSelector,
+  type DeviceSelector,
+  selectDevice,
+} from "./selector.ts";
 import {
   type InResult,
   type OutResult,
@@ -31,6 +35,19 @@ import {
   UrbEngine,
   UrbType,
 } from "./transfer.ts";
+import {
+  checkBoolean,
+  checkBytes,
+  type CheckedTransferOptions,
+  checkInteger,
+  checkOneOf,
+  checkOptions,
+  checkString,
+  checkTransferOptions,
+  hex,
+  invalidArgument,
+  MAX_TRANSFER_BYTES,
+} from "./validate.ts";
 
 /** A control transfer's setup packet, WebUSB style. */
 export interface SetupPacket {
@@ -46,19 +63,135 @@ export interface SetupPacket {
   index: number;
 }
 
-/** Options of {@linkcode open}. */
+/** Options of {@linkcode open}. Checked first: a bad value is `invalid-argument`. */
 export interface OpenOptions {
-  /** URB slots in the device's pool: the most URBs in flight at once. Default 1024. */
+  /**
+   * URB slots in the device's pool: the most URBs in flight at once, an
+   * integer from 1 to 65536. Default 1024.
+   */
   maxUrbs?: number;
-  /** Cap on usbfs-mapped buffer bytes for this device. Default 64 MiB. */
+  /**
+   * Cap on usbfs-mapped buffer bytes for this device, an integer from 0 to
+   * 2⁵³−1. Default 64 MiB.
+   */
   maxBufferBytes?: number;
+}
+
+/** The most URB slots a device may have (each takes about 1.6 KiB). */
+const MAX_URBS = 65536;
+
+/** {@linkcode OpenOptions}, checked. */
+function checkOpenOptions(
+  method: string,
+  value: unknown,
+): { maxUrbs: number; maxBufferBytes: number | undefined } {
+  const o = checkOptions(`${method}: options`, value, [
+    "maxUrbs",
+    "maxBufferBytes",
+  ]);
+  return {
+    maxUrbs: o.maxUrbs === undefined
+      ? 1024
+      : checkInteger(`${method}: options.maxUrbs`, o.maxUrbs, 1, MAX_URBS),
+    maxBufferBytes: o.maxBufferBytes === undefined ? undefined : checkInteger(
+      `${method}: options.maxBufferBytes`,
+      o.maxBufferBytes,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+  };
+}
+
+/** A listed device passed to open(): what opening it reads from it. */
+function checkInfo(method: string, value: unknown): UsbDeviceInfo {
+  const o = checkOptions(`${method}: device`, value, [
+    "devnode",
+    "vendorId",
+    "productId",
+    "portPath",
+  ]);
+  checkString(`${method}: device.devnode`, o.devnode);
+  checkInteger(`${method}: device.vendorId`, o.vendorId, 0, 0xffff);
+  checkInteger(`${method}: device.productId`, o.productId, 0, 0xffff);
+  checkString(`${method}: device.portPath`, o.portPath);
+  return value as UsbDeviceInfo;
 }
 
 const REQUEST_TYPES = { standard: 0, class: 1, vendor: 2 } as const;
 const RECIPIENTS = { device: 0, interface: 1, endpoint: 2, other: 3 } as const;
 
 /**
+ * Checks a setup packet (see {@linkcode SetupPacket}) and returns a plain
+ * copy of it: `requestType` and `recipient` one of their names, `request`
+ * an integer from 0 to 255, `value` and `index` integers from 0 to 65535.
+ *
+ * @param method the method, for messages: `"controlTransferIn"`
+ * @param value what was passed as the setup packet
+ * @throws {UsbError} `invalid-argument` naming the field
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSetup } from "./device.ts";
+ * const setup = { requestType: "vendor", recipient: "device", request: 0x5b, value: 0, index: 0 };
+ * assert.deepEqual(checkSetup("controlTransferOut", setup), setup);
+ * assert.throws(() => checkSetup("controlTransferOut", { ...setup, value: -1 }), /controlTransferOut: setup\.value must be an integer from 0 to 65535, got -1/);
+ * ```
+ */
+export function checkSetup(method: string, value: unknown): SetupPacket {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalidArgument(
+      `${method}: setup`,
+      value,
+      "a setup packet { requestType, recipient, request, value, index }",
+    );
+  }
+  const o = checkOptions(`${method}: setup`, value, [
+    "requestType",
+    "recipient",
+    "request",
+    "value",
+    "index",
+  ]);
+  return {
+    requestType: checkOneOf(
+      `${method}: setup.requestType`,
+      o.requestType,
+      Object.keys(REQUEST_TYPES) as (keyof typeof REQUEST_TYPES)[],
+    ),
+    recipient: checkOneOf(
+      `${method}: setup.recipient`,
+      o.recipient,
+      Object.keys(RECIPIENTS) as (keyof typeof RECIPIENTS)[],
+    ),
+    request: checkInteger(`${method}: setup.request`, o.request, 0, 0xff),
+    value: checkInteger(`${method}: setup.value`, o.value, 0, 0xffff),
+    index: checkInteger(`${method}: setup.index`, o.index, 0, 0xffff),
+  };
+}
+
+/** Writes a checked setup packet into the first 8 bytes of `buf`. */
+function writeSetup(
+  buf: Uint8Array,
+  dir: "in" | "out",
+  setup: SetupPacket,
+  length: number,
+): void {
+  buf[0] = (dir === "in" ? 0x80 : 0) | (REQUEST_TYPES[setup.requestType] << 5) |
+    RECIPIENTS[setup.recipient];
+  buf[1] = setup.request;
+  buf[2] = setup.value & 0xff;
+  buf[3] = setup.value >> 8;
+  buf[4] = setup.index & 0xff;
+  buf[5] = setup.index >> 8;
+  buf[6] = length & 0xff;
+  buf[7] = length >> 8;
+}
+
+/**
  * Encodes a setup packet into the first 8 bytes of `buf` (USB 2.0, 9.3).
+ * Every argument is checked ({@linkcode checkSetup}; `length` from 0 to
+ * 65535; `buf` a Uint8Array of at least 8 bytes).
  *
  * @example
  * ```ts
@@ -75,47 +208,16 @@ export function encodeSetup(
   setup: SetupPacket,
   length: number,
 ): void {
-  const type = REQUEST_TYPES[setup.requestType];
-  const recipient = RECIPIENTS[setup.recipient];
-  if (type === undefined) {
-    throw new UsbError(
-      "invalid-argument",
-      `requestType must be "standard", "class" or "vendor", got ${
-        JSON.stringify(setup.requestType)
-      }`,
-    );
+  const bytes = checkBytes("encodeSetup: buf", buf);
+  if (bytes.length < 8) {
+    throw invalidArgument("encodeSetup: buf", buf, "at least 8 bytes");
   }
-  if (recipient === undefined) {
-    throw new UsbError(
-      "invalid-argument",
-      `recipient must be "device", "interface", "endpoint" or "other", got ${
-        JSON.stringify(setup.recipient)
-      }`,
-    );
-  }
-  for (
-    const [name, v, max] of [
-      ["request", setup.request, 0xff],
-      ["value", setup.value, 0xffff],
-      ["index", setup.index, 0xffff],
-      ["length", length, 0xffff],
-    ] as const
-  ) {
-    if (!Number.isInteger(v) || v < 0 || v > max) {
-      throw new UsbError(
-        "invalid-argument",
-        `control ${name} must be an integer 0..0x${max.toString(16)}, got ${v}`,
-      );
-    }
-  }
-  buf[0] = (dir === "in" ? 0x80 : 0) | (type << 5) | recipient;
-  buf[1] = setup.request;
-  buf[2] = setup.value & 0xff;
-  buf[3] = setup.value >> 8;
-  buf[4] = setup.index & 0xff;
-  buf[5] = setup.index >> 8;
-  buf[6] = length & 0xff;
-  buf[7] = length >> 8;
+  writeSetup(
+    bytes,
+    checkOneOf("encodeSetup: dir", dir, ["in", "out"]),
+    checkSetup("encodeSetup", setup),
+    checkInteger("encodeSetup: length", length, 0, 0xffff),
+  );
 }
 
 /** Who holds a usbfs node open, other than this process: "process 123 (name)". */
@@ -175,7 +277,7 @@ export class Device {
     info: UsbDeviceInfo,
     engine: UrbEngine,
     speed: number,
-    options: OpenOptions,
+    options: { maxBufferBytes: number | undefined },
   ) {
     this.info = info;
     this.#engine = engine;
@@ -192,6 +294,8 @@ export class Device {
 
   /** Opens a listed device. Prefer {@linkcode open}. */
   static openInfo(info: UsbDeviceInfo, options: OpenOptions = {}): Device {
+    checkInfo("openInfo", info);
+    const opened = checkOpenOptions("openInfo", options);
     const h = helper();
     const err = new Int32Array(1);
     // usbkit_open needs the reaper machinery; creating it is idempotent.
@@ -206,7 +310,7 @@ export class Device {
     };
     const handle = h.sym.usbkit_open(
       cString(info.devnode),
-      options.maxUrbs ?? 1024,
+      opened.maxUrbs,
       err,
     );
     if (handle === null) {
@@ -228,11 +332,9 @@ export class Device {
     const speed = h.sym.usbkit_get_speed(handle);
     const engine = new UrbEngine(h, handle, caps[0] ?? 0);
     engine.ids = ids;
-    const id = `${info.vendorId.toString(16).padStart(4, "0")}:${
-      info.productId.toString(16).padStart(4, "0")
-    }`;
+    const id = `${hex(info.vendorId, 4, "")}:${hex(info.productId, 4, "")}`;
     engine.describe = () => `device ${id} at ${info.portPath}`;
-    const device = new Device(info, engine, speed, options);
+    const device = new Device(info, engine, speed, opened);
     trackOpen(device.#exitHook);
     return device;
   }
@@ -288,7 +390,8 @@ export class Device {
    * (zero-copy), or ordinary memory where usbfs cannot map (`zeroCopy` tells
    * which). Buffers come from a pool and are reused after `release()`.
    * Exceeding the pool's cap (`maxBufferBytes`) or the kernel's
-   * usbfs_memory_mb gives a `no-memory` error naming the limit.
+   * usbfs_memory_mb gives a `no-memory` error naming the limit. `size` is an
+   * integer from 1 to 2147483647; `options.zeroCopy` a boolean.
    *
    * @example
    * ```ts ignore
@@ -297,8 +400,11 @@ export class Device {
    * ```
    */
   allocBuffer(size: number, options: AllocBufferOptions = {}): UsbBuffer {
+    const n = checkInteger("allocBuffer: size", size, 1, MAX_TRANSFER_BYTES);
+    const o = checkOptions("allocBuffer: options", options, ["zeroCopy"]);
+    const zeroCopy = checkBoolean("allocBuffer: options.zeroCopy", o.zeroCopy);
     this.#live("allocBuffer");
-    return this.#pool.alloc(size, options);
+    return this.#pool.alloc(n, zeroCopy === false ? { zeroCopy } : {});
   }
 
   /** Bytes of usbfs-mapped memory this device holds, in use or pooled. */
@@ -307,7 +413,8 @@ export class Device {
   }
 
   /**
-   * Selects configuration `n` (bConfigurationValue). Fails with `busy` while
+   * Selects configuration `n` (bConfigurationValue, an integer from 0 to 255
+   * that the device has; 0 unconfigures it). Fails with `busy` while
    * interfaces are claimed.
    *
    * @example
@@ -316,6 +423,7 @@ export class Device {
    * ```
    */
   async selectConfiguration(n: number): Promise<void> {
+    checkInteger("selectConfiguration: configuration value", n, 0, 0xff);
     this.#live("selectConfiguration");
     if (
       !this.configurations.some((c) => c.configurationValue === n) && n !== 0
@@ -347,9 +455,10 @@ export class Device {
   }
 
   /**
-   * Claims interface `n` of the active configuration. With
-   * `detachKernelDriver`, a kernel driver bound to it is detached for the
-   * session (USBDEVFS_DISCONNECT_CLAIM) and bound again on release or close.
+   * Claims interface `n` (bInterfaceNumber, an integer from 0 to 255) of the
+   * active configuration. With `detachKernelDriver` (a boolean), a kernel
+   * driver bound to it is detached for the session
+   * (USBDEVFS_DISCONNECT_CLAIM) and bound again on release or close.
    *
    * @example
    * ```ts ignore
@@ -361,6 +470,14 @@ export class Device {
     n: number,
     options: { detachKernelDriver?: boolean } = {},
   ): Promise<Interface> {
+    checkInteger("claimInterface: interface number", n, 0, 0xff);
+    const o = checkOptions("claimInterface: options", options, [
+      "detachKernelDriver",
+    ]);
+    const detachKernelDriver = checkBoolean(
+      "claimInterface: options.detachKernelDriver",
+      o.detachKernelDriver,
+    );
     this.#live("claimInterface");
     const existing = this.#claimed.get(n);
     if (existing) return existing;
@@ -386,7 +503,7 @@ export class Device {
     const driver = this.#driverOf(n);
     let detached: string | undefined;
     if (
-      options.detachKernelDriver && driver !== undefined && driver !== "usbfs"
+      detachKernelDriver && driver !== undefined && driver !== "usbfs"
     ) {
       const r = sym.usbkit_disconnect_claim(handle, n);
       this.#engine.check(
@@ -461,21 +578,35 @@ export class Device {
       : "another usbfs user";
   }
 
+  /** Starts a control transfer; every argument was checked. */
   #control(
     dir: "in" | "out",
     setup: SetupPacket,
     buf: Uint8Array<ArrayBuffer>,
-    options: TransferOptions,
+    options: CheckedTransferOptions,
   ) {
-    const what = `control ${dir.toUpperCase()} request 0x${
-      setup.request.toString(16).padStart(2, "0")
-    }`;
+    const what = `control ${dir.toUpperCase()} request ${hex(setup.request)}`;
     const t = new Transfer(this.#engine, dir, what, buf, 8);
     return t.start(UrbType.control, 0, 0, false, options);
   }
 
+  #controlIn(
+    method: string,
+    setup: SetupPacket,
+    length: number,
+    options: CheckedTransferOptions,
+  ): Promise<InResult> {
+    this.#live(method);
+    const buf = new Uint8Array(8 + length);
+    writeSetup(buf, "in", setup, length);
+    return this.#control("in", setup, buf, options) as Promise<InResult>;
+  }
+
   /**
-   * A control transfer from the device: reads up to `length` bytes.
+   * A control transfer from the device: reads up to `length` bytes (an
+   * integer from 0 to 65535). The setup packet is checked as
+   * {@linkcode checkSetup} says; a bad argument rejects with
+   * `invalid-argument` and nothing is sent.
    *
    * @example GET_DESCRIPTOR(DEVICE)
    * ```ts ignore
@@ -491,17 +622,20 @@ export class Device {
     options: TransferOptions = {},
   ): Promise<InResult> {
     try {
-      this.#live("controlTransferIn");
-      const buf = new Uint8Array(8 + length);
-      encodeSetup(buf, "in", setup, length);
-      return this.#control("in", setup, buf, options) as Promise<InResult>;
+      const s = checkSetup("controlTransferIn", setup);
+      const n = checkInteger("controlTransferIn: length", length, 0, 0xffff);
+      const o = checkTransferOptions("controlTransferIn", options);
+      return this.#controlIn("controlTransferIn", s, n, o);
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
   /**
-   * A control transfer to the device, with `data` as the data stage.
+   * A control transfer to the device, with `data` (a Uint8Array, another
+   * ArrayBuffer view or an ArrayBuffer, at most 65535 bytes; absent: none)
+   * as the data stage. A bad argument rejects with `invalid-argument` and
+   * nothing is sent.
    *
    * @example
    * ```ts ignore
@@ -517,19 +651,23 @@ export class Device {
     options: TransferOptions = {},
   ): Promise<OutResult> {
     try {
+      const s = checkSetup("controlTransferOut", setup);
+      const bytes = checkBytes("controlTransferOut: data", data, 0xffff);
+      const o = checkTransferOptions("controlTransferOut", options);
       this.#live("controlTransferOut");
-      const buf = new Uint8Array(8 + data.length);
-      encodeSetup(buf, "out", setup, data.length);
-      buf.set(data, 8);
-      return this.#control("out", setup, buf, options) as Promise<OutResult>;
+      const buf = new Uint8Array(8 + bytes.length);
+      writeSetup(buf, "out", s, bytes.length);
+      buf.set(bytes, 8);
+      return this.#control("out", s, buf, o) as Promise<OutResult>;
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
   /**
-   * Reads string descriptor `index` in `langId` (default: the device's first
-   * language), decoded from UTF-16LE.
+   * Reads string descriptor `index` (an integer from 1 to 255) in `langId`
+   * (an integer from 0 to 65535; default: the device's first language),
+   * decoded from UTF-16LE.
    *
    * @example
    * ```ts ignore
@@ -541,14 +679,24 @@ export class Device {
     langId?: number,
     options: TransferOptions = {},
   ): Promise<string> {
+    checkInteger("getStringDescriptor: index", index, 0, 0xff);
     if (index === 0) {
       throw new UsbError(
         "invalid-argument",
-        "string index 0 is the language table, not a string",
+        "getStringDescriptor: index 0 is the language table, not a string",
+        {
+          hint:
+            "a descriptor's string index is 0 when it has no such string: check it first",
+        },
       );
     }
+    if (langId !== undefined) {
+      checkInteger("getStringDescriptor: langId", langId, 0, 0xffff);
+    }
+    const o = checkTransferOptions("getStringDescriptor", options);
     const get = (i: number, lang: number) =>
-      this.controlTransferIn(
+      this.#controlIn(
+        "getStringDescriptor",
         {
           requestType: "standard",
           recipient: "device",
@@ -557,7 +705,7 @@ export class Device {
           index: lang,
         },
         255,
-        options,
+        o,
       );
     if (langId === undefined) {
       if (this.#langId === undefined) {
@@ -601,7 +749,7 @@ export class Device {
    */
   async reset(): Promise<void> {
     this.#live("reset");
-    await this.#engine.cancelAll("cancelled");
+    await this.#engine.cancelAll("reset");
     const r = await this.#engine.h.sym.usbkit_reset(this.#engine.handle);
     this.#engine.check(r, "resetting the device");
   }
@@ -659,7 +807,9 @@ export class Device {
 
 /**
  * Opens a device by selector: `"VID:PID"`, a port path like `"2-1"`, a serial
- * number, a /dev/bus/usb path, a selector object, or a listed device.
+ * number, a /dev/bus/usb path, a selector object, or a listed device. The
+ * selector and the options are checked before anything is read or opened:
+ * a bad one rejects with `invalid-argument`.
  *
  * @example
  * ```ts ignore
@@ -671,17 +821,23 @@ export async function open(
   selector: DeviceSelector | string | UsbDeviceInfo,
   options: OpenOptions = {},
 ): Promise<Device> {
+  checkOpenOptions("open", options);
   let info: UsbDeviceInfo;
-  if (
-    typeof selector === "object" && selector !== null &&
-    "devnode" in selector && "descriptors" in selector
-  ) {
-    info = selector as UsbDeviceInfo;
+  if (isListedDevice(selector)) {
+    info = checkInfo("open", selector);
   } else {
-    info = selectDevice(
-      await listDevices(),
-      selector as DeviceSelector | string,
-    );
+    const sel = checkSelector("open: selector", selector);
+    info = selectDevice(await listDevices(), sel);
   }
   return Device.openInfo(info, options);
+}
+
+/** True for what listDevices() returns (rather than a selector object). */
+function isListedDevice(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  try {
+    return "devnode" in value && "descriptors" in value;
+  } catch {
+    return false; // a Proxy: checkSelector reports it
+  }
 }

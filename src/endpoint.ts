@@ -7,13 +7,15 @@
 
 import type { EndpointDescriptor, EndpointType } from "./descriptors.ts";
 import { UsbError } from "./errors.ts";
-import type { BufferPool, UsbBuffer } from "./buffer.ts";
+import { type BufferPool, UsbBuffer } from "./buffer.ts";
 import {
   type IsoInResult,
   type IsoOutResult,
   IsoTransfer,
 } from "./isochronous.ts";
 import {
+  checkStreamOptions,
+  checkWritableOptions,
   InStream,
   readableOf,
   type StreamOptions,
@@ -28,6 +30,15 @@ import {
   type UrbEngine,
   UrbType,
 } from "./transfer.ts";
+import {
+  checkBoolean,
+  checkBytes,
+  checkInteger,
+  checkTransferOptions,
+  hex,
+  invalidArgument,
+  MAX_TRANSFER_BYTES,
+} from "./validate.ts";
 
 /** What an Endpoint needs from its interface. */
 export interface EndpointOwner {
@@ -37,7 +48,32 @@ export interface EndpointOwner {
   readonly claimed: boolean;
 }
 
-const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+/** The kernel caps one iso packet at 98304 bytes (3 × 1024 × 32, devio.c). */
+const MAX_ISO_PACKET = 98304;
+
+/** A Uint8Array the FFI can take: on an ArrayBuffer (a SharedArrayBuffer is copied). */
+function ownBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer
+    ? bytes as Uint8Array<ArrayBuffer>
+    : new Uint8Array(bytes);
+}
+
+/** `new Uint8Array(n)`, with no-memory instead of a RangeError. */
+function allocate(n: number, what: string): Uint8Array<ArrayBuffer> {
+  try {
+    return new Uint8Array(n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new UsbError(
+      "no-memory",
+      `${what}: JavaScript could not allocate ${n} bytes`,
+      {
+        hint: "read less at a time, or into a UsbBuffer from allocBuffer()",
+        cause: e,
+      },
+    );
+  }
+}
 
 /**
  * An endpoint of a claimed interface, from `Interface.endpoint(address)`.
@@ -81,6 +117,8 @@ export class Endpoint {
     this.direction = descriptor.direction;
     this.type = descriptor.type;
     this.maxPacketSize = descriptor.packetSize;
+    // The address and type go to the helper: they must not be writable.
+    Object.freeze(this);
   }
 
   /** Throws unless the endpoint can be used now (claimed, connected). */
@@ -89,7 +127,7 @@ export class Endpoint {
       throw new UsbError(
         "invalid-argument",
         `${method} on endpoint ${
-          hex2(this.address)
+          hex(this.address)
         }: interface ${this.#owner.interfaceNumber} is not claimed ` +
           `(it was released, or the device was closed)`,
         {
@@ -102,25 +140,12 @@ export class Endpoint {
   }
 
   #check(dir: "in" | "out", method: string, iso = false): void {
-    if (!this.#owner.claimed) {
-      throw new UsbError(
-        "invalid-argument",
-        `${method} on endpoint ${
-          hex2(this.address)
-        }: interface ${this.#owner.interfaceNumber} is not claimed ` +
-          `(it was released, or the device was closed)`,
-        {
-          hint:
-            `call claimInterface(${this.#owner.interfaceNumber}) again and take the endpoint from it`,
-        },
-      );
-    }
-    if (this.#engine.gone) throw this.#engine.disconnectedError(method);
+    this.checkUsable(method);
     if (this.direction !== dir) {
       throw new UsbError(
         "invalid-argument",
         `${method} on endpoint ${
-          hex2(this.address)
+          hex(this.address)
         }, which is an ${this.direction.toUpperCase()} endpoint`,
         {
           hint: `use ${
@@ -132,7 +157,7 @@ export class Endpoint {
     if (iso !== (this.type === "isochronous")) {
       throw new UsbError(
         "invalid-argument",
-        `${method} on ${this.type} endpoint ${hex2(this.address)}`,
+        `${method} on ${this.type} endpoint ${hex(this.address)}`,
         {
           hint: iso
             ? `use transfer${
@@ -145,15 +170,17 @@ export class Endpoint {
   }
 
   #what(dir: "in" | "out"): string {
-    return `${this.type} ${dir.toUpperCase()} on endpoint ${
-      hex2(this.address)
-    }`;
+    return `${this.type} ${dir.toUpperCase()} on endpoint ${hex(this.address)}`;
   }
 
   /**
-   * Reads up to `length` bytes. Resolves when the device sent `length` bytes
-   * or a short packet. A transfer larger than one URB is split and completes
-   * as one.
+   * Reads up to `length` bytes: a byte count (an integer from 0 to
+   * 2147483647), or a UsbBuffer from `allocBuffer()` to read into (then
+   * `options.length`, from 0 to its size, reads less than all of it).
+   * Resolves when the device sent `length` bytes or a short packet. A
+   * transfer larger than one URB is split and completes as one. Every
+   * argument is checked first: a bad one rejects with `invalid-argument` and
+   * nothing is submitted.
    *
    * @example
    * ```ts ignore
@@ -165,21 +192,25 @@ export class Endpoint {
     options: TransferOptions & { length?: number } = {},
   ): Promise<InResult> {
     try {
-      this.#check("in", "transferIn");
+      const o = checkTransferOptions("transferIn", options, ["length"]);
       let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
       let size: number;
-      if (typeof length === "number") {
-        if (!Number.isInteger(length) || length < 0) {
-          throw new UsbError(
-            "invalid-argument",
-            `transferIn length must be a non-negative integer, got ${length}`,
-          );
-        }
-        mem = new Uint8Array(length);
-        size = length;
-      } else {
+      if (UsbBuffer.is(length)) {
+        this.#checkBuffer("transferIn: length", length);
+        size = this.#bufferLength(length, o.extra.length, "transferIn");
+        this.#check("in", "transferIn");
         mem = length;
-        size = this.#bufferLength(length, options.length, "transferIn");
+      } else {
+        size = checkInteger(
+          "transferIn: length",
+          length,
+          0,
+          MAX_TRANSFER_BYTES,
+          "pass a byte count, or a UsbBuffer from device.allocBuffer()",
+        );
+        this.#noLengthOption("transferIn", o.extra.length);
+        this.#check("in", "transferIn");
+        mem = allocate(size, "transferIn");
       }
       const t = new Transfer(
         this.#engine,
@@ -195,7 +226,7 @@ export class Endpoint {
         this.address,
         this.#engine.maxUrbBytes,
         this.type === "bulk" && (this.#engine.capabilities & 0x02) !== 0,
-        options,
+        o,
       ) as Promise<InResult>;
     } catch (e) {
       return Promise.reject(e);
@@ -203,8 +234,13 @@ export class Endpoint {
   }
 
   /**
-   * Writes `data`. The kernel copies it at submit, so the array may be reused
-   * as soon as this returns.
+   * Writes `data`: a Uint8Array (or another ArrayBuffer view, or an
+   * ArrayBuffer), or a UsbBuffer (then `options.length`, from 0 to its size,
+   * sends less than all of it). The kernel copies an array at submit, so it
+   * may be reused as soon as this returns. `options.zeroPacket: true` ends
+   * a transfer that fills its last packet with a zero-length packet. Every
+   * argument is checked first: a bad one rejects with `invalid-argument` and
+   * nothing is submitted.
    *
    * @example
    * ```ts ignore
@@ -216,65 +252,93 @@ export class Endpoint {
     options: TransferOptions & { zeroPacket?: boolean; length?: number } = {},
   ): Promise<OutResult> {
     try {
-      this.#check("out", "transferOut");
-      let t: Transfer;
-      if (data instanceof Uint8Array) {
-        const buf = data.buffer instanceof ArrayBuffer
-          ? (data as Uint8Array<ArrayBuffer>)
-          : new Uint8Array(data);
-        t = new Transfer(
-          this.#engine,
-          "out",
-          this.#what("out"),
-          buf,
-          0,
-          this.#owner.interfaceNumber,
-        );
+      const o = checkTransferOptions("transferOut", options, [
+        "zeroPacket",
+        "length",
+      ]);
+      const zeroPacket = checkBoolean(
+        "transferOut: options.zeroPacket",
+        o.extra.zeroPacket,
+      ) ?? false;
+      let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
+      let size: number;
+      if (UsbBuffer.is(data)) {
+        this.#checkBuffer("transferOut: data", data);
+        size = this.#bufferLength(data, o.extra.length, "transferOut");
+        mem = data;
       } else {
-        const size = this.#bufferLength(data, options.length, "transferOut");
-        t = new Transfer(
-          this.#engine,
-          "out",
-          this.#what("out"),
-          data,
-          0,
-          this.#owner.interfaceNumber,
-          size,
-        );
+        mem = ownBytes(checkBytes("transferOut: data", data));
+        size = mem.length;
+        this.#noLengthOption("transferOut", o.extra.length);
       }
+      this.#check("out", "transferOut");
+      const t = new Transfer(
+        this.#engine,
+        "out",
+        this.#what("out"),
+        mem,
+        0,
+        this.#owner.interfaceNumber,
+        size,
+      );
       return t.start(
         this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
         this.address,
         this.#engine.maxUrbBytes,
         this.type === "bulk" && (this.#engine.capabilities & 0x02) !== 0,
-        options,
-        options.zeroPacket === true,
+        o,
+        zeroPacket,
       ) as Promise<OutResult>;
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  #bufferLength(
-    buf: UsbBuffer,
-    length: number | undefined,
-    method: string,
-  ): number {
-    const size = length ?? buf.size;
-    if (!Number.isInteger(size) || size < 0 || size > buf.size) {
-      throw new UsbError(
-        "invalid-argument",
-        `${method}: length ${size} does not fit the ${buf.size}-byte UsbBuffer`,
+  /** `options.length` is for UsbBuffers: with an array or a count it is an error. */
+  #noLengthOption(method: string, length: unknown): void {
+    if (length !== undefined) {
+      throw invalidArgument(
+        `${method}: options.length`,
+        length,
+        "undefined unless the data is a UsbBuffer",
+        "options.length says how much of a UsbBuffer to use",
       );
     }
-    return size;
+  }
+
+  /** How much of a UsbBuffer a transfer uses: `length`, or all of it. */
+  #bufferLength(buf: UsbBuffer, length: unknown, method: string): number {
+    if (length === undefined) return buf.size;
+    return checkInteger(`${method}: options.length`, length, 0, buf.size);
+  }
+
+  /** A UsbBuffer argument must be live and free (the transfer re-checks as it takes it). */
+  #checkBuffer(name: string, buf: UsbBuffer): void {
+    if (buf.released) {
+      throw invalidArgument(
+        name,
+        buf,
+        "a UsbBuffer that was not released",
+        "this UsbBuffer was released: allocate a new one with device.allocBuffer(size)",
+      );
+    }
+    if (buf.inFlight) {
+      throw invalidArgument(
+        name,
+        buf,
+        "a UsbBuffer that no transfer owns",
+        "this UsbBuffer is already in flight: a buffer belongs to one transfer at a time; wait for it, or allocate another",
+      );
+    }
   }
 
   /**
-   * Isochronous IN: one packet per entry of `packetLengths`. More than 128
-   * packets (the kernel's limit per URB) are split into several URBs. Each
-   * packet's `data` holds exactly what arrived; `data` concatenates only
-   * received bytes.
+   * Isochronous IN: one packet per entry of `packetLengths` (a non-empty
+   * array of integers from 0 to 98304, the kernel's per-packet limit). More
+   * than 128 packets (the kernel's limit per URB) are split into several
+   * URBs. Each packet's `data` holds exactly what arrived; `data`
+   * concatenates only received bytes. `options.buffer` is a UsbBuffer to
+   * receive into, at least as large as the packets together.
    *
    * @example
    * ```ts ignore
@@ -287,28 +351,51 @@ export class Endpoint {
     options: TransferOptions & { buffer?: UsbBuffer } = {},
   ): Promise<IsoInResult> {
     try {
-      this.#check("in", "isochronousTransferIn", true);
-      const total = this.#packetTotal(packetLengths);
-      const mem = options.buffer ?? new Uint8Array(total);
-      if (options.buffer) {
-        this.#bufferLength(options.buffer, total, "isochronousTransferIn");
+      const o = checkTransferOptions("isochronousTransferIn", options, [
+        "buffer",
+      ]);
+      const lengths = this.#packetLengths(
+        "isochronousTransferIn",
+        packetLengths,
+      );
+      const total = lengths.reduce((a, b) => a + b, 0);
+      const buffer = o.extra.buffer;
+      if (buffer !== undefined) {
+        if (!UsbBuffer.is(buffer)) {
+          throw invalidArgument(
+            "isochronousTransferIn: options.buffer",
+            buffer,
+            "a UsbBuffer from device.allocBuffer(), or undefined",
+          );
+        }
+        this.#checkBuffer("isochronousTransferIn: options.buffer", buffer);
+        if (buffer.size < total) {
+          throw invalidArgument(
+            "isochronousTransferIn: options.buffer",
+            buffer,
+            `a UsbBuffer of at least ${total} bytes (the packets together)`,
+          );
+        }
       }
+      this.#check("in", "isochronousTransferIn", true);
       const t = new IsoTransfer(
         this.#engine,
         "in",
-        `isochronous IN on endpoint ${hex2(this.address)}`,
-        mem,
-        packetLengths,
+        `isochronous IN on endpoint ${hex(this.address)}`,
+        buffer ?? allocate(total, "isochronousTransferIn"),
+        lengths,
         this.#owner.interfaceNumber,
       );
-      return t.start(this.address, options) as Promise<IsoInResult>;
+      return t.start(this.address, o) as Promise<IsoInResult>;
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
   /**
-   * Isochronous OUT: `data` is cut into packets of `packetLengths`.
+   * Isochronous OUT: `data` (bytes as for `transferOut`, or a UsbBuffer) is
+   * cut into packets of `packetLengths` (a non-empty array of integers from
+   * 0 to 98304); it must hold at least their sum.
    *
    * @example
    * ```ts ignore
@@ -322,60 +409,89 @@ export class Endpoint {
     options: TransferOptions = {},
   ): Promise<IsoOutResult> {
     try {
-      this.#check("out", "isochronousTransferOut", true);
-      const total = this.#packetTotal(packetLengths);
+      const o = checkTransferOptions("isochronousTransferOut", options);
+      const lengths = this.#packetLengths(
+        "isochronousTransferOut",
+        packetLengths,
+      );
+      const total = lengths.reduce((a, b) => a + b, 0);
       let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
-      if (data instanceof Uint8Array) {
-        if (data.length < total) {
-          throw new UsbError(
-            "invalid-argument",
-            `isochronousTransferOut: ${data.length} bytes of data for packets totalling ${total}`,
+      if (UsbBuffer.is(data)) {
+        this.#checkBuffer("isochronousTransferOut: data", data);
+        if (data.size < total) {
+          throw invalidArgument(
+            "isochronousTransferOut: data",
+            data,
+            `at least ${total} bytes (the packets together)`,
           );
         }
-        mem = new Uint8Array(data.subarray(0, total));
-      } else {
-        this.#bufferLength(data, total, "isochronousTransferOut");
         mem = data;
+      } else {
+        const bytes = checkBytes("isochronousTransferOut: data", data);
+        if (bytes.length < total) {
+          throw invalidArgument(
+            "isochronousTransferOut: data",
+            data,
+            `at least ${total} bytes (the packets together)`,
+          );
+        }
+        // A copy: the kernel reads it at submit, but only this much.
+        mem = new Uint8Array(bytes.subarray(0, total));
       }
+      this.#check("out", "isochronousTransferOut", true);
       const t = new IsoTransfer(
         this.#engine,
         "out",
-        `isochronous OUT on endpoint ${hex2(this.address)}`,
+        `isochronous OUT on endpoint ${hex(this.address)}`,
         mem,
-        packetLengths,
+        lengths,
         this.#owner.interfaceNumber,
       );
-      return t.start(this.address, options) as Promise<IsoOutResult>;
+      return t.start(this.address, o) as Promise<IsoOutResult>;
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  #packetTotal(lengths: number[]): number {
-    if (!Array.isArray(lengths) || lengths.length === 0) {
-      throw new UsbError(
-        "invalid-argument",
-        "packetLengths must be a non-empty array of packet sizes",
+  /** Checks iso packet lengths; returns a copy. */
+  #packetLengths(method: string, value: unknown): number[] {
+    const name = `${method}: packetLengths`;
+    if (!Array.isArray(value) || value.length === 0) {
+      throw invalidArgument(
+        name,
+        value,
+        `a non-empty array of packet sizes (integers from 0 to ${MAX_ISO_PACKET})`,
       );
     }
+    const lengths: number[] = [];
     let total = 0;
-    for (const n of lengths) {
-      // 98304 = 3 x 1024 x 32... the kernel caps one iso packet at 98304 bytes (devio.c).
-      if (!Number.isInteger(n) || n < 0 || n > 98304) {
-        throw new UsbError(
-          "invalid-argument",
-          `iso packet length ${n} is outside 0..98304 (the kernel's per-packet limit)`,
+    for (let i = 0; i < value.length; i++) {
+      const n = checkInteger(
+        `${name}[${i}]`,
+        value[i],
+        0,
+        MAX_ISO_PACKET,
+        "the kernel's limit for one iso packet is 98304 bytes",
+      );
+      total += n;
+      if (total > MAX_TRANSFER_BYTES) {
+        throw invalidArgument(
+          name,
+          value,
+          `packet sizes that add up to at most ${MAX_TRANSFER_BYTES} bytes`,
         );
       }
-      total += n;
+      lengths.push(n);
     }
-    return total;
+    return lengths;
   }
 
   /**
    * Streams IN transfers with `inFlight` always queued. Each chunk is a
    * zero-copy view, valid until the next iteration (`stream.keep()` copies
-   * it). Breaking out of the loop cancels what is still queued.
+   * it). Breaking out of the loop cancels what is still queued; closing the
+   * device or releasing the interface makes the loop throw a `cancelled`
+   * UsbError. The options are checked first (see `StreamOptions`).
    *
    * @example
    * ```ts ignore
@@ -385,13 +501,14 @@ export class Endpoint {
    * ```
    */
   stream(options: StreamOptions = {}): InStream {
+    const o = checkStreamOptions("stream", options, this.#engine.slotCount);
     this.#check("in", "stream");
     return new InStream(
       this.#engine,
       this.#pool,
       this,
       this.#owner.interfaceNumber,
-      options,
+      o,
     );
   }
 
@@ -404,7 +521,8 @@ export class Endpoint {
   }
 
   /**
-   * A ReadableStream (byte stream) of this IN endpoint with stream options.
+   * A ReadableStream (byte stream) of this IN endpoint with stream options,
+   * checked now (the transfers start at the first read).
    *
    * @example
    * ```ts ignore
@@ -414,8 +532,22 @@ export class Endpoint {
   openReadable(
     options: StreamOptions = {},
   ): ReadableStream<Uint8Array<ArrayBuffer>> {
-    this.#check("in", "readable");
-    return readableOf(() => this.stream(options));
+    const o = checkStreamOptions(
+      "openReadable",
+      options,
+      this.#engine.slotCount,
+    );
+    this.#check("in", "openReadable");
+    return readableOf(() => {
+      this.#check("in", "openReadable");
+      return new InStream(
+        this.#engine,
+        this.#pool,
+        this,
+        this.#owner.interfaceNumber,
+        o,
+      );
+    });
   }
 
   /** A WritableStream of this OUT endpoint, 16 transfers in flight. */
@@ -425,7 +557,8 @@ export class Endpoint {
 
   /**
    * A WritableStream of this OUT endpoint: each chunk is one transfer, with
-   * up to `inFlight` queued.
+   * up to `inFlight` queued. A chunk that is not bytes errors the stream
+   * with `invalid-argument`.
    *
    * @example
    * ```ts ignore
@@ -435,8 +568,13 @@ export class Endpoint {
    * ```
    */
   openWritable(options: WritableOptions = {}): WritableStream<Uint8Array> {
-    this.#check("out", "writable");
-    return writableOf((chunk) => this.transferOut(chunk), options);
+    const inFlight = checkWritableOptions(
+      "openWritable",
+      options,
+      this.#engine.slotCount,
+    );
+    this.#check("out", "openWritable");
+    return writableOf((chunk) => this.transferOut(chunk), { inFlight });
   }
 
   /**
@@ -448,14 +586,15 @@ export class Endpoint {
    * ```
    */
   async clearHalt(): Promise<void> {
-    if (this.#engine.gone) throw this.#engine.disconnectedError("clearHalt");
+    // usbfs would claim a released interface again to clear the halt.
+    this.checkUsable("clearHalt");
     const r = await this.#engine.h.sym.usbkit_clear_halt(
       this.#engine.handle,
       this.address,
     );
     this.#engine.check(
       r,
-      `clearing the halt on endpoint ${hex2(this.address)}`,
+      `clearing the halt on endpoint ${hex(this.address)}`,
     );
   }
 }

@@ -10,6 +10,7 @@
  */
 
 import { UsbError } from "./errors.ts";
+import { checkOptions, checkString } from "./validate.ts";
 import {
   type ConfigurationDescriptor,
   type DeviceDescriptor,
@@ -165,7 +166,7 @@ export interface ListOptions {
 export async function listDevices(
   options: ListOptions = {},
 ): Promise<UsbDeviceInfo[]> {
-  const scan = scanDevices(options);
+  const scan = scanDevices(checkListOptions("listDevices", options));
   let step = scan.next();
   while (!step.done) step = scan.next(await performAsync(step.value));
   return step.value;
@@ -188,7 +189,7 @@ export async function listDevices(
  * ```
  */
 export function listDevicesSync(options: ListOptions = {}): UsbDeviceInfo[] {
-  const scan = scanDevices(options);
+  const scan = scanDevices(checkListOptions("listDevicesSync", options));
   let step = scan.next();
   while (!step.done) step = scan.next(performSync(step.value));
   return step.value;
@@ -319,6 +320,22 @@ const SPEEDS: Readonly<Record<string, Speed>> = {
   "10000": "super-plus", // USB_SPEED_SUPER_PLUS, gen 2x1
   "20000": "super-plus", // gen 2x2
 };
+
+/** {@linkcode ListOptions}, checked: strings or absent (src/validate.ts). */
+function checkListOptions(method: string, value: unknown): ListOptions {
+  const o = checkOptions(`${method}: options`, value, [
+    "sysfsRoot",
+    "devRoot",
+  ]);
+  const out: ListOptions = {};
+  if (o.sysfsRoot !== undefined) {
+    out.sysfsRoot = checkString(`${method}: options.sysfsRoot`, o.sysfsRoot);
+  }
+  if (o.devRoot !== undefined) {
+    out.devRoot = checkString(`${method}: options.devRoot`, o.devRoot);
+  }
+  return out;
+}
 
 function* scanDevices(options: ListOptions): Scan<UsbDeviceInfo[]> {
   const sysfsRoot = options.sysfsRoot ?? "/sys";

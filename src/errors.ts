@@ -7,6 +7,8 @@
  * @module
  */
 
+import { hex } from "./validate.ts";
+
 /**
  * The stable error codes. Programs switch on these; the message and the hint
  * are for people and may change.
@@ -192,7 +194,7 @@ export interface ErrnoContext {
   holder?: string;
 }
 
-const hex4 = (n: number) => n.toString(16).padStart(4, "0");
+const hex4 = (n: number) => hex(n, 4, "");
 
 /**
  * The udev rule that gives the current user's group access to a device.

@@ -11,8 +11,7 @@ import { Endpoint } from "./endpoint.ts";
 import { UsbError } from "./errors.ts";
 import type { UrbEngine } from "./transfer.ts";
 import type { BufferPool } from "./buffer.ts";
-
-const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
+import { checkInteger, hex } from "./validate.ts";
 
 /**
  * An interface claimed with `Device.claimInterface(n)`.
@@ -78,7 +77,8 @@ export class Interface {
 
   /**
    * The endpoint with this address (0x81 is IN 1, 0x02 is OUT 2) in the
-   * current alternate setting.
+   * current alternate setting. `address` is an integer from 0 to 255;
+   * anything else throws `invalid-argument`.
    *
    * @example
    * ```ts ignore
@@ -86,6 +86,13 @@ export class Interface {
    * ```
    */
   endpoint(address: number): Endpoint {
+    checkInteger(
+      "endpoint: address",
+      address,
+      0,
+      0xff,
+      "endpoint addresses include the direction bit: 0x81 is IN 1, 0x01 is OUT 1",
+    );
     if (!this.#claimed) {
       throw new UsbError(
         "invalid-argument",
@@ -97,15 +104,16 @@ export class Interface {
     }
     const ep = this.#endpoints.get(address);
     if (!ep) {
-      const have = [...this.#endpoints.keys()].map(hex2).join(", ") || "none";
+      const have = [...this.#endpoints.keys()].map((a) => hex(a)).join(", ") ||
+        "none";
       throw new UsbError(
         "invalid-argument",
         `interface ${this.interfaceNumber} (alternate ${this.#alternate.alternateSetting}) has no endpoint ` +
-          `${hex2(address)}; its endpoints are: ${have}`,
+          `${hex(address)}; its endpoints are: ${have}`,
         {
           hint: (address & 0x80) === 0 && this.#endpoints.has(address | 0x80)
             ? `IN endpoints have bit 7 set: did you mean ${
-              hex2(address | 0x80)
+              hex(address | 0x80)
             }?`
             : "endpoint addresses include the direction bit: 0x81 is IN 1, 0x01 is OUT 1",
         },
@@ -120,8 +128,9 @@ export class Interface {
   }
 
   /**
-   * Selects alternate setting `n` (SET_INTERFACE). Endpoint objects from the
-   * previous setting no longer apply.
+   * Selects alternate setting `n` (SET_INTERFACE), an integer from 0 to 255
+   * that the interface has. Endpoint objects from the previous setting no
+   * longer apply.
    *
    * @example
    * ```ts ignore
@@ -129,6 +138,16 @@ export class Interface {
    * ```
    */
   async selectAlternate(n: number): Promise<void> {
+    checkInteger("selectAlternate: alternate setting", n, 0, 0xff);
+    if (!this.#claimed) {
+      throw new UsbError(
+        "invalid-argument",
+        `selectAlternate: interface ${this.interfaceNumber} was released`,
+        {
+          hint: `claim it again with claimInterface(${this.interfaceNumber})`,
+        },
+      );
+    }
     const alt = this.descriptor.alternates.find((a) =>
       a.alternateSetting === n
     );
@@ -167,7 +186,7 @@ export class Interface {
   async release(): Promise<void> {
     if (!this.#claimed) return;
     this.#claimed = false;
-    await this.#engine.cancelAll("cancelled", this.interfaceNumber);
+    await this.#engine.cancelAll("released", this.interfaceNumber);
     const sym = this.#engine.h.sym;
     if (!this.#engine.gone) {
       sym.usbkit_release_interface(this.#engine.handle, this.interfaceNumber);

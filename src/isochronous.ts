@@ -14,13 +14,15 @@
 import type { UsbBuffer } from "./buffer.ts";
 import { Errno, errnoName, UsbError, type UsbErrorCode } from "./errors.ts";
 import {
+  cancelledBecause,
   type CancelReason,
   isDisconnectStatus,
-  type TransferOptions,
+  listenForAbort,
   type UrbEngine,
   type UrbOwner,
   UrbType,
 } from "./transfer.ts";
+import type { CheckedTransferOptions } from "./validate.ts";
 
 /** The status of one iso packet. */
 export type IsoPacketStatus = "ok" | "stall" | "babble" | "error";
@@ -136,7 +138,7 @@ export class IsoTransfer implements UrbOwner {
   #remaining = 0;
   #cancel: CancelReason | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #signal: AbortSignal | undefined;
+  #unlisten: (() => void) | undefined;
   #onAbort = () => this.cancel("cancelled");
   #resolve!: (v: IsoInResult | IsoOutResult) => void;
   #reject!: (e: unknown) => void;
@@ -159,7 +161,8 @@ export class IsoTransfer implements UrbOwner {
     this.#dir = dir;
     this.#what = what;
     this.#mem = mem;
-    this.#lengths = lengths;
+    // A copy: the caller's array may change while the transfer runs.
+    this.#lengths = [...lengths];
     this.#actual = new Int32Array(lengths.length);
     this.#pstatus = new Int32Array(lengths.length);
     this.tag = tag;
@@ -170,10 +173,14 @@ export class IsoTransfer implements UrbOwner {
     this.settled = this.promise.catch(() => {});
   }
 
-  /** Submits every URB. */
+  /**
+   * Submits every URB. The options and packet lengths must have been
+   * checked (src/validate.ts): nothing here may fail on them once a URB is
+   * in flight.
+   */
   start(
     endpoint: number,
-    options: TransferOptions,
+    options: CheckedTransferOptions,
   ): Promise<IsoInResult | IsoOutResult> {
     if (options.signal?.aborted) {
       this.#reject(
@@ -185,13 +192,19 @@ export class IsoTransfer implements UrbOwner {
       return this.promise;
     }
     const mem = this.#mem;
-    if (!(mem instanceof Uint8Array)) {
-      try {
-        mem.acquire(this.#what);
-      } catch (e) {
-        this.#reject(e);
-        return this.promise;
+    try {
+      if (options.signal) {
+        this.#unlisten = listenForAbort(
+          options.signal,
+          this.#onAbort,
+          this.#what,
+        );
       }
+      if (!(mem instanceof Uint8Array)) mem.acquire(this.#what);
+    } catch (e) {
+      this.#unlisten?.();
+      this.#reject(e);
+      return this.promise;
     }
     const per = this.#engine.h.layout.maxIsoPackets;
     const flags = this.#engine.h.layout.flagIsoAsap;
@@ -228,6 +241,7 @@ export class IsoTransfer implements UrbOwner {
     } catch (e) {
       if (this.#remaining === 0) {
         if (!(mem instanceof Uint8Array)) mem.complete();
+        this.#unlisten?.();
         this.#reject(e);
         return this.promise;
       }
@@ -236,12 +250,8 @@ export class IsoTransfer implements UrbOwner {
       return this.promise;
     }
     this.#engine.track(this);
-    if (options.timeout !== undefined && options.timeout > 0) {
+    if (options.timeout > 0) {
       this.#timer = setTimeout(() => this.cancel("timeout"), options.timeout);
-    }
-    if (options.signal) {
-      this.#signal = options.signal;
-      options.signal.addEventListener("abort", this.#onAbort, { once: true });
     }
     return this.promise;
   }
@@ -282,7 +292,7 @@ export class IsoTransfer implements UrbOwner {
   #finish(): void {
     this.#engine.untrack(this);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#unlisten?.();
     let view: Uint8Array<ArrayBuffer>;
     if (this.#mem instanceof Uint8Array) view = this.#mem;
     else {
@@ -316,9 +326,7 @@ export class IsoTransfer implements UrbOwner {
       return this.#reject(
         new UsbError(
           code,
-          `${this.#what} ${
-            this.#cancel === "timeout" ? "timed out" : "was cancelled"
-          }`,
+          `${this.#what} ${cancelledBecause(this.#cancel)}`,
           {
             ...(data ? { data } : {}),
           },

@@ -18,6 +18,13 @@
 
 import { UsbError } from "./errors.ts";
 import type { UsbDeviceInfo } from "./enumeration.ts";
+import {
+  checkInteger,
+  checkOptions,
+  checkString,
+  hex,
+  invalidArgument,
+} from "./validate.ts";
 
 /**
  * A selector as data. Every property given must match; at least one must be
@@ -63,7 +70,7 @@ export interface DeviceSelector {
  * ```
  */
 export function parseSelector(text: string): DeviceSelector {
-  const t = text.trim();
+  const t = checkString("parseSelector: text", text).trim();
   if (t === "") {
     throw new UsbError("invalid-argument", "empty device selector", {
       hint: SELECTOR_HELP,
@@ -111,6 +118,69 @@ export function parseSelector(text: string): DeviceSelector {
     }
   }
   return structural(t) ?? { serial: t };
+}
+
+/**
+ * Checks a selector given as text or data: a string, or an object whose
+ * properties are `vendorId` and `productId` (integers from 0 to 65535) and
+ * `serial`, `port` and `path` (strings), at least one of them given. Other
+ * properties are ignored. Returns a plain copy of an object.
+ *
+ * @param name the argument, for the message: `"open: selector"`
+ * @param value what was passed
+ * @throws {UsbError} `invalid-argument`
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSelector } from "./selector.ts";
+ * assert.equal(checkSelector("open: selector", "0525:a4a0"), "0525:a4a0");
+ * assert.deepEqual(checkSelector("open: selector", { vendorId: 0x0525 }), { vendorId: 0x0525 });
+ * assert.throws(() => checkSelector("open: selector", { vendorId: -1 }), /open: selector\.vendorId must be an integer from 0 to 65535, got -1/);
+ * assert.throws(() => checkSelector("open: selector", null), /open: selector must be/);
+ * ```
+ */
+export function checkSelector(
+  name: string,
+  value: unknown,
+): string | DeviceSelector {
+  if (typeof value === "string") return value;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalidArgument(
+      name,
+      value,
+      'a selector: text such as "0525:a4a0" or "2-1", or an object such as { vendorId: 0x0525, productId: 0xa4a0 }',
+      SELECTOR_HELP,
+    );
+  }
+  const o = checkOptions(name, value, [
+    "vendorId",
+    "productId",
+    "serial",
+    "port",
+    "path",
+  ]);
+  const sel: DeviceSelector = {};
+  if (o.vendorId !== undefined) {
+    sel.vendorId = checkInteger(`${name}.vendorId`, o.vendorId, 0, 0xffff);
+  }
+  if (o.productId !== undefined) {
+    sel.productId = checkInteger(`${name}.productId`, o.productId, 0, 0xffff);
+  }
+  if (o.serial !== undefined) {
+    sel.serial = checkString(`${name}.serial`, o.serial);
+  }
+  if (o.port !== undefined) sel.port = checkString(`${name}.port`, o.port);
+  if (o.path !== undefined) sel.path = checkString(`${name}.path`, o.path);
+  if (Object.keys(sel).length === 0) {
+    throw invalidArgument(
+      name,
+      value,
+      "a selector object with at least one of vendorId, productId, serial, port, path",
+      SELECTOR_HELP,
+    );
+  }
+  return sel;
 }
 
 /**
@@ -183,20 +253,9 @@ export function selectDevice(
   devices: readonly UsbDeviceInfo[],
   selector: string | DeviceSelector,
 ): UsbDeviceInfo {
-  const sel = typeof selector === "string" ? parseSelector(selector) : selector;
-  if (
-    sel.vendorId === undefined && sel.productId === undefined &&
-    sel.serial === undefined &&
-    sel.port === undefined && sel.path === undefined
-  ) {
-    throw new UsbError(
-      "invalid-argument",
-      "a device selector needs at least one property",
-      {
-        hint: SELECTOR_HELP,
-      },
-    );
-  }
+  const checked = checkSelector("selectDevice: selector", selector);
+  // Text never parses to an empty selector; checkSelector refuses an empty object.
+  const sel = typeof checked === "string" ? parseSelector(checked) : checked;
   let matches = devices.filter((d) => matchesSelector(d, sel));
   // Structural first, then serial: a serial number may look like a port path.
   if (
@@ -340,5 +399,5 @@ function ambiguousHint(matches: readonly UsbDeviceInfo[]): string {
 }
 
 function hex4(n: number): string {
-  return n.toString(16).padStart(4, "0");
+  return hex(n, 4, "");
 }

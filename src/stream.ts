@@ -14,23 +14,119 @@
 import type { BufferPool, UsbBuffer } from "./buffer.ts";
 import { Errno, errnoName, UsbError } from "./errors.ts";
 import {
+  cancelledBecause,
+  type CancelReason,
   isDisconnectStatus,
+  listenForAbort,
   type OutResult,
   type UrbEngine,
   type UrbOwner,
   UrbType,
 } from "./transfer.ts";
+import {
+  checkBoolean,
+  checkInteger,
+  checkOptions,
+  checkSignal,
+  hex,
+  MAX_TRANSFER_BYTES,
+} from "./validate.ts";
 
-/** Options of `Endpoint.stream`. */
+/**
+ * Options of `Endpoint.stream` and `Endpoint.openReadable`. Checked before
+ * anything is allocated: a bad value is `invalid-argument`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { StreamOptions } from "./stream.ts";
+ * const o: StreamOptions = { transferSize: 65536, inFlight: 16, zeroCopy: true };
+ * assert.ok(o.inFlight === 16);
+ * ```
+ */
 export interface StreamOptions {
-  /** Bytes per transfer. Default 64 KiB. */
+  /** Bytes per transfer: an integer from 1 to 2147483647. Default 64 KiB. */
   transferSize?: number;
-  /** Transfers kept in flight. Default 16. */
+  /**
+   * Transfers kept in flight: an integer from 1 to the device's URB slots
+   * (`maxUrbs` of `open`, default 1024). Default 16.
+   */
   inFlight?: number;
-  /** Stops the stream; the iterator then throws a `cancelled` UsbError. */
+  /** Stops the stream; the iterator then throws a `cancelled` UsbError. An `AbortSignal`. */
   signal?: AbortSignal;
   /** `false` forces ordinary memory instead of usbfs-mapped buffers. */
   zeroCopy?: boolean;
+}
+
+/**
+ * {@linkcode StreamOptions}, checked, with the defaults filled in: what
+ * {@linkcode checkStreamOptions} returns.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CheckedStreamOptions } from "./stream.ts";
+ * const o: CheckedStreamOptions = { transferSize: 65536, inFlight: 16, signal: undefined, zeroCopy: undefined };
+ * assert.equal(o.inFlight, 16);
+ * ```
+ */
+export interface CheckedStreamOptions {
+  /** Bytes per transfer. */
+  readonly transferSize: number;
+  /** Transfers in flight. */
+  readonly inFlight: number;
+  /** A real AbortSignal, or undefined. */
+  readonly signal: AbortSignal | undefined;
+  /** `false` forces ordinary memory. */
+  readonly zeroCopy: boolean | undefined;
+}
+
+/**
+ * Checks stream options (see {@linkcode StreamOptions}).
+ *
+ * @param method the method, for messages: `"stream"`
+ * @param value the options argument
+ * @param maxInFlight the most transfers in flight (the device's URB slots)
+ * @throws {UsbError} `invalid-argument`
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkStreamOptions } from "./stream.ts";
+ * assert.deepEqual(checkStreamOptions("stream", undefined, 1024), {
+ *   transferSize: 65536, inFlight: 16, signal: undefined, zeroCopy: undefined,
+ * });
+ * assert.throws(() => checkStreamOptions("stream", { inFlight: 0 }, 1024), /stream: options\.inFlight must be an integer from 1 to 1024, got 0/);
+ * ```
+ */
+export function checkStreamOptions(
+  method: string,
+  value: unknown,
+  maxInFlight: number,
+): CheckedStreamOptions {
+  const o = checkOptions(`${method}: options`, value, [
+    "transferSize",
+    "inFlight",
+    "signal",
+    "zeroCopy",
+  ]);
+  return {
+    transferSize: o.transferSize === undefined ? 65536 : checkInteger(
+      `${method}: options.transferSize`,
+      o.transferSize,
+      1,
+      MAX_TRANSFER_BYTES,
+    ),
+    inFlight: o.inFlight === undefined ? 16 : checkInteger(
+      `${method}: options.inFlight`,
+      o.inFlight,
+      1,
+      maxInFlight,
+      "the device has that many URB slots; open it with a larger { maxUrbs } for more",
+    ),
+    signal: checkSignal(`${method}: options.signal`, o.signal),
+    zeroCopy: checkBoolean(`${method}: options.zeroCopy`, o.zeroCopy),
+  };
 }
 
 /** What a stream needs from its endpoint. */
@@ -45,6 +141,11 @@ export interface StreamEndpoint {
 
 /**
  * A running IN stream: an async iterator of chunks.
+ *
+ * The stream ends with an error when it is stopped by anything other than
+ * the loop itself: an aborted signal, `close()` of the device, `release()`
+ * of the interface or `reset()` all make the next (or the pending) `next()`
+ * throw a `cancelled` UsbError that says which.
  *
  * @example
  * ```ts ignore
@@ -70,12 +171,18 @@ export class InStream
   readonly #signal: AbortSignal | undefined;
   #next = 0;
   #current = -1;
+  /** Wakes a `next()` waiting for its chunk. */
   #waiter: (() => void) | undefined;
+  /** Wakes `#stop` waiting for the URBs to come back. */
+  #stopWaiter: (() => void) | undefined;
   #ended = false;
+  /** Why the stream ended, when something other than the loop ended it. */
+  #endError: UsbError | undefined;
   #stopping: Promise<void> | undefined;
   #onAbort = () => {
     this.#waiter?.();
   };
+  #unlisten: (() => void) | undefined;
   /** Bytes delivered so far. */
   bytes = 0;
   /** Interface number, for release(). */
@@ -83,31 +190,19 @@ export class InStream
   /** Settles when the stream is over. */
   settled: Promise<unknown> = Promise.resolve();
 
-  /** Made by `Endpoint.stream`. */
+  /** Made by `Endpoint.stream`, with options from {@linkcode checkStreamOptions}. */
   constructor(
     engine: UrbEngine,
     pool: BufferPool,
     ep: StreamEndpoint,
     tag: number,
-    options: StreamOptions,
+    options: CheckedStreamOptions,
   ) {
     this.#engine = engine;
     this.#ep = ep;
     this.tag = tag;
-    this.#size = options.transferSize ?? 65536;
-    const n = options.inFlight ?? 16;
-    if (!Number.isInteger(n) || n < 1) {
-      throw new UsbError(
-        "invalid-argument",
-        `inFlight must be a positive integer, got ${n}`,
-      );
-    }
-    if (!Number.isInteger(this.#size) || this.#size < 1) {
-      throw new UsbError(
-        "invalid-argument",
-        `transferSize must be a positive integer, got ${this.#size}`,
-      );
-    }
+    this.#size = options.transferSize;
+    const n = options.inFlight;
     this.#buffers = [];
     try {
       for (let i = 0; i < n; i++) {
@@ -127,9 +222,31 @@ export class InStream
     this.#actual = new Int32Array(n);
     this.#state = new Uint8Array(n);
     this.#signal = options.signal;
-    this.#signal?.addEventListener("abort", this.#onAbort);
+    try {
+      if (this.#signal) {
+        this.#unlisten = listenForAbort(this.#signal, this.#onAbort, "stream");
+      }
+      this.#submit(0);
+    } catch (e) {
+      // Nothing is in flight: give everything back and report now.
+      this.#unlisten?.();
+      for (const b of this.#buffers) b.release();
+      throw e;
+    }
     engine.track(this);
-    for (let i = 0; i < n; i++) this.#submit(i);
+    for (let i = 1; i < n; i++) {
+      try {
+        this.#submit(i);
+      } catch (e) {
+        // Some URBs are in flight: they are given back, and the first
+        // next() reports the error.
+        this.#endError = e instanceof UsbError
+          ? e
+          : new UsbError("io", `stream: ${String(e)}`, { cause: e });
+        void this.#stop();
+        break;
+      }
+    }
   }
 
   /** True when the buffers are usbfs-mapped (zero-copy). */
@@ -166,11 +283,46 @@ export class InStream
     this.#state[index] = 2;
     this.#buffers[index]!.complete();
     if (index === this.#next || this.#ended) this.#waiter?.();
+    this.#stopWaiter?.();
   }
 
-  /** The next chunk, in submission order. */
+  #cancelled(why: string): UsbError {
+    return new UsbError(
+      "cancelled",
+      `stream on endpoint ${
+        hex(this.#ep.address)
+      } ${why} after ${this.bytes} bytes`,
+      this.#signal?.aborted ? { hint: "its AbortSignal was aborted" } : {},
+    );
+  }
+
+  /** True when next() must not deliver: stopped, or the signal aborted. */
+  get #over(): boolean {
+    return this.#ended || this.#signal?.aborted === true;
+  }
+
+  /**
+   * The end of the iteration: throws why the stream was stopped, unless the
+   * loop itself stopped it (`break`, `return()`).
+   */
+  async #finished(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
+    if (
+      this.#endError === undefined && !this.#ended && this.#signal?.aborted
+    ) {
+      this.#endError = this.#cancelled("was cancelled");
+    }
+    await this.#stop();
+    if (this.#endError !== undefined) throw this.#endError;
+    return { done: true, value: undefined };
+  }
+
+  /**
+   * The next chunk, in submission order. Throws a `cancelled` UsbError when
+   * the signal was aborted, the device closed, the interface released or
+   * the device reset; and again on every later call.
+   */
   async next(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
-    if (this.#ended) return { done: true, value: undefined };
+    if (this.#over) return await this.#finished();
     if (this.#current >= 0) {
       // The previous chunk's view dies here; its buffer goes back in flight.
       const prev = this.#current;
@@ -184,18 +336,12 @@ export class InStream
     }
     const i = this.#next;
     while (this.#state[i] !== 2) {
-      if (this.#signal?.aborted) {
-        await this.#stop();
-        throw new UsbError(
-          "cancelled",
-          `stream on endpoint 0x${
-            this.#ep.address.toString(16)
-          } was cancelled after ${this.bytes} bytes`,
-        );
-      }
+      if (this.#over) return await this.#finished();
       await new Promise<void>((r) => (this.#waiter = r));
       this.#waiter = undefined;
     }
+    // A chunk that completed while the stream was being stopped is not data.
+    if (this.#over) return await this.#finished();
     this.#next = (i + 1) % this.#buffers.length;
     this.#state[i] = 0;
     const status = this.#status[i]!;
@@ -205,7 +351,7 @@ export class InStream
         throw this.#engine.disconnectedError("stream");
       }
       if (status === -Errno.ENOENT || status === -Errno.ECONNRESET) {
-        throw new UsbError("cancelled", "stream was cancelled");
+        throw this.#cancelled("was cancelled");
       }
       const code = status === -Errno.EPIPE
         ? "stall"
@@ -214,7 +360,7 @@ export class InStream
         : "io";
       throw new UsbError(
         code,
-        `stream on endpoint 0x${this.#ep.address.toString(16)} failed with ${
+        `stream on endpoint ${hex(this.#ep.address)} failed with ${
           errnoName(-status)
         }`,
         {
@@ -261,20 +407,30 @@ export class InStream
     return { done: true, value: undefined };
   }
 
-  /** close()/release() of the device or interface stop the stream. */
-  cancel(): void {
+  /**
+   * close(), release() and reset() stop the stream: a `next()` waiting now,
+   * or the next one, throws a `cancelled` UsbError saying which.
+   */
+  cancel(reason: CancelReason = "cancelled"): void {
+    if (!this.#ended) {
+      this.#endError ??= this.#cancelled(cancelledBecause(reason));
+    }
     void this.#stop();
+    // Wake a next() that is waiting for its chunk: it reports #endError.
+    this.#waiter?.();
   }
 
   #stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#ended = true;
-      this.#signal?.removeEventListener("abort", this.#onAbort);
+      this.#unlisten?.();
       const done = new Promise<void>((resolve) => {
         const check = () => {
-          if (!this.#state.includes(1)) return resolve();
-          this.#waiter = check;
+          if (this.#state.includes(1)) return;
+          this.#stopWaiter = undefined;
+          resolve();
         };
+        this.#stopWaiter = check;
         check();
       });
       for (let i = 0; i < this.#buffers.length; i++) {
@@ -318,8 +474,39 @@ export function readableOf(
 
 /** Options of `Endpoint.openWritable`. */
 export interface WritableOptions {
-  /** Writes kept in flight. Default 16. */
+  /**
+   * Writes kept in flight: an integer from 1 to the device's URB slots
+   * (`maxUrbs` of `open`, default 1024). Default 16.
+   */
   inFlight?: number;
+}
+
+/**
+ * Checks {@linkcode WritableOptions} and returns the number of writes in
+ * flight.
+ *
+ * @throws {UsbError} `invalid-argument`
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkWritableOptions } from "./stream.ts";
+ * assert.equal(checkWritableOptions("openWritable", { inFlight: 8 }, 1024), 8);
+ * assert.throws(() => checkWritableOptions("openWritable", { inFlight: NaN }, 1024), /options\.inFlight/);
+ * ```
+ */
+export function checkWritableOptions(
+  method: string,
+  value: unknown,
+  maxInFlight: number,
+): number {
+  const o = checkOptions(`${method}: options`, value, ["inFlight"]);
+  return o.inFlight === undefined ? 16 : checkInteger(
+    `${method}: options.inFlight`,
+    o.inFlight,
+    1,
+    maxInFlight,
+  );
 }
 
 /**

@@ -16,6 +16,7 @@ import {
 } from "./errors.ts";
 import type { Helper } from "./ffi.ts";
 import type { UsbBuffer } from "./buffer.ts";
+import { type CheckedTransferOptions, hex } from "./validate.ts";
 
 /** `USBDEVFS_URB_TYPE_*` from include/uapi/linux/usbdevice_fs.h. */
 export const UrbType = { iso: 0, interrupt: 1, control: 2, bulk: 3 } as const;
@@ -23,11 +24,30 @@ export const UrbType = { iso: 0, interrupt: 1, control: 2, bulk: 3 } as const;
 /** Result status of a transfer, as in WebUSB. */
 export type TransferStatus = "ok" | "stall" | "babble";
 
-/** Options of every transfer. */
+/**
+ * Options of every transfer. Checked before anything starts: a bad value
+ * rejects with code `invalid-argument` (see src/validate.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { TransferOptions } from "./transfer.ts";
+ * const o: TransferOptions = { timeout: 1000, signal: new AbortController().signal };
+ * assert.ok(o.timeout === 1000);
+ * ```
+ */
 export interface TransferOptions {
-  /** Milliseconds before the transfer is cancelled with code `"timeout"`. 0 or absent: no timeout. */
+  /**
+   * Milliseconds before the transfer is cancelled with code `"timeout"`: a
+   * finite number from 0 to 2147483647 (2³¹−1, the most `setTimeout`
+   * honours). 0, absent or `Infinity`: no timeout. Negative numbers, `NaN`,
+   * and finite numbers above 2147483647 are `invalid-argument`.
+   */
   timeout?: number;
-  /** Cancels the transfer with code `"cancelled"` when aborted. */
+  /**
+   * Cancels the transfer with code `"cancelled"` when aborted. Must be a real
+   * `AbortSignal` (an object that only looks like one is `invalid-argument`).
+   */
   signal?: AbortSignal;
 }
 
@@ -49,10 +69,84 @@ export interface UrbOwner {
 }
 
 /**
- * What ended a transfer early on the caller's side. `closed` is reported as
- * code `cancelled` with a message that says the device was closed.
+ * What ended a transfer early on the caller's side. `closed`, `released` and
+ * `reset` are reported as code `cancelled` with a message that says the
+ * device was closed, the interface released or the device reset.
  */
-export type CancelReason = "timeout" | "cancelled" | "closed";
+export type CancelReason =
+  | "timeout"
+  | "cancelled"
+  | "closed"
+  | "released"
+  | "reset";
+
+/**
+ * The words a cancellation message ends with: "was cancelled because the
+ * device was closed".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cancelledBecause } from "./transfer.ts";
+ * assert.equal(cancelledBecause("released"), "was cancelled because its interface was released");
+ * ```
+ */
+export function cancelledBecause(reason: CancelReason): string {
+  switch (reason) {
+    case "timeout":
+      return "timed out";
+    case "closed":
+      return "was cancelled because the device was closed";
+    case "released":
+      return "was cancelled because its interface was released";
+    case "reset":
+      return "was cancelled because the device was reset";
+    default:
+      return "was cancelled";
+  }
+}
+
+/**
+ * Listens for `signal`'s abort, before anything is submitted, so that a
+ * signal that cannot be listened to (a hostile Proxy of one) fails the call
+ * cleanly. Returns the unsubscribe function, which never throws.
+ *
+ * @throws {UsbError} `invalid-argument` when the signal refuses the listener
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listenForAbort } from "./transfer.ts";
+ * const ac = new AbortController();
+ * let aborted = 0;
+ * const stop = listenForAbort(ac.signal, () => aborted++, "transferIn");
+ * stop();
+ * ac.abort();
+ * assert.equal(aborted, 0);
+ * ```
+ */
+export function listenForAbort(
+  signal: AbortSignal,
+  onAbort: () => void,
+  what: string,
+): () => void {
+  try {
+    signal.addEventListener("abort", onAbort, { once: true });
+  } catch (e) {
+    throw new UsbError(
+      "invalid-argument",
+      `${what}: options.signal does not take an abort listener`,
+      { cause: e },
+    );
+  }
+  return () => {
+    try {
+      signal.removeEventListener("abort", onAbort);
+    } catch {
+      // Nothing more can be done about a signal that refuses this.
+    }
+  };
+}
 
 /** Statuses that mean the device went away (hcd.c / devio.c at disconnect). */
 export function isDisconnectStatus(status: number): boolean {
@@ -84,6 +178,8 @@ export class UrbEngine implements CompletionSink {
   readonly slab: DataView<ArrayBuffer>;
   #free: Int32Array;
   #freeTop: number;
+  /** URB slots in all: the most URBs in flight at once. */
+  readonly slotCount: number;
   #owners: (UrbOwner | undefined)[];
   #ownerIndex: Int32Array;
   #gone = false;
@@ -106,6 +202,7 @@ export class UrbEngine implements CompletionSink {
       Deno.UnsafePointerView.getArrayBuffer(slabPtr, slabBytes),
     );
     const nslots = Math.floor(slabBytes / h.layout.slotSize);
+    this.slotCount = nslots;
     this.#free = new Int32Array(nslots);
     for (let i = 0; i < nslots; i++) this.#free[i] = nslots - 1 - i;
     this.#freeTop = nslots;
@@ -126,6 +223,11 @@ export class UrbEngine implements CompletionSink {
   /** URB slots not in use. */
   get freeSlots(): number {
     return this.#freeTop;
+  }
+
+  /** Transfers and streams tracked as pending (close() would cancel them). */
+  get pendingCount(): number {
+    return this.#pending.size;
   }
 
   /** The error every call on a gone device gets. */
@@ -193,10 +295,46 @@ export class UrbEngine implements CompletionSink {
     }
     const loop = completions();
     loop.submitted();
-    const sym = this.h.sym;
     let r: number;
+    try {
+      r = this.#submitUrb(
+        slot,
+        type,
+        endpoint,
+        flags,
+        buffer,
+        length,
+        packets,
+      );
+    } catch (e) {
+      // The FFI call refused an argument: nothing reached the kernel. Undo
+      // the in-flight count, or a parked wait would keep the process alive.
+      loop.submitFailed();
+      this.#free[this.#freeTop++] = slot;
+      throw e;
+    }
+    if (r < 0) {
+      loop.submitFailed();
+      this.#free[this.#freeTop++] = slot;
+      this.check(r, `submitting a transfer to endpoint ${hex(endpoint)}`);
+    }
+    this.#owners[slot] = owner;
+    this.#ownerIndex[slot] = index;
+    return slot;
+  }
+
+  #submitUrb(
+    slot: number,
+    type: number,
+    endpoint: number,
+    flags: number,
+    buffer: UrbBuffer | null,
+    length: number,
+    packets: number,
+  ): number {
+    const sym = this.h.sym;
     if (buffer === null) {
-      r = sym.usbkit_submit(
+      return sym.usbkit_submit(
         this.handle,
         slot,
         type,
@@ -207,8 +345,9 @@ export class UrbEngine implements CompletionSink {
         length,
         packets,
       );
-    } else if (buffer.kind === "array") {
-      r = sym.usbkit_submit(
+    }
+    if (buffer.kind === "array") {
+      return sym.usbkit_submit(
         this.handle,
         slot,
         type,
@@ -219,32 +358,18 @@ export class UrbEngine implements CompletionSink {
         length,
         packets,
       );
-    } else {
-      r = sym.usbkit_submit_mapped(
-        this.handle,
-        slot,
-        type,
-        endpoint,
-        flags,
-        buffer.base,
-        buffer.offset,
-        length,
-        packets,
-      );
     }
-    if (r < 0) {
-      loop.submitFailed();
-      this.#free[this.#freeTop++] = slot;
-      this.check(
-        r,
-        `submitting a transfer to endpoint 0x${
-          endpoint.toString(16).padStart(2, "0")
-        }`,
-      );
-    }
-    this.#owners[slot] = owner;
-    this.#ownerIndex[slot] = index;
-    return slot;
+    return sym.usbkit_submit_mapped(
+      this.handle,
+      slot,
+      type,
+      endpoint,
+      flags,
+      buffer.base,
+      buffer.offset,
+      length,
+      packets,
+    );
   }
 
   /** Asks the kernel to give back a URB now (it completes with -ENOENT). */
@@ -268,9 +393,12 @@ export class UrbEngine implements CompletionSink {
     const owner = this.#owners[slot];
     const index = this.#ownerIndex[slot]!;
     this.#owners[slot] = undefined;
-    owner?.urbDone(index, status, actualLength, errorCount, slot);
-    // The slot is reused only after its owner has read its iso descriptors.
-    this.#free[this.#freeTop++] = slot;
+    try {
+      owner?.urbDone(index, status, actualLength, errorCount, slot);
+    } finally {
+      // The slot is reused only after its owner has read its iso descriptors.
+      this.#free[this.#freeTop++] = slot;
+    }
   }
 
   /** CompletionSink: usbfs reports the device gone. */
@@ -344,7 +472,7 @@ export class Transfer implements UrbOwner {
   #remaining = 0;
   #cancel: CancelReason | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #signal: AbortSignal | undefined;
+  #unlisten: (() => void) | undefined;
   #onAbort = () => this.cancel("cancelled");
   #resolve!: (v: InResult | OutResult) => void;
   #reject!: (e: unknown) => void;
@@ -381,32 +509,45 @@ export class Transfer implements UrbOwner {
   /**
    * Submits the transfer as URBs of at most `maxUrb` bytes. `continuation`
    * marks URBs after the first with BULK_CONTINUATION, so the kernel cancels
-   * the rest of the transfer after a short or failed URB.
+   * the rest of the transfer after a short or failed URB. The options must
+   * have been checked (src/validate.ts `checkTransferOptions`): nothing here
+   * may fail on them after a URB is in flight.
    */
   start(
     type: number,
     endpoint: number,
     maxUrb: number,
     continuation: boolean,
-    options: TransferOptions,
+    options: CheckedTransferOptions,
     zeroPacket = false,
   ): Promise<InResult | OutResult> {
-    const signal = options.signal;
+    const { signal, timeout } = options;
     if (signal?.aborted) {
-      this.#cancel = "cancelled";
-      this.#finish();
+      // Nothing was acquired or submitted: reject without #finish, which
+      // would hand back a UsbBuffer another transfer may own.
+      this.#reject(
+        new UsbError(
+          "cancelled",
+          `${this.#what} was cancelled before it started (the signal was already aborted)`,
+          this.#dir === "in"
+            ? { data: new Uint8Array(0), bytesTransferred: 0 }
+            : { bytesTransferred: 0 },
+        ),
+      );
       return this.promise;
     }
     const l = this.#engine.h.layout;
     const total = this.#length - this.#dataOffset;
     const mem = this.#mem;
-    if (!(mem instanceof Uint8Array)) {
-      try {
-        mem.acquire(this.#what);
-      } catch (e) {
-        this.#reject(e);
-        return this.promise;
+    try {
+      if (signal) {
+        this.#unlisten = listenForAbort(signal, this.#onAbort, this.#what);
       }
+      if (!(mem instanceof Uint8Array)) mem.acquire(this.#what);
+    } catch (e) {
+      this.#unlisten?.();
+      this.#reject(e);
+      return this.promise;
     }
     const isControl = type === UrbType.control;
     const count = isControl || total === 0 ? 1 : Math.ceil(total / maxUrb);
@@ -444,6 +585,9 @@ export class Transfer implements UrbOwner {
       }
     } catch (e) {
       if (this.#remaining === 0) {
+        // Nothing in flight: the buffer goes back to its owner at once.
+        if (!(mem instanceof Uint8Array)) mem.complete();
+        this.#unlisten?.();
         this.#reject(e);
         return this.promise;
       }
@@ -453,12 +597,8 @@ export class Transfer implements UrbOwner {
       return this.promise;
     }
     this.#engine.track(this);
-    if (options.timeout !== undefined && options.timeout > 0) {
-      this.#timer = setTimeout(() => this.cancel("timeout"), options.timeout);
-    }
-    if (signal) {
-      this.#signal = signal;
-      signal.addEventListener("abort", this.#onAbort, { once: true });
+    if (timeout > 0) {
+      this.#timer = setTimeout(() => this.cancel("timeout"), timeout);
     }
     return this.promise;
   }
@@ -500,7 +640,7 @@ export class Transfer implements UrbOwner {
   #finish(): void {
     this.#engine.untrack(this);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#unlisten?.();
     // Bytes moved: contiguous from the start, up to the first short or
     // failed URB.
     let moved = 0;
@@ -543,11 +683,7 @@ export class Transfer implements UrbOwner {
       const code: UsbErrorCode = this.#cancel === "timeout"
         ? "timeout"
         : "cancelled";
-      const why = this.#cancel === "timeout"
-        ? "timed out"
-        : this.#cancel === "closed"
-        ? "was cancelled because the device was closed"
-        : "was cancelled";
+      const why = cancelledBecause(this.#cancel);
       this.#reject(
         new UsbError(
           code,
