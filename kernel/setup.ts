@@ -100,6 +100,10 @@ const HOST_PACKAGES: readonly {
   },
   { pkg: "kmod", present: async () => (await depmodPath()) !== null },
   { pkg: "xz-utils", present: async () => (await which("xz")) !== null },
+  // The standard USB/IP client: tests attach usbkit's TypeScript devices
+  // with it over TCP, as a second machine would (the guest sees the host's
+  // /usr).
+  { pkg: "usbip", present: () => exists("/usr/sbin/usbip") },
 ];
 
 const BUSYBOX = "/bin/busybox";

@@ -10,7 +10,8 @@
  * 3. guest preparation on the host: `deno install` (the guest has no
  *    network), the Rust helper build, and `deno check tests/device/` (tsc
  *    under TCG is slow, so the guest runs with `--no-check`);
- * 4. guest: ONE boot of `fullBench` + usbtest running
+ * 4. guest: ONE boot of `fullBench` + usbtest + vhci-hcd (USB/IP, for the
+ *    devices written in TypeScript) running
  *    `deno test -A --no-check --cached-only tests/device/`.
  *
  * Then a summary with timings; the exit status is non-zero if any step
@@ -245,7 +246,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         "device tests in the guest (fullBench + usbtest)",
         async () => {
           const r = await runInGuest(
-            { ...fullBench, modules: ["usbtest"] },
+            { ...fullBench, modules: ["usbtest", "vhci-hcd"] },
             [
               "deno",
               "test",

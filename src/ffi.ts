@@ -110,6 +110,21 @@ const symbols = {
   usbkit_reset: { parameters: ["pointer"], result: "i32", nonblocking: true },
   usbkit_mmap: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
   usbkit_munmap: { parameters: ["pointer", "u32"], result: "i32" },
+  // USB/IP local attach (helper/src/usbip.rs, src/usbip/attach.ts).
+  usbkit_usbip_listen: { parameters: ["buffer"], result: "i32" },
+  /** Waits for the connection JS made (up to the timeout): nonblocking. */
+  usbkit_usbip_accept: {
+    parameters: ["i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  /** vhci_hcd's attach/detach sysfs files: the write may wait on kernel locks. */
+  usbkit_usbip_write_file: {
+    parameters: ["buffer", "buffer", "u32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  usbkit_usbip_close: { parameters: ["i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The helper's symbols, as Deno FFI exposes them. */

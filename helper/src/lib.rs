@@ -14,6 +14,7 @@ mod device;
 mod reaper;
 mod ring;
 mod sys;
+mod usbip;
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use device::{Dev, SLOT_SIZE};
 use reaper::Shared;
 use ring::Ring;
+
+// USB/IP local attach (src/usbip/attach.ts).
+pub use usbip::*;
 
 /// Bumped whenever an exported signature or a layout changes; src/ffi.ts
 /// refuses a helper with another version.

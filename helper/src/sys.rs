@@ -23,6 +23,21 @@ pub struct timespec {
     pub tv_nsec: c_long,
 }
 
+/// struct sockaddr_un (<sys/un.h>)
+#[repr(C)]
+pub struct sockaddr_un {
+    pub sun_family: u16,
+    pub sun_path: [c_char; 108],
+}
+
+/// struct ucred (<bits/socket.h>), read with SO_PEERCRED
+#[repr(C)]
+pub struct ucred {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 extern "C" {
     pub fn open(path: *const c_char, flags: c_int, ...) -> c_int;
     pub fn close(fd: c_int) -> c_int;
@@ -35,10 +50,17 @@ extern "C" {
     pub fn munmap(addr: *mut c_void, len: size_t) -> c_int;
     pub fn clock_gettime(clk: c_int, ts: *mut timespec) -> c_int;
     pub fn __errno_location() -> *mut c_int;
+    pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+    pub fn bind(fd: c_int, addr: *const c_void, len: u32) -> c_int;
+    pub fn listen(fd: c_int, backlog: c_int) -> c_int;
+    pub fn accept4(fd: c_int, addr: *mut c_void, len: *mut u32, flags: c_int) -> c_int;
+    pub fn getsockopt(fd: c_int, lvl: c_int, opt: c_int, v: *mut c_void, n: *mut u32) -> c_int;
+    pub fn getpid() -> c_int;
 }
 
 // <bits/fcntl-linux.h>
 pub const O_RDONLY: c_int = 0;
+pub const O_WRONLY: c_int = 1;
 pub const O_RDWR: c_int = 2;
 pub const O_CLOEXEC: c_int = 0o2000000;
 pub const O_NONBLOCK: c_int = 0o4000;
@@ -55,6 +77,12 @@ pub const PROT_READ: c_int = 1;
 pub const PROT_WRITE: c_int = 2;
 pub const MAP_SHARED: c_int = 1;
 pub const MAP_FAILED: *mut c_void = !0usize as *mut c_void;
+// <bits/socket.h>, <asm-generic/socket.h>
+pub const AF_UNIX: c_int = 1;
+pub const SOCK_STREAM: c_int = 1;
+pub const SOCK_CLOEXEC: c_int = 0o2000000;
+pub const SOL_SOCKET: c_int = 1;
+pub const SO_PEERCRED: c_int = 17;
 // <bits/time.h>
 pub const CLOCK_MONOTONIC: c_int = 1;
 // <asm-generic/errno-base.h>, <asm-generic/errno.h>
@@ -63,6 +91,10 @@ pub const EAGAIN: c_int = 11;
 pub const ENODEV: c_int = 19;
 pub const EINVAL: c_int = 22;
 pub const EBADF: c_int = 9;
+pub const EPERM: c_int = 1;
+pub const EIO: c_int = 5;
+pub const ENAMETOOLONG: c_int = 36;
+pub const ETIMEDOUT: c_int = 110;
 
 pub fn errno() -> c_int {
     unsafe { *__errno_location() }
