@@ -33,7 +33,13 @@
  *   a serial number or a /dev/bus/usb path) and returns a {@linkcode Device};
  * - {@linkcode Device.claimInterface} returns an {@linkcode Interface}, whose
  *   {@linkcode Interface.endpoint} returns an {@linkcode Endpoint};
- * - every failure is a {@linkcode UsbError} with a stable `code` and a `hint`.
+ * - every failure is a {@linkcode UsbError} with a stable `code` and a `hint`;
+ * - {@linkcode defineDevice} writes a USB device in TypeScript, and
+ *   {@linkcode attachLocal} serves it to this machine's kernel over USB/IP
+ *   (vhci_hcd), where it enumerates like any other device ({@linkcode serve}
+ *   offers it over TCP to `usbip attach` on another machine). The full
+ *   device-model and USB/IP APIs are `src/emulated/mod.ts` and
+ *   `src/usbip/mod.ts`.
  *
  * @module
  */
@@ -90,6 +96,20 @@ export {
   capabilityNames,
   readCapabilities,
 } from "./src/capabilities.ts";
+export {
+  defineDevice,
+  type DeviceDefinition,
+  type EmulatedDevice,
+  STALL,
+} from "./src/emulated/mod.ts";
+export {
+  type AttachOptions,
+  attachLocal,
+  type LocalAttachment,
+  serve,
+  type ServeOptions,
+  type UsbipServer,
+} from "./src/usbip/mod.ts";
 export * from "./src/descriptors.ts";
 export * from "./src/enumeration.ts";
 export * from "./src/selector.ts";

@@ -79,3 +79,23 @@ Deno.test("README: the library example runs on the bench as the README says", as
     await Deno.remove(file).catch(() => {});
   }
 });
+
+Deno.test("README: the TypeScript device, saved as counter.ts, enumerates and moves data as printed", async () => {
+  const block = readmeBlocks().find((b) =>
+    b.lang === "ts" && b.section === "Devices written in TypeScript"
+  );
+  assert.ok(block, "the README has a device example");
+  const file = `${ROOT}/counter.ts`;
+  await Deno.writeTextFile(file, block.code + "\n");
+  try {
+    const r = await sh(
+      "deno task vm --module vhci-hcd -- deno run -A counter.ts",
+    );
+    assert.equal(r.code, 0, r.text);
+    assert.match(r.stdout, /^enumerated at \/dev\/bus\/usb\/\d{3}\/\d{3}$/m);
+    assert.match(r.stdout, /^host got Uint8Array\(4\) \[ 0, 1, 2, 3 \]$/m);
+    assert.match(r.stdout, /^device got Uint8Array\(3\) \[ 1, 2, 3 \]$/m);
+  } finally {
+    await Deno.remove(file).catch(() => {});
+  }
+});
