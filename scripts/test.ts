@@ -11,7 +11,8 @@
  *    network), the Rust helper build, and `deno check tests/device/` (tsc
  *    under TCG is slow, so the guest runs with `--no-check`);
  * 4. guest: ONE boot of `fullBench` + usbtest + vhci-hcd (USB/IP, for the
- *    devices written in TypeScript) running
+ *    devices written in TypeScript) + veth (a second network namespace for
+ *    the USB/IP client over TCP) running
  *    `deno test -A --no-check --cached-only tests/device/`.
  *
  * Then a summary with timings; the exit status is non-zero if any step
@@ -246,7 +247,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         "device tests in the guest (fullBench + usbtest)",
         async () => {
           const r = await runInGuest(
-            { ...fullBench, modules: ["usbtest", "vhci-hcd"] },
+            { ...fullBench, modules: ["usbtest", "vhci-hcd", "veth"] },
             [
               "deno",
               "test",

@@ -41,6 +41,19 @@ const HAVE_TOOL = (() => {
   }
 })();
 
+/** veth (`--module veth`): a second network namespace for the TCP test. */
+const VETH = (() => {
+  try {
+    Deno.statSync("/sys/module/veth");
+    return true;
+  } catch {
+    console.error(
+      "usbip_test: veth is not loaded (deno task vm --module veth): the TCP test is ignored",
+    );
+    return false;
+  }
+})();
+
 const VID = 0x1209, PID = 0x0001; // pid.codes test PID
 const ISO_MAX = 1024;
 
@@ -454,9 +467,11 @@ Deno.test({
   },
 });
 
+/** Runs `usbip ARGS`, or `ip netns exec ... usbip ...` when ARGS start with "netns". */
 async function usbip(args: string[]): Promise<string> {
-  const out = await new Deno.Command(USBIP_TOOL, {
-    args,
+  const [cmd, rest] = args[0] === "netns" ? ["ip", args] : [USBIP_TOOL, args];
+  const out = await new Deno.Command(cmd, {
+    args: rest,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -468,23 +483,61 @@ async function usbip(args: string[]): Promise<string> {
   return text;
 }
 
+/**
+ * A second host on this machine: a network namespace "remote" joined to this
+ * one by a veth pair (10.200.0.1 here, 10.200.0.2 there), so the usbip client
+ * reaches the server over a real link, as from another machine.
+ */
+async function remoteNamespace(): Promise<void> {
+  const ip = async (...args: string[]) => {
+    const out = await new Deno.Command("ip", {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(
+        `ip ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+      );
+    }
+  };
+  const have = await new Deno.Command("ip", { args: ["netns", "list"] })
+    .output();
+  if (new TextDecoder().decode(have.stdout).includes("remote")) return;
+  await ip("netns", "add", "remote");
+  await ip("link", "add", "v0", "type", "veth", "peer", "name", "v1");
+  await ip("link", "set", "v1", "netns", "remote");
+  await ip("addr", "add", "10.200.0.1/24", "dev", "v0");
+  await ip("link", "set", "v0", "up");
+  await ip("-n", "remote", "addr", "add", "10.200.0.2/24", "dev", "v1");
+  await ip("-n", "remote", "link", "set", "v1", "up");
+  await ip("-n", "remote", "link", "set", "lo", "up");
+}
+
 Deno.test({
   name:
-    "serve over TCP: the Debian usbip client lists and attaches the device, usbkit reads it, usbip detach unplugs it",
-  ignore: !VHCI || !HAVE_TOOL,
+    "serve over TCP to another network namespace: the Debian usbip client there lists and attaches the device, usbkit reads it, usbip detach unplugs it",
+  ignore: !VHCI || !HAVE_TOOL || !VETH,
   async fn() {
-    // The guest has no network, but loopback works once it is up.
-    await new Deno.Command("ip", { args: ["link", "set", "lo", "up"] })
-      .output();
+    await remoteNamespace();
     const device = new TestDevice("usbip-tcp-0001");
     await using server = await serve([device], {
       port: 0,
-      hostname: "127.0.0.1",
+      hostname: "10.200.0.1",
     });
-    const tcp = ["--tcp-port", String(server.addr.port)];
-    const list = await usbip([...tcp, "list", "-r", "127.0.0.1"]);
+    // The client runs in the other namespace: its connection crosses the
+    // veth link, as from a second machine.
+    const tcp = [
+      "netns",
+      "exec",
+      "remote",
+      USBIP_TOOL,
+      "--tcp-port",
+      String(server.addr.port),
+    ];
+    const list = await usbip([...tcp, "list", "-r", "10.200.0.1"]);
     assert.match(list, /1-1: .*\(1209:0001\)/);
-    await usbip([...tcp, "attach", "-r", "127.0.0.1", "-b", "1-1"]);
+    await usbip([...tcp, "attach", "-r", "10.200.0.1", "-b", "1-1"]);
     // Found through vhci_hcd's status (devid = busnum << 16 | devnum of
     // the import reply), not by scanning sysfs strings during enumeration.
     const port = await waitFor(
