@@ -60,6 +60,25 @@ export type {
   TransferStatus,
 } from "./src/transfer.ts";
 export {
+  assembleIsoIn,
+  type IsoInPacket,
+  type IsoInResult,
+  type IsoOutPacket,
+  type IsoOutResult,
+  type IsoPacketStatus,
+} from "./src/isochronous.ts";
+export {
+  IsoInStream,
+  type IsoStreamOptions,
+  type IsoStreamResult,
+} from "./src/iso_stream.ts";
+export {
+  InStream,
+  type StreamOptions,
+  type WritableOptions,
+} from "./src/stream.ts";
+export type { AllocBufferOptions, UsbBuffer } from "./src/buffer.ts";
+export {
   Errno,
   errnoName,
   errorFromErrno,
@@ -103,8 +122,8 @@ export {
   STALL,
 } from "./src/emulated/mod.ts";
 export {
-  type AttachOptions,
   attachLocal,
+  type AttachOptions,
   type LocalAttachment,
   serve,
   type ServeOptions,

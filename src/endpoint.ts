@@ -9,10 +9,16 @@ import type { EndpointDescriptor, EndpointType } from "./descriptors.ts";
 import { UsbError } from "./errors.ts";
 import { type BufferPool, UsbBuffer } from "./buffer.ts";
 import {
+  checkIsoPacketLengths,
   type IsoInResult,
   type IsoOutResult,
   IsoTransfer,
 } from "./isochronous.ts";
+import {
+  checkIsoStreamOptions,
+  IsoInStream,
+  type IsoStreamOptions,
+} from "./iso_stream.ts";
 import {
   checkStreamOptions,
   checkWritableOptions,
@@ -47,9 +53,6 @@ export interface EndpointOwner {
   /** False once the interface was released or the device closed. */
   readonly claimed: boolean;
 }
-
-/** The kernel caps one iso packet at 98304 bytes (3 × 1024 × 32, devio.c). */
-const MAX_ISO_PACKET = 98304;
 
 /** A Uint8Array the FFI can take: on an ArrayBuffer (a SharedArrayBuffer is copied). */
 function ownBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
@@ -455,35 +458,47 @@ export class Endpoint {
 
   /** Checks iso packet lengths; returns a copy. */
   #packetLengths(method: string, value: unknown): number[] {
-    const name = `${method}: packetLengths`;
-    if (!Array.isArray(value) || value.length === 0) {
-      throw invalidArgument(
-        name,
-        value,
-        `a non-empty array of packet sizes (integers from 0 to ${MAX_ISO_PACKET})`,
-      );
-    }
-    const lengths: number[] = [];
-    let total = 0;
-    for (let i = 0; i < value.length; i++) {
-      const n = checkInteger(
-        `${name}[${i}]`,
-        value[i],
-        0,
-        MAX_ISO_PACKET,
-        "the kernel's limit for one iso packet is 98304 bytes",
-      );
-      total += n;
-      if (total > MAX_TRANSFER_BYTES) {
-        throw invalidArgument(
-          name,
-          value,
-          `packet sizes that add up to at most ${MAX_TRANSFER_BYTES} bytes`,
-        );
-      }
-      lengths.push(n);
-    }
-    return lengths;
+    return checkIsoPacketLengths(`${method}: packetLengths`, value);
+  }
+
+  /**
+   * Streams isochronous IN with `inFlight` URBs always queued (see
+   * `IsoStreamOptions`: `packets` per URB, `packetLength`, `inFlight`,
+   * `signal`, `zeroCopy`, `concatenate`). Each result is one URB: per packet
+   * its status, its length and a zero-copy view of exactly the bytes
+   * received (never the stale bytes a short packet leaves in a reused
+   * buffer), valid until the next iteration; then the buffer goes back to
+   * the kernel. Breaking out of the loop cancels what is still queued;
+   * closing the device or releasing the interface makes the loop throw a
+   * `cancelled` UsbError. The options are checked first.
+   *
+   * @example
+   * ```ts ignore
+   * // Needs a device: tests/device/iso_test.ts runs this against one.
+   * for await (const urb of ep.isochronousStream({ packets: 32, inFlight: 8 })) {
+   *   for (const p of urb.packets) if (p.status === "ok") samples.write(p.data);
+   *   if (done) break;
+   * }
+   * ```
+   */
+  isochronousStream(options: IsoStreamOptions = {}): IsoInStream {
+    const transactions = this.descriptor.companion === undefined
+      ? this.descriptor.transactionsPerMicroframe
+      : (this.descriptor.companion.maxBurst + 1) *
+        this.descriptor.companion.mult;
+    const o = checkIsoStreamOptions("isochronousStream", options, {
+      maxInFlight: this.#engine.slotCount,
+      maxPackets: this.#engine.h.layout.maxIsoPackets,
+      packetLength: this.maxPacketSize * transactions,
+    });
+    this.#check("in", "isochronousStream", true);
+    return new IsoInStream(
+      this.#engine,
+      this.#pool,
+      this,
+      this.#owner.interfaceNumber,
+      o,
+    );
   }
 
   /**

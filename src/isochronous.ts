@@ -8,12 +8,19 @@
  * transfer. Each packet's view covers exactly its `actual_length`, and the
  * concatenated `data` holds only received bytes.
  *
+ * One URB lifecycle serves every iso transfer: {@linkcode IsoUrbs} submits
+ * the URBs of one buffer, reads the per-packet records as they are reaped,
+ * and hands the buffer back; {@linkcode IsoTransfer} (one transfer, a
+ * promise) and `IsoInStream` (src/iso_stream.ts, N buffers resubmitted) are
+ * built on it.
+ *
  * @module
  */
 
 import type { UsbBuffer } from "./buffer.ts";
 import { Errno, errnoName, UsbError, type UsbErrorCode } from "./errors.ts";
 import {
+  type Cancellable,
   cancelledBecause,
   type CancelReason,
   isDisconnectStatus,
@@ -22,7 +29,25 @@ import {
   type UrbOwner,
   UrbType,
 } from "./transfer.ts";
-import type { CheckedTransferOptions } from "./validate.ts";
+import {
+  type CheckedTransferOptions,
+  checkInteger,
+  invalidArgument,
+  MAX_TRANSFER_BYTES,
+} from "./validate.ts";
+
+/**
+ * The most bytes one iso packet may have: 98304 (3 × 1024 × 32, the limit
+ * usbfs applies in devio.c for SuperSpeedPlus).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_ISO_PACKET } from "./isochronous.ts";
+ * assert.equal(MAX_ISO_PACKET, 98304);
+ * ```
+ */
+export const MAX_ISO_PACKET = 98304;
 
 /** The status of one iso packet. */
 export type IsoPacketStatus = "ok" | "stall" | "babble" | "error";
@@ -31,6 +56,8 @@ export type IsoPacketStatus = "ok" | "stall" | "babble" | "error";
 export interface IsoInPacket {
   /** The packet's status. */
   status: IsoPacketStatus;
+  /** Bytes received (`actual_length`): the length of `data`. */
+  length: number;
   /** Exactly the bytes received for this packet (`actual_length`). */
   data: Uint8Array<ArrayBuffer>;
   /** The kernel's status for the packet: 0 or a negative errno. */
@@ -79,6 +106,146 @@ export function isoPacketStatus(status: number): IsoPacketStatus {
 }
 
 /**
+ * Checks iso packet lengths: a non-empty array of at most `maxCount`
+ * integers from 0 to {@linkcode MAX_ISO_PACKET} that add up to at most
+ * 2³¹−1 bytes. Returns a copy (the caller's array may change later).
+ *
+ * @param name the argument, for messages: `"isochronousTransferIn: packetLengths"`
+ * @param value what was passed
+ * @param maxCount the most packets allowed
+ * @throws {UsbError} `invalid-argument`
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkIsoPacketLengths } from "./isochronous.ts";
+ * assert.deepEqual(checkIsoPacketLengths("f: packetLengths", [0, 192], 128), [0, 192]);
+ * assert.throws(() => checkIsoPacketLengths("f: packetLengths", [1, -1], 128), /f: packetLengths\[1\] must be an integer from 0 to 98304, got -1/);
+ * assert.throws(() => checkIsoPacketLengths("f: packetLengths", [], 128), /an array of 1 to 128 packet sizes/);
+ * ```
+ */
+export function checkIsoPacketLengths(
+  name: string,
+  value: unknown,
+  maxCount: number = MAX_TRANSFER_BYTES,
+): number[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > maxCount) {
+    throw invalidArgument(
+      name,
+      value,
+      maxCount < MAX_TRANSFER_BYTES
+        ? `an array of 1 to ${maxCount} packet sizes (integers from 0 to ${MAX_ISO_PACKET})`
+        : `a non-empty array of packet sizes (integers from 0 to ${MAX_ISO_PACKET})`,
+    );
+  }
+  const lengths: number[] = [];
+  let total = 0;
+  for (let i = 0; i < value.length; i++) {
+    const n = checkInteger(
+      `${name}[${i}]`,
+      value[i],
+      0,
+      MAX_ISO_PACKET,
+      `the kernel's limit for one iso packet is ${MAX_ISO_PACKET} bytes`,
+    );
+    total += n;
+    if (total > MAX_TRANSFER_BYTES) {
+      throw invalidArgument(
+        name,
+        value,
+        `packet sizes that add up to at most ${MAX_TRANSFER_BYTES} bytes`,
+      );
+    }
+    lengths.push(n);
+  }
+  return lengths;
+}
+
+/**
+ * The gap rule, in one place: sets `packets[i]` to a view of exactly the
+ * `actual[i]` bytes received at packet `i`'s slot (slots are `lengths[i]`
+ * bytes, back to back), never the stale bytes after them. Packet objects
+ * already in `packets` are updated in place (a stream reuses them); missing
+ * ones are added. Returns the bytes received.
+ *
+ * @example Reusing packet objects: the second call updates them
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type IsoInPacket, viewIsoInPackets } from "./isochronous.ts";
+ * const packets: IsoInPacket[] = [];
+ * const buf = new Uint8Array([1, 2, 0xee, 0xee, 3, 4, 5, 6]); // 0xee: stale bytes
+ * assert.equal(viewIsoInPackets(buf, [4, 4], [2, 4], [0, 0], packets), 6);
+ * const first = packets[0];
+ * assert.deepEqual([...packets[0]!.data], [1, 2]);
+ * viewIsoInPackets(buf, [4, 4], [0, 1], [0, -71], packets);
+ * assert.equal(packets[0], first);
+ * assert.deepEqual([packets[0]!.length, packets[1]!.length, packets[1]!.status], [0, 1, "error"]);
+ * ```
+ */
+export function viewIsoInPackets(
+  buffer: Uint8Array<ArrayBuffer>,
+  lengths: ArrayLike<number>,
+  actual: ArrayLike<number>,
+  status: ArrayLike<number>,
+  packets: IsoInPacket[],
+): number {
+  let offset = 0, received = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    const slot = lengths[i]!;
+    // The kernel never reports more than the slot, but a record is input:
+    // clamp so a bad value cannot reach into the next packet's slot.
+    const got = Math.max(0, Math.min(actual[i]!, slot, buffer.length - offset));
+    const data = buffer.subarray(offset, offset + got);
+    const errno = status[i]!;
+    const p = packets[i];
+    if (p === undefined) {
+      packets.push({
+        status: isoPacketStatus(errno),
+        length: got,
+        data,
+        errno,
+      });
+    } else {
+      p.status = isoPacketStatus(errno);
+      p.length = got;
+      p.data = data;
+      p.errno = errno;
+    }
+    received += got;
+    offset += slot;
+  }
+  return received;
+}
+
+/**
+ * A copy of the packets' bytes, back to back: the received bytes only.
+ *
+ * @param packets packets from {@linkcode viewIsoInPackets}
+ * @param received their total length (what it returned)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { concatIsoIn, type IsoInPacket, viewIsoInPackets } from "./isochronous.ts";
+ * const packets: IsoInPacket[] = [];
+ * const n = viewIsoInPackets(new Uint8Array([1, 0xee, 2, 3]), [2, 2], [1, 2], [0, 0], packets);
+ * assert.deepEqual([...concatIsoIn(packets, n)], [1, 2, 3]);
+ * ```
+ */
+export function concatIsoIn(
+  packets: readonly IsoInPacket[],
+  received: number,
+): Uint8Array<ArrayBuffer> {
+  const data = new Uint8Array(received);
+  let at = 0;
+  for (const p of packets) {
+    data.set(p.data, at);
+    at += p.data.length;
+  }
+  return data;
+}
+
+/**
  * Builds an iso IN result from a buffer and per-packet completion records,
  * applying the gap rule: each packet's view covers `actual[i]` bytes at its
  * slot's offset, and `data` concatenates only those bytes.
@@ -100,42 +267,199 @@ export function assembleIsoIn(
   status: ArrayLike<number>,
 ): IsoInResult {
   const packets: IsoInPacket[] = [];
-  let offset = 0, received = 0;
-  for (let i = 0; i < lengths.length; i++) {
-    const slot = lengths[i]!;
-    // The kernel never reports more than the slot, but a record is input:
-    // clamp so a bad value cannot reach into the next packet's slot.
-    const got = Math.max(0, Math.min(actual[i]!, slot, buffer.length - offset));
-    packets.push({
-      status: isoPacketStatus(status[i]!),
-      data: buffer.subarray(offset, offset + got),
-      errno: status[i]!,
-    });
-    received += got;
-    offset += slot;
+  const received = viewIsoInPackets(buffer, lengths, actual, status, packets);
+  return { data: concatIsoIn(packets, received), packets };
+}
+
+/**
+ * The URBs of one iso transfer over one buffer: the URB lifecycle every iso
+ * transfer shares. `submit()` hands the buffer to the kernel (a UsbBuffer is
+ * acquired, its views detached) as URBs of at most 128 packets; as each URB
+ * is reaped its packets' `actual_length` and status are read before the slot
+ * is reused; when the last one is reaped the buffer comes back (a fresh
+ * view) and `onDone` runs. It can then be submitted again: a stream does,
+ * and nothing is allocated for the bookkeeping.
+ *
+ * Not part of the public API: `Endpoint` uses it through
+ * {@linkcode IsoTransfer} and `isochronousStream`.
+ *
+ * @example Submit, wait, read the packets, submit again
+ * ```ts ignore
+ * // Needs an open device's URB engine.
+ * const urbs = new IsoUrbs(engine, buffer, [1024, 1024], () => {
+ *   const packets: IsoInPacket[] = [];
+ *   viewIsoInPackets(urbs.bytes, urbs.lengths, urbs.actual, urbs.packetStatus, packets);
+ *   urbs.submit(0x81, "isochronous IN on endpoint 0x81");
+ * });
+ * urbs.submit(0x81, "isochronous IN on endpoint 0x81");
+ * ```
+ */
+export class IsoUrbs implements UrbOwner {
+  /** The buffer: an array (the kernel copies) or a UsbBuffer (mapped, or fallback memory). */
+  readonly mem: Uint8Array<ArrayBuffer> | UsbBuffer;
+  /** Each packet's slot length, as submitted. */
+  readonly lengths: readonly number[];
+  /** Per packet: `actual_length`, once reaped. */
+  readonly actual: Int32Array;
+  /** Per packet: 0 or a negative errno, once reaped. */
+  readonly packetStatus: Int32Array;
+  /** The first URB's `start_frame`. */
+  startFrame = 0;
+  /** Packets that failed, over every URB (`error_count`). */
+  errorCount = 0;
+  /**
+   * 0 when every URB ended with 0 or -EXDEV (some packets failed: that is
+   * in `packetStatus`); else the first other status, a disconnection first.
+   */
+  status = 0;
+  /** Why a URB after the first could not be submitted (the others were discarded). */
+  submitError: unknown = undefined;
+  readonly #engine: UrbEngine;
+  readonly #onDone: () => void;
+  readonly #perUrb: number;
+  readonly #slots: Int32Array;
+  /** Per URB: 1 while the kernel has it. */
+  readonly #pending: Uint8Array;
+  #remaining = 0;
+
+  /**
+   * @param engine the device's URB engine
+   * @param mem where the packets are, at least the sum of `lengths` long
+   * @param lengths each packet's slot (checked by {@linkcode checkIsoPacketLengths}; copied)
+   * @param onDone called when every URB of a submit has been reaped
+   */
+  constructor(
+    engine: UrbEngine,
+    mem: Uint8Array<ArrayBuffer> | UsbBuffer,
+    lengths: readonly number[],
+    onDone: () => void,
+  ) {
+    this.#engine = engine;
+    this.mem = mem;
+    this.lengths = [...lengths];
+    this.#onDone = onDone;
+    this.actual = new Int32Array(lengths.length);
+    this.packetStatus = new Int32Array(lengths.length);
+    this.#perUrb = engine.h.layout.maxIsoPackets;
+    const urbs = Math.ceil(lengths.length / this.#perUrb);
+    this.#slots = new Int32Array(urbs);
+    this.#pending = new Uint8Array(urbs);
   }
-  const data = new Uint8Array(received);
-  let at = 0;
-  for (const p of packets) {
-    data.set(p.data, at);
-    at += p.data.length;
+
+  /** True from `submit()` until every URB has been reaped. */
+  get inFlight(): boolean {
+    return this.#remaining > 0;
   }
-  return { data, packets };
+
+  /** The buffer's bytes (a UsbBuffer's current view). */
+  get bytes(): Uint8Array<ArrayBuffer> {
+    return this.mem instanceof Uint8Array ? this.mem : this.mem.bytes;
+  }
+
+  /**
+   * Submits every URB. Throws when nothing could be submitted (the buffer
+   * is then back with its owner). When a later URB fails to submit, the
+   * ones in flight are discarded and `submitError` says why; `onDone` runs
+   * once they are reaped.
+   */
+  submit(endpoint: number, what: string): void {
+    this.status = 0;
+    this.errorCount = 0;
+    this.startFrame = 0;
+    this.submitError = undefined;
+    this.actual.fill(0);
+    this.packetStatus.fill(0);
+    const mem = this.mem;
+    if (!(mem instanceof Uint8Array)) mem.acquire(what);
+    const per = this.#perUrb;
+    const flags = this.#engine.h.layout.flagIsoAsap;
+    const count = this.lengths.length;
+    for (let first = 0, index = 0, offset = 0; first < count; index++) {
+      const packets = Math.min(per, count - first);
+      let bytes = 0;
+      for (let i = first; i < first + packets; i++) bytes += this.lengths[i]!;
+      try {
+        this.#slots[index] = this.#engine.submit(
+          this,
+          index,
+          UrbType.iso,
+          endpoint,
+          flags,
+          mem instanceof Uint8Array
+            ? { kind: "array", array: mem, offset }
+            : mem.urbBuffer(offset),
+          bytes,
+          packets,
+          this.lengths,
+          first,
+        );
+      } catch (e) {
+        if (this.#remaining === 0) {
+          if (!(mem instanceof Uint8Array)) mem.complete();
+          throw e;
+        }
+        this.submitError = e;
+        this.discard();
+        return;
+      }
+      this.#pending[index] = 1;
+      this.#remaining++;
+      first += packets;
+      offset += bytes;
+    }
+  }
+
+  /** Asks the kernel to give back every URB still in flight. */
+  discard(): void {
+    for (let i = 0; i < this.#slots.length; i++) {
+      if (this.#pending[i] === 1) this.#engine.discard(this.#slots[i]!);
+    }
+  }
+
+  /** UrbOwner: reads the per-packet records before the slot is reused. */
+  urbDone(
+    index: number,
+    status: number,
+    _actual: number,
+    errors: number,
+    slot: number,
+  ): void {
+    const l = this.#engine.h.layout;
+    const slab = this.#engine.slab;
+    const first = index * this.#perUrb;
+    const count = Math.min(this.#perUrb, this.lengths.length - first);
+    for (let i = 0; i < count; i++) {
+      const off = this.#engine.isoDescOffset(slot, i);
+      this.actual[first + i] = slab.getUint32(off + 4, true);
+      this.packetStatus[first + i] = slab.getInt32(off + 8, true);
+    }
+    if (index === 0) {
+      this.startFrame = slab.getInt32(
+        slot * l.slotSize + l.urbStartFrame,
+        true,
+      );
+    }
+    this.errorCount += errors;
+    if (
+      status !== 0 && status !== -Errno.EXDEV &&
+      (this.status === 0 || isDisconnectStatus(status))
+    ) {
+      this.status = status;
+    }
+    this.#pending[index] = 0;
+    if (--this.#remaining === 0) {
+      if (!(this.mem instanceof Uint8Array)) this.mem.complete();
+      this.#onDone();
+    }
+  }
 }
 
 /** One iso transfer, split into URBs of at most 128 packets. */
-export class IsoTransfer implements UrbOwner {
+export class IsoTransfer implements Cancellable {
   readonly #engine: UrbEngine;
   readonly #dir: "in" | "out";
   readonly #what: string;
-  readonly #mem: Uint8Array<ArrayBuffer> | UsbBuffer;
-  readonly #lengths: number[];
-  readonly #actual: Int32Array;
-  readonly #pstatus: Int32Array;
-  #slots: number[] = [];
-  #urbStatus: number[] = [];
-  #urbDone: boolean[] = [];
-  #remaining = 0;
+  readonly #urbs: IsoUrbs;
   #cancel: CancelReason | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #unlisten: (() => void) | undefined;
@@ -160,11 +484,7 @@ export class IsoTransfer implements UrbOwner {
     this.#engine = engine;
     this.#dir = dir;
     this.#what = what;
-    this.#mem = mem;
-    // A copy: the caller's array may change while the transfer runs.
-    this.#lengths = [...lengths];
-    this.#actual = new Int32Array(lengths.length);
-    this.#pstatus = new Int32Array(lengths.length);
+    this.#urbs = new IsoUrbs(engine, mem, lengths, () => this.#finish());
     this.tag = tag;
     this.promise = new Promise((res, rej) => {
       this.#resolve = res;
@@ -191,7 +511,6 @@ export class IsoTransfer implements UrbOwner {
       );
       return this.promise;
     }
-    const mem = this.#mem;
     try {
       if (options.signal) {
         this.#unlisten = listenForAbort(
@@ -200,53 +519,10 @@ export class IsoTransfer implements UrbOwner {
           this.#what,
         );
       }
-      if (!(mem instanceof Uint8Array)) mem.acquire(this.#what);
+      this.#urbs.submit(endpoint, this.#what);
     } catch (e) {
       this.#unlisten?.();
       this.#reject(e);
-      return this.promise;
-    }
-    const per = this.#engine.h.layout.maxIsoPackets;
-    const flags = this.#engine.h.layout.flagIsoAsap;
-    let offset = 0;
-    try {
-      for (
-        let first = 0, index = 0;
-        first < this.#lengths.length;
-        first += per, index++
-      ) {
-        const count = Math.min(per, this.#lengths.length - first);
-        let bytes = 0;
-        for (let i = first; i < first + count; i++) bytes += this.#lengths[i]!;
-        this.#urbStatus.push(0);
-        this.#urbDone.push(false);
-        const slot = this.#engine.submit(
-          this,
-          index,
-          UrbType.iso,
-          endpoint,
-          flags,
-          mem instanceof Uint8Array
-            ? { kind: "array", array: mem, offset }
-            : mem.urbBuffer(offset),
-          bytes,
-          count,
-          this.#lengths,
-          first,
-        );
-        this.#slots.push(slot);
-        this.#remaining++;
-        offset += bytes;
-      }
-    } catch (e) {
-      if (this.#remaining === 0) {
-        if (!(mem instanceof Uint8Array)) mem.complete();
-        this.#unlisten?.();
-        this.#reject(e);
-        return this.promise;
-      }
-      this.#submitError = e;
-      this.cancel("cancelled");
       return this.promise;
     }
     this.#engine.track(this);
@@ -256,60 +532,29 @@ export class IsoTransfer implements UrbOwner {
     return this.promise;
   }
 
-  #submitError: unknown;
-
-  /** Gives back every URB in flight. */
+  /** Gives back every URB in flight; the transfer then rejects with `reason`. */
   cancel(reason: CancelReason): void {
     if (this.#cancel !== undefined) return;
     this.#cancel = reason;
-    for (let i = 0; i < this.#slots.length; i++) {
-      if (!this.#urbDone[i]) this.#engine.discard(this.#slots[i]!);
-    }
-    if (this.#remaining === 0) this.#finish();
-  }
-
-  /** UrbOwner: read the per-packet records before the slot is reused. */
-  urbDone(
-    index: number,
-    status: number,
-    _actual: number,
-    _errors: number,
-    slot: number,
-  ): void {
-    const per = this.#engine.h.layout.maxIsoPackets;
-    const first = index * per;
-    const count = Math.min(per, this.#lengths.length - first);
-    for (let i = 0; i < count; i++) {
-      const off = this.#engine.isoDescOffset(slot, i);
-      this.#actual[first + i] = this.#engine.slab.getUint32(off + 4, true);
-      this.#pstatus[first + i] = this.#engine.slab.getInt32(off + 8, true);
-    }
-    this.#urbStatus[index] = status;
-    this.#urbDone[index] = true;
-    if (--this.#remaining === 0) this.#finish();
+    this.#urbs.discard();
   }
 
   #finish(): void {
     this.#engine.untrack(this);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#unlisten?.();
-    let view: Uint8Array<ArrayBuffer>;
-    if (this.#mem instanceof Uint8Array) view = this.#mem;
-    else {
-      this.#mem.complete();
-      view = this.#mem.bytes;
-    }
-    if (this.#submitError !== undefined) return this.#reject(this.#submitError);
+    const u = this.#urbs;
+    if (u.submitError !== undefined) return this.#reject(u.submitError);
     const result = this.#dir === "in"
-      ? assembleIsoIn(view, this.#lengths, this.#actual, this.#pstatus)
+      ? assembleIsoIn(u.bytes, u.lengths, u.actual, u.packetStatus)
       : {
-        packets: this.#lengths.map((_, i) => ({
-          status: isoPacketStatus(this.#pstatus[i]!),
-          bytesWritten: this.#actual[i]!,
-          errno: this.#pstatus[i]!,
+        packets: u.lengths.map((_, i) => ({
+          status: isoPacketStatus(u.packetStatus[i]!),
+          bytesWritten: u.actual[i]!,
+          errno: u.packetStatus[i]!,
         })),
       };
-    if (this.#engine.gone || this.#urbStatus.some(isDisconnectStatus)) {
+    if (this.#engine.gone || isDisconnectStatus(u.status)) {
       const e = this.#engine.disconnectedError(this.#what);
       return this.#reject(
         new UsbError("disconnected", e.message, {
@@ -322,28 +567,52 @@ export class IsoTransfer implements UrbOwner {
       const code: UsbErrorCode = this.#cancel === "timeout"
         ? "timeout"
         : "cancelled";
-      const data = "data" in result ? result.data : undefined;
       return this.#reject(
-        new UsbError(
-          code,
-          `${this.#what} ${cancelledBecause(this.#cancel)}`,
-          {
-            ...(data ? { data } : {}),
-          },
-        ),
-      );
-    }
-    const bad = this.#urbStatus.find((s) => s !== 0 && s !== -Errno.EXDEV);
-    if (
-      bad !== undefined && bad !== -Errno.ENOENT && bad !== -Errno.ECONNRESET
-    ) {
-      // EXDEV means some packets failed: that is in the per-packet statuses.
-      return this.#reject(
-        new UsbError("io", `${this.#what} failed with ${errnoName(-bad)}`, {
-          errno: -bad,
+        new UsbError(code, `${this.#what} ${cancelledBecause(this.#cancel)}`, {
+          ...("data" in result ? { data: result.data } : {}),
         }),
       );
     }
+    if (isoUrbFailed(u.status)) {
+      return this.#reject(isoUrbError(this.#what, u.status));
+    }
     this.#resolve(result);
   }
+}
+
+/**
+ * True when a URB status (`IsoUrbs.status`) is a failure of the transfer:
+ * not 0, and not a kill (-ENOENT, -ECONNRESET), which the owner reports.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isoUrbFailed } from "./isochronous.ts";
+ * assert.equal(isoUrbFailed(0), false);
+ * assert.equal(isoUrbFailed(-2), false); // ENOENT: discarded
+ * assert.equal(isoUrbFailed(-71), true); // EPROTO
+ * ```
+ */
+export function isoUrbFailed(status: number): boolean {
+  return status !== 0 && status !== -Errno.ENOENT &&
+    status !== -Errno.ECONNRESET;
+}
+
+/**
+ * The error for an iso URB that failed as a whole (per-packet failures are
+ * in the packets' statuses, and are not errors).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isoUrbError } from "./isochronous.ts";
+ * const e = isoUrbError("isochronous IN on endpoint 0x81", -71);
+ * assert.equal(e.code, "io");
+ * assert.equal(e.message, "isochronous IN on endpoint 0x81 failed with EPROTO");
+ * ```
+ */
+export function isoUrbError(what: string, status: number): UsbError {
+  return new UsbError("io", `${what} failed with ${errnoName(-status)}`, {
+    errno: -status,
+  });
 }
