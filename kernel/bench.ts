@@ -589,6 +589,12 @@ export interface BenchInfo {
   qemuDevices: QemuDeviceInfo[];
   /** Kernel modules loaded for the bench, in load order. */
   modules: string[];
+  /**
+   * The directory `modprobe -d` takes to load more of the guest kernel's
+   * modules (its `lib/modules/<release>` is the unpacked module tree);
+   * see `loadDrivers` in kernel/guest.ts. Absent in records of older runs.
+   */
+  modulesRoot?: string;
 }
 
 /**

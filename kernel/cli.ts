@@ -12,6 +12,7 @@ import {
   type GadgetSpec,
   type QemuDeviceSpec,
 } from "./bench.ts";
+import { withVhci } from "./plan.ts";
 import type { RunInGuestOptions } from "./run.ts";
 
 /**
@@ -30,11 +31,15 @@ usage: deno task vm [options] -- <command> [args...]
 Boots a Linux guest (QEMU, Debian kernel) with virtual USB devices and runs
 <command> in it, in the host's root filesystem (read-only) with the project
 read-write at its own path, as root, with stdin from /dev/null. Exits with
-the command's status; 124 if the guest was killed for hanging, 125 if the VM
-or the bench failed, 130 on Ctrl-C. Inside, $USBKIT_BENCH names a JSON file
-describing the devices (kernel/bench.ts BenchInfo).
+the command's status; 2 for a bad flag or a --device that does not load; 124
+if the guest was killed for hanging, 125 if the VM or the bench failed (a
+--device that could not be attached too), 130 on Ctrl-C. Inside,
+$USBKIT_BENCH names a JSON file describing the devices (kernel/bench.ts
+BenchInfo), and with --device $USBKIT_DEVICES lists where each device is
+(scripts/serve_device.ts servedDevices).
 
-devices (default: one SuperSpeed SourceSink gadget, 0525:a4a0):
+devices (default: one SuperSpeed SourceSink gadget, 0525:a4a0, unless
+--device is given):
   --gadget KIND[:ATTR=VAL,...]  add a configfs gadget on its own dummy_hcd;
                         KIND is sourcesink or loopback; attributes go to the
                         function (bulk_buflen, pattern, qlen...). Repeatable.
@@ -48,6 +53,14 @@ devices (default: one SuperSpeed SourceSink gadget, 0525:a4a0):
   --audio               QEMU usb-audio (isochronous OUT)
   --full                SourceSink + Loopback + storage + kbd + serial + audio
   --module NAME         load a kernel module too, e.g. usbtest. Repeatable.
+  --device FILE         a device written in TypeScript: FILE's default export
+                        is a device definition (what defineDevice takes, see
+                        scripts/examples/vendor_device.ts) or an
+                        EmulatedDevice. It is checked on the host, then
+                        plugged in over USB/IP (vhci-hcd) with the kernel
+                        drivers it asks for loaded, before <command> runs,
+                        and unplugged after. Repeatable: <command> sees
+                        every device. No default gadget with it.
 
 guest:
   --memory MIB          guest memory (default 1024)
@@ -82,12 +95,15 @@ export interface VmCli {
   options: RunInGuestOptions;
   /** `--help` was given. */
   help: boolean;
+  /** `--device` files, as given (relative to where the user ran the task). */
+  devices: string[];
 }
 
 /** Options that take a value as the next argument when written without `=`. */
 const VALUE_OPTIONS = new Set([
   "--gadget",
   "--module",
+  "--device",
   "--memory",
   "--timeout",
   "--env",
@@ -206,6 +222,9 @@ function positiveNumber(
  * assert.ok(c.bench.gadgets[0]?.function === "loopback");
  * assert.ok(c.bench.qemuDevices[0]?.kind === "kbd");
  * assert.ok(c.command[0] === "true");
+ * const d = parseVmArgs(["--device", "my_device.ts", "--", "lsusb"]);
+ * assert.deepEqual(d.devices, ["my_device.ts"]);
+ * assert.deepEqual(d.bench.modules, ["vhci-hcd"]);
  * ```
  */
 export function parseVmArgs(args: readonly string[]): VmCli {
@@ -229,6 +248,7 @@ export function parseVmArgs(args: readonly string[]): VmCli {
         audio: { type: "boolean" },
         full: { type: "boolean" },
         module: { type: "string", multiple: true },
+        device: { type: "string", multiple: true },
         memory: { type: "string" },
         timeout: { type: "string" },
         env: { type: "string", multiple: true },
@@ -243,6 +263,10 @@ export function parseVmArgs(args: readonly string[]): VmCli {
   }
   const v = parsed.values;
   const help = v.help ?? false;
+  const deviceFiles = v.device ?? [];
+  for (const f of deviceFiles) {
+    if (f.trim() === "") throw new UsageError("--device: empty file name");
+  }
 
   let gadgets: GadgetSpec[];
   if (v["no-gadgets"]) {
@@ -254,6 +278,8 @@ export function parseVmArgs(args: readonly string[]): VmCli {
     gadgets = v.gadget.map(parseGadgetFlag);
   } else if (v.full) {
     gadgets = [...fullBench.gadgets];
+  } else if (deviceFiles.length > 0) {
+    gadgets = []; // the user's devices are the bench
   } else {
     gadgets = [{ function: "sourcesink" }];
   }
@@ -279,7 +305,11 @@ export function parseVmArgs(args: readonly string[]): VmCli {
     speed: v["high-speed"] ? "high" : "super",
     gadgets,
     qemuDevices: devices,
-    ...(v.module !== undefined ? { modules: v.module } : {}),
+    ...(deviceFiles.length > 0
+      ? { modules: withVhci(v.module ?? []) }
+      : v.module !== undefined
+      ? { modules: v.module }
+      : {}),
     ...(memoryMiB !== undefined ? { memoryMiB } : {}),
     ...(timeoutSec !== undefined ? { timeoutSec } : {}),
   };
@@ -299,5 +329,11 @@ export function parseVmArgs(args: readonly string[]): VmCli {
   if (!help && split.command.length === 0) {
     throw new UsageError("no command given (put it after --)");
   }
-  return { bench, command: split.command, options, help };
+  return {
+    bench,
+    command: split.command,
+    options,
+    help,
+    devices: deviceFiles,
+  };
 }

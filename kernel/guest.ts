@@ -295,3 +295,157 @@ export async function plugGadget(
 export function gadgetBound(name: string): boolean {
   return (readSys(`${gadget(name).configfs}/UDC`) ?? "") !== "";
 }
+
+/**
+ * The kernel modules loaded now (`/proc/modules`), most recently loaded
+ * first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadedModules } from "./guest.ts";
+ * assert.ok(Array.isArray(await loadedModules()));
+ * ```
+ */
+export async function loadedModules(): Promise<string[]> {
+  try {
+    const text = await Deno.readTextFile("/proc/modules");
+    return text.split("\n").map((l) => l.split(" ")[0] ?? "").filter((n) =>
+      n !== ""
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** Every `modalias` in the sysfs subtree of `dir` (symbolic links not followed). */
+async function modaliases(dir: string, depth = 8): Promise<string[]> {
+  const out: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return out; // the device went away meanwhile
+  }
+  for (const e of entries) {
+    if (e.name === "modalias" && e.isFile) {
+      const a = (await Deno.readTextFile(`${dir}/modalias`).catch(() => ""))
+        .trim();
+      if (a !== "") out.push(a);
+    } else if (e.isDirectory && !e.isSymlink && depth > 0) {
+      out.push(...await modaliases(`${dir}/${e.name}`, depth - 1));
+    }
+  }
+  return out;
+}
+
+/**
+ * Options of {@linkcode loadDrivers}.
+ *
+ * @example
+ * ```ts
+ * import type { LoadDriversOptions } from "./guest.ts";
+ * const o: LoadDriversOptions = { modulesRoot: "/", rounds: 4 };
+ * ```
+ */
+export interface LoadDriversOptions {
+  /**
+   * The directory `modprobe -d` takes (its `lib/modules/<release>` holds
+   * the modules). Default: the bench record's `modulesRoot` inside a guest,
+   * else the system's own modules.
+   */
+  modulesRoot?: string;
+  /** At most this many rounds of loading (default 6). */
+  rounds?: number;
+}
+
+/**
+ * Loads the kernel modules a USB device asks for, as udev does on a
+ * desktop (the guest has no udev): `modprobe` of every `modalias` under the
+ * device's sysfs directory (its interfaces), then again for what the
+ * drivers that bound created (a HID device under usbhid, an input device
+ * under hid-generic, which evdev takes), until nothing new appears. Drivers
+ * bind as their module loads. Aliases nothing matches are skipped.
+ *
+ * @param port the device's sysfs name, e.g. "3-1"
+ * @param options where the modules are; how many rounds
+ * @returns the modules it loaded, in load order (for
+ *   {@linkcode unloadModules})
+ *
+ * @example
+ * ```ts ignore
+ * // In the guest, with a CDC ACM device written in TypeScript attached at 3-1:
+ * import { loadDrivers } from "./guest.ts";
+ * console.log(await loadDrivers("3-1")); // [ "cdc_acm" ], and /dev/ttyACM0 exists
+ * ```
+ */
+export async function loadDrivers(
+  port: string,
+  options: LoadDriversOptions = {},
+): Promise<string[]> {
+  const root = options.modulesRoot ??
+    (inGuest() ? benchInfo().modulesRoot : undefined);
+  const before = new Set(await loadedModules());
+  const dir = await Deno.realPath(`${SYS_USB}/${port}`);
+  const seen = new Set<string>();
+  for (let round = 0; round < (options.rounds ?? 6); round++) {
+    const fresh = (await modaliases(dir)).filter((a) => !seen.has(a));
+    if (fresh.length === 0) break;
+    for (const a of fresh) seen.add(a);
+    // -a: every name; -q: an alias no module matches is not an error. The
+    // exit status says only that one of them matched nothing.
+    const args = [...(root ? ["-d", root] : []), "-q", "-a", ...fresh];
+    let out;
+    try {
+      out = await new Deno.Command("modprobe", {
+        args,
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+    } catch (e) {
+      throw new Error(
+        `cannot run modprobe (kmod) to load the drivers of ${port}: ${
+          (e as Error).message
+        }`,
+      );
+    }
+    const err = new TextDecoder().decode(out.stderr).trim();
+    if (err !== "") console.error(`modprobe: ${err}`);
+  }
+  return (await loadedModules()).filter((m) => !before.has(m)).reverse();
+}
+
+/**
+ * Unloads modules (`rmmod`), last loaded first: what
+ * {@linkcode loadDrivers} returned, to leave the kernel as it was. A module
+ * still in use stays; the names of those that could not be unloaded are
+ * returned.
+ *
+ * @param modules module names, in load order
+ * @returns those still loaded
+ *
+ * @example
+ * ```ts ignore
+ * // In the guest:
+ * import { loadDrivers, unloadModules } from "./guest.ts";
+ * const loaded = await loadDrivers("3-1");
+ * // ... use the device through its kernel driver ...
+ * await unloadModules(loaded);
+ * ```
+ */
+export async function unloadModules(
+  modules: readonly string[],
+): Promise<string[]> {
+  const left: string[] = [];
+  for (const m of [...modules].reverse()) {
+    const r = await new Deno.Command("rmmod", {
+      args: [m],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output().catch(() => null);
+    if (r === null || !r.success) left.push(m);
+  }
+  return left;
+}

@@ -54,3 +54,4 @@ export {
   type KernelArtifacts,
 } from "./setup.ts";
 export { parseVmArgs, VM_USAGE } from "./cli.ts";
+export { checkDevices, type DeviceCheck } from "./prepare.ts";

@@ -317,14 +317,16 @@ export function renderBenchScript(plan: GuestPlan): string {
  * import assert from "node:assert/strict";
  * import { benchInfoTemplate } from "./plan.ts";
  * import { defaultBench, resolveBench } from "./bench.ts";
- * const t = benchInfoTemplate(resolveBench(defaultBench), "6.1.0-56-amd64", ["dummy_hcd"]);
+ * const t = benchInfoTemplate(resolveBench(defaultBench), "6.1.0-56-amd64", ["dummy_hcd"], "/k/root");
  * assert.ok(JSON.stringify(t).includes("@LOC:usbkit-ss-0001@"));
+ * assert.equal(t.modulesRoot, "/k/root");
  * ```
  */
 export function benchInfoTemplate(
   bench: ResolvedBench,
   kernel: string,
   modules: string[],
+  modulesRoot?: string,
 ): BenchInfo {
   // The placeholder travels as a string and is unquoted by the renderer.
   const loc = (serial: string) => `@LOC:${serial}@` as unknown as null;
@@ -353,6 +355,7 @@ export function benchInfoTemplate(
       location: loc(d.serial),
     })),
     modules,
+    ...(modulesRoot !== undefined ? { modulesRoot } : {}),
   };
 }
 
@@ -369,4 +372,81 @@ export function benchInfoTemplate(
  */
 export function unquotePlaceholders(json: string): string {
   return json.replace(/"(@LOC:[^"@]+@)"/g, "$1");
+}
+
+/**
+ * The guest command that runs `argv` with devices written in TypeScript
+ * plugged in: `usb serve` (scripts/serve_device.ts) attaches each device
+ * module to vhci_hcd, loads the kernel drivers their interfaces ask for (the
+ * guest has no udev to do it), runs `argv`, and unplugs them when it exits,
+ * exiting with its status (125 when a device could not be attached).
+ *
+ * @param project the project directory (as the guest sees it)
+ * @param devices absolute paths of the device modules
+ * @param argv the command
+ * @returns the command line to run instead
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withDevices } from "./plan.ts";
+ * const argv = withDevices("/p", ["/p/dev.ts"], ["lsusb"]);
+ * assert.deepEqual(argv.slice(-4), ["--drivers", "/p/dev.ts", "--", "lsusb"]);
+ * assert.deepEqual(withDevices("/p", [], ["lsusb"]), ["lsusb"]);
+ * ```
+ */
+export function withDevices(
+  project: string,
+  devices: readonly string[],
+  argv: readonly string[],
+): string[] {
+  if (devices.length === 0) return [...argv];
+  return [
+    "deno",
+    "run",
+    "-A",
+    // The guest has no network: everything was cached on the host.
+    "--cached-only",
+    `${project}/scripts/usb.ts`,
+    "serve",
+    "--drivers",
+    ...devices,
+    "--",
+    ...argv,
+  ];
+}
+
+/**
+ * The module that serves devices written in TypeScript (USB/IP's virtual
+ * host controller), as a bench `modules` entry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VHCI_MODULE } from "./plan.ts";
+ * assert.equal(VHCI_MODULE, "vhci-hcd");
+ * ```
+ */
+export const VHCI_MODULE = "vhci-hcd";
+
+/**
+ * `modules` with vhci-hcd added unless it is there already (under either
+ * spelling, with or without parameters).
+ *
+ * @param modules a bench's `modules`
+ * @returns the list, vhci-hcd last if it was missing
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withVhci } from "./plan.ts";
+ * assert.deepEqual(withVhci(["usbtest"]), ["usbtest", "vhci-hcd"]);
+ * assert.deepEqual(withVhci(["vhci_hcd nports=4"]), ["vhci_hcd nports=4"]);
+ * ```
+ */
+export function withVhci(modules: readonly string[] = []): string[] {
+  const has = modules.some((m) =>
+    splitModuleSpec(m).name === moduleName(VHCI_MODULE)
+  );
+  return has ? [...modules] : [...modules, VHCI_MODULE];
 }

@@ -73,3 +73,65 @@ export async function prepareGuest(
   }
   return result;
 }
+
+/**
+ * What {@linkcode checkDevices} found.
+ *
+ * @example
+ * ```ts
+ * import type { DeviceCheck } from "./prepare.ts";
+ * const c: DeviceCheck = { ok: false, code: 2, output: "error[invalid-argument]: ..." };
+ * ```
+ */
+export interface DeviceCheck {
+  /** Every module loaded and its device is valid. */
+  ok: boolean;
+  /** `usb serve --dry-run`'s exit status. */
+  code: number;
+  /** What it printed (one line per device, or the problems). */
+  output: string;
+}
+
+/**
+ * Checks device modules written in TypeScript on the host, before a boot:
+ * `usb serve --dry-run FILE...` imports each (which also caches whatever it
+ * imports, for a guest with no network) and validates its device. A
+ * mistake in a definition is reported in a second instead of after a boot.
+ *
+ * @param files the device modules (relative to the current directory)
+ * @returns whether they are usable, and what `usb serve` said
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkDevices } from "./prepare.ts";
+ * const root = new URL("../", import.meta.url).pathname;
+ * const c = await checkDevices([`${root}scripts/examples/vendor_device.ts`]);
+ * assert.ok(c.ok, c.output);
+ * assert.match(c.output, /1209:0001/);
+ * ```
+ */
+export async function checkDevices(
+  files: readonly string[],
+): Promise<DeviceCheck> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${projectRoot()}/scripts/usb.ts`,
+      "serve",
+      "--dry-run",
+      ...files,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const td = new TextDecoder();
+  return {
+    ok: out.code === 0,
+    code: out.code,
+    output: (td.decode(out.stdout) + td.decode(out.stderr)).trim(),
+  };
+}

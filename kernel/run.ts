@@ -23,6 +23,8 @@ import {
   benchModules,
   keepPaths,
   renderBenchScript,
+  withDevices,
+  withVhci,
 } from "./plan.ts";
 import { kernelCmdline, qemuArgs, type QemuSockets } from "./qemu.ts";
 import {
@@ -81,6 +83,16 @@ export interface RunInGuestOptions {
   signal?: AbortSignal;
   /** Bound on waiting for devices to enumerate, seconds. Default 60. */
   enumTimeoutSec?: number;
+  /**
+   * Device modules written in TypeScript (a default export that
+   * `defineDevice` takes, or an `EmulatedDevice`) to plug in before the
+   * command runs and unplug after: `usb serve` attaches them to vhci_hcd
+   * (loaded for them), loads the kernel drivers they ask for, and runs the
+   * command (see {@linkcode withDevices}). Relative paths are relative to
+   * the current directory. Check them on the host first with
+   * `checkDevices` (kernel/prepare.ts): a mistake then costs no boot.
+   */
+  devices?: readonly string[];
   /** Kill the guest on SIGINT/SIGTERM while it runs. Default true. */
   handleSignals?: boolean;
   /**
@@ -402,7 +414,12 @@ export async function runInGuest(
   const say = opts.quiet
     ? () => {}
     : (m: string) => console.error(`usbkit vm: ${m}`);
-  const rb = resolveBench(bench);
+  const devices = (opts.devices ?? []).map((d) => resolve(d));
+  const rb = resolveBench(
+    devices.length > 0
+      ? { ...bench, modules: withVhci(bench.modules ?? []) }
+      : bench,
+  );
   const kernel = await ensureKernel({ quiet: opts.quiet ?? false });
   const project = projectRoot();
   for (const d of rb.qemuDevices) {
@@ -442,13 +459,16 @@ export async function runInGuest(
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const plan = await makePlan(rb, kernel, project, {
-      argv: [...argv],
+      argv: withDevices(project, devices, argv),
       cwd,
       env: guestEnv(denoDir, colorTty, opts.env ?? {}),
       extraKeep: [
         denoDir,
         cwd,
         ...rb.qemuDevices.flatMap((d) => d.image ? [d.image] : []),
+        // A device module may import its neighbours.
+        ...devices.map((d) => dirname(d)),
+        modulesRoot(kernel),
       ],
       enumTimeoutSec: opts.enumTimeoutSec ?? 60,
       hostDenoDir: opts.hostDenoDir === false
@@ -822,6 +842,29 @@ function report(say: (m: string) => void, f: GuestFailure, log: string | null) {
   if (log !== null) say(`full console log: ${log}`);
 }
 
+/**
+ * The directory `modprobe -d` takes for the guest kernel's modules: the
+ * unpacked tree's root, above `lib/modules/<release>`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { modulesRoot } from "./run.ts";
+ * assert.equal(
+ *   modulesRoot({ release: "6.1.0-57-amd64", modulesDir: "/c/root/lib/modules/6.1.0-57-amd64" }),
+ *   "/c/root",
+ * );
+ * ```
+ */
+export function modulesRoot(
+  k: Pick<KernelArtifacts, "release" | "modulesDir">,
+): string {
+  const tail = `/lib/modules/${k.release}`;
+  return k.modulesDir.endsWith(tail)
+    ? k.modulesDir.slice(0, -tail.length)
+    : dirname(dirname(dirname(k.modulesDir)));
+}
+
 interface PlanInput {
   argv: string[];
   cwd: string;
@@ -857,7 +900,12 @@ async function makePlan(
   }
   // Random, so no output can contain it by accident.
   const eofToken = `usbkit-eof-${crypto.randomUUID()}`;
-  const info = benchInfoTemplate(rb, k.release, loads.map((l) => l.name));
+  const info = benchInfoTemplate(
+    rb,
+    k.release,
+    loads.map((l) => l.name),
+    modulesRoot(k),
+  );
   const expect = [
     ...rb.gadgets.filter((g) => g.bound).map((g) => g.serial),
     ...rb.qemuDevices.map((d) => d.serial),

@@ -14,7 +14,7 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { parseVmArgs, UsageError, VM_USAGE } from "./cli.ts";
-import { prepareGuest } from "./prepare.ts";
+import { checkDevices, prepareGuest } from "./prepare.ts";
 import { EXIT_VM_FAILURE, runInGuest } from "./run.ts";
 
 /**
@@ -51,17 +51,32 @@ export async function main(args: readonly string[]): Promise<number> {
         : d
     ),
   };
+  const devices = cli.devices.map((f) => resolve(base, f));
   try {
     // The guest has neither network nor cargo: packages and the helper are
     // made ready here, on the host, when missing or stale.
     const prepared = await prepareGuest({ quiet: true });
+    if (devices.length > 0) {
+      // A mistake in a device costs a second here rather than a boot; the
+      // check also caches what the modules import.
+      const check = await checkDevices(devices);
+      if (!check.ok) {
+        console.error(
+          `usbkit vm: --device: ${check.output || `exit ${check.code}`}`,
+        );
+        return 2;
+      }
+    }
     if (!prepared.helperReady) {
       console.error(
         `usbkit vm: the helper could not be built on the host, so usbkit ` +
           `cannot open devices in the guest:\n${prepared.helperProblem}`,
       );
     }
-    const r = await runInGuest(bench, cli.command, cli.options);
+    const r = await runInGuest(bench, cli.command, {
+      ...cli.options,
+      ...(devices.length > 0 ? { devices } : {}),
+    });
     return r.code;
   } catch (e) {
     console.error(`usbkit vm: ${(e as Error).message}`);

@@ -28,6 +28,7 @@ import { UsbError } from "../src/errors.ts";
 import { EXIT_FAILED, exitCodeFor } from "../src/exit_codes.ts";
 import { listDevices, type ListOptions } from "../src/enumeration.ts";
 import { selectDevice } from "../src/selector.ts";
+import { SERVE_HELP, serveCommand } from "./serve_device.ts";
 import {
   formatDeviceTable,
   formatDeviceTree,
@@ -272,6 +273,12 @@ be bound again (or is still held by a running process), 2 for a bad selector`,
     // terminal (its progress bar rewrites a line), so io is not used.
     run: async (args) =>
       (await import("../src/recipe/cli.ts")).runCommand(args),
+  },
+  serve: {
+    summary: "plug in devices written in TypeScript (USB/IP), here or over TCP",
+    help: SERVE_HELP,
+    // The device model and USB/IP are loaded by the command when it runs.
+    run: (args, io) => serveCommand(args, io),
   },
   schema: {
     summary: "print the JSON Schema of recipe files, for editors",

@@ -769,7 +769,14 @@ export class Device {
     this.#closed = true;
     try {
       await this.#engine.cancelAll("closed");
-      for (const iface of [...this.#claimed.values()]) await iface.release();
+      // Every claim first, then every driver: a driver that spans several
+      // interfaces (cdc_acm) binds only once usbkit holds none of them.
+      const released: Interface[] = [];
+      for (const iface of [...this.#claimed.values()]) {
+        if (await iface.releaseClaim()) released.push(iface);
+      }
+      for (const iface of released) await iface.bindDetachedDriver();
+      for (const iface of released) iface.finishRelease();
       this.#pool.close();
       await this.#engine.h.sym.usbkit_close(this.#engine.handle);
       this.#engine.dispose();
@@ -787,12 +794,15 @@ export class Device {
   #emergencyRelease(): void {
     if (this.#closed && this.#claimed.size === 0) return;
     const sym = this.#engine.h.sym;
+    if (this.#engine.gone) return;
+    // The kernel kills each interface's URBs as it releases it. Every claim
+    // goes before any driver is bound (cdc_acm spans two interfaces).
     for (const iface of this.#claimed.values()) {
-      if (this.#engine.gone) break;
-      const n = iface.interfaceNumber;
-      // The kernel kills the interface's URBs as it releases it.
-      sym.usbkit_release_interface(this.#engine.handle, n);
+      sym.usbkit_release_interface(this.#engine.handle, iface.interfaceNumber);
+    }
+    for (const iface of this.#claimed.values()) {
       if (iface.detachedDriver === undefined) continue;
+      const n = iface.interfaceNumber;
       if (sym.usbkit_connect_driver_sync(this.#engine.handle, n) >= 0) {
         clearDetach(this.info.portPath, n);
       }

@@ -184,19 +184,43 @@ export class Interface {
    * ```
    */
   async release(): Promise<void> {
-    if (!this.#claimed) return;
+    if (!(await this.releaseClaim())) return;
+    await this.bindDetachedDriver();
+    this.finishRelease();
+  }
+
+  /**
+   * The first half of `release()`: cancels the interface's transfers and
+   * gives up the claim, without binding the detached driver again. Returns
+   * false when it was not claimed. For `Device.close()`, which releases every
+   * interface before binding any driver: a driver such as cdc_acm claims two
+   * interfaces when it binds, and fails while usbkit still holds the second.
+   * Not for direct use.
+   */
+  async releaseClaim(): Promise<boolean> {
+    if (!this.#claimed) return false;
     this.#claimed = false;
     await this.#engine.cancelAll("released", this.interfaceNumber);
-    const sym = this.#engine.h.sym;
     if (!this.#engine.gone) {
-      sym.usbkit_release_interface(this.#engine.handle, this.interfaceNumber);
-      if (this.detachedDriver !== undefined) {
-        await sym.usbkit_connect_driver(
-          this.#engine.handle,
-          this.interfaceNumber,
-        );
-      }
+      this.#engine.h.sym.usbkit_release_interface(
+        this.#engine.handle,
+        this.interfaceNumber,
+      );
     }
+    return true;
+  }
+
+  /** Binds the kernel driver usbkit detached again (USBDEVFS_CONNECT). Not for direct use. */
+  async bindDetachedDriver(): Promise<void> {
+    if (this.detachedDriver === undefined || this.#engine.gone) return;
+    await this.#engine.h.sym.usbkit_connect_driver(
+      this.#engine.handle,
+      this.interfaceNumber,
+    );
+  }
+
+  /** The last step of a release: the device forgets the claim. Not for direct use. */
+  finishRelease(): void {
     this.#onRelease(this);
   }
 }

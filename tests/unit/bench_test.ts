@@ -36,6 +36,8 @@ import {
   renderBenchScript,
   splitModuleSpec,
   unquotePlaceholders,
+  withDevices,
+  withVhci,
 } from "../../kernel/plan.ts";
 import { kernelCmdline, qemuArgs } from "../../kernel/qemu.ts";
 import { defaultGuestCwd, guestEnv } from "../../kernel/run.ts";
@@ -270,6 +272,80 @@ Deno.test("CLI: --full is fullBench; repeated kinds are not doubled", () => {
   assert.deepEqual(parseVmArgs(["--no-gadgets", "x"]).bench.gadgets, []);
 });
 
+Deno.test("CLI: --device adds vhci-hcd, replaces the default gadget, keeps the files in order", () => {
+  const c = parseVmArgs([
+    "--device",
+    "scripts/examples/vendor_device.ts",
+    "--device=my device.ts",
+    "--",
+    "deno",
+    "task",
+    "usb",
+    "run",
+    "recipes/vendor-device.yaml",
+  ]);
+  assert.deepEqual(c.devices, [
+    "scripts/examples/vendor_device.ts",
+    "my device.ts",
+  ]);
+  assert.deepEqual(c.command, [
+    "deno",
+    "task",
+    "usb",
+    "run",
+    "recipes/vendor-device.yaml",
+  ]);
+  assert.deepEqual(c.bench.gadgets, []);
+  assert.deepEqual(c.bench.modules, ["vhci-hcd"]);
+  // Without --, the command starts after the file, not at it.
+  const bare = parseVmArgs(["--device", "d.ts", "lsusb", "-t"]);
+  assert.deepEqual(bare.devices, ["d.ts"]);
+  assert.deepEqual(bare.command, ["lsusb", "-t"]);
+  // Asked-for gadgets and modules stay; vhci-hcd is not doubled.
+  const g = parseVmArgs([
+    "--gadget",
+    "lb",
+    "--module",
+    "vhci_hcd",
+    "--module",
+    "usbtest",
+    "--device",
+    "d.ts",
+    "--",
+    "x",
+  ]);
+  assert.deepEqual(g.bench.gadgets, [{ function: "loopback" }]);
+  assert.deepEqual(g.bench.modules, ["vhci_hcd", "usbtest"]);
+  const full = parseVmArgs(["--full", "--device", "d.ts", "--", "x"]);
+  assert.deepEqual(full.bench.gadgets, fullBench.gadgets);
+  assert.deepEqual(full.bench.modules, ["vhci-hcd"]);
+  assert.deepEqual(parseVmArgs(["--", "x"]).devices, []);
+});
+
+Deno.test("withDevices: usb serve --drivers runs the command; withVhci", () => {
+  assert.deepEqual(
+    withDevices("/p", ["/p/a.ts", "/q/b.ts"], ["sh", "-c", "exit 3"]),
+    [
+      "deno",
+      "run",
+      "-A",
+      "--cached-only",
+      "/p/scripts/usb.ts",
+      "serve",
+      "--drivers",
+      "/p/a.ts",
+      "/q/b.ts",
+      "--",
+      "sh",
+      "-c",
+      "exit 3",
+    ],
+  );
+  assert.deepEqual(withDevices("/p", [], ["true"]), ["true"]);
+  assert.deepEqual(withVhci([]), ["vhci-hcd"]);
+  assert.deepEqual(withVhci(["vhci-hcd nports=8"]), ["vhci-hcd nports=8"]);
+});
+
 Deno.test("CLI: the command starts at -- or the first non-option", () => {
   assert.deepEqual(splitCommand(["--memory", "512", "ls", "-l"]), {
     ours: ["--memory", "512"],
@@ -293,6 +369,8 @@ Deno.test("CLI: mistakes are UsageErrors", () => {
       ["--env", "NOVALUE", "--", "x"],
       ["--no-gadgets", "--gadget", "ss", "--", "x"],
       ["--kbd"],
+      ["--device", "", "--", "x"],
+      ["--device"],
     ]
   ) {
     assert.throws(() => parseVmArgs(bad), UsageError, bad.join(" "));

@@ -23,8 +23,8 @@ import {
   hidDescriptor,
   type StringRef,
 } from "../../src/emulated/mod.ts";
-import { cdcAcm } from "../../src/emulated/examples/cdc_acm.ts";
-import { vendorBulk } from "../../src/emulated/examples/vendor_bulk.ts";
+import { cdcAcm } from "../../scripts/examples/serial_device.ts";
+import { vendorBulk } from "../../scripts/examples/vendor_device.ts";
 import { readHexFixture } from "../fixtures/hex.ts";
 
 // ---------------------------------------------------------------------------

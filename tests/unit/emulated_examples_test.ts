@@ -1,5 +1,5 @@
 /**
- * The example device definitions (src/emulated/examples/) work at the model
+ * The example device definitions (scripts/examples/) work at the model
  * level: enumeration, their endpoints and their requests.
  */
 
@@ -14,11 +14,11 @@ import cdcAcmDefinition, {
   cdcAcm,
   CdcRequest,
   type SerialState,
-} from "../../src/emulated/examples/cdc_acm.ts";
+} from "../../scripts/examples/serial_device.ts";
 import vendorBulkDefinition, {
   vendorBulk,
   VendorRequest,
-} from "../../src/emulated/examples/vendor_bulk.ts";
+} from "../../scripts/examples/vendor_device.ts";
 
 const bytes = (r: { data?: Uint8Array }) => [...(r.data ?? [])];
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
@@ -43,7 +43,7 @@ const vendor = (request: number, value = 0) => ({
 });
 
 // ---------------------------------------------------------------------------
-// vendor_bulk.ts
+// vendor_device.ts
 
 Deno.test("vendor bulk example: the default export enumerates", async () => {
   const { device, descriptors, strings, errors } = await open(
@@ -71,11 +71,11 @@ for (const speed of ["full", "high", "super"] as const) {
     const { device, host, errors } = await open(vendorBulk({ speed }));
     const maxp = { full: 64, high: 512, super: 1024 }[speed];
 
-    // Pattern source: byte i is i % 63, in every transfer.
+    // Pattern source: SourceSink's, byte i of every packet is i % 63.
     for (const length of [1, maxp, 4096]) {
       const r = await host.transferIn(0x81, length);
       assert.equal(r.actualLength, length);
-      assert.ok(r.data!.every((b, i) => b === i % 63));
+      assert.ok(r.data!.every((b, i) => b === (i % maxp) % 63));
     }
 
     // The interrupt endpoint waits until there is something to report.
@@ -149,7 +149,7 @@ Deno.test("vendor bulk example: each vendorBulk() device has its own state", asy
 });
 
 // ---------------------------------------------------------------------------
-// cdc_acm.ts
+// serial_device.ts
 
 Deno.test("CDC ACM example: the default export enumerates as a composite with an IAD", async () => {
   const { device, descriptors, strings } = await open(cdcAcmDefinition);

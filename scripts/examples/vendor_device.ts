@@ -1,8 +1,14 @@
 /**
- * An example device to copy: a vendor-specific device with
+ * An example device to copy: a vendor-specific USB device written in
+ * TypeScript, which the virtual bench plugs into its kernel:
  *
- * - bulk IN 0x81: a pattern source, byte i of every transfer is `i % 63`
- *   (the "mod63" pattern of the kernel's gadget zero and usbtest);
+ *     deno task vm --device scripts/examples/vendor_device.ts -- deno task usb run recipes/vendor-device.yaml
+ *     deno task usb serve scripts/examples/vendor_device.ts   # on a machine with vhci-hcd, as root
+ *
+ * - bulk IN 0x81: a pattern source, the SourceSink gadget's (f_sourcesink.c
+ *   with `pattern=1`, what usbtest checks): byte i of every packet is
+ *   `i % 63`, restarting at each packet (`(i % maxPacketSize) % 63` in a
+ *   transfer);
  * - bulk OUT 0x02 and bulk IN 0x82: a loopback, what is written comes back,
  *   chunk by chunk (up to 64 chunks are buffered, then OUT transfers wait);
  * - interrupt IN 0x83: an event after each loopback write, the total bytes
@@ -12,14 +18,15 @@
  *   bytes), 0x02 sets the LED (wValue 0 or 1), 0x03 reads the LED (1 byte),
  *   0x04 reads the loopback byte counter (4 bytes); anything else stalls.
  *
- * The default export is the definition; {@linkcode vendorBulk} makes a
- * fresh one (its own loopback buffer and counters) for each device.
+ * The default export is the definition (what `deno task vm --device` and
+ * `usb serve` take); {@linkcode vendorBulk} makes a fresh one (its own
+ * loopback buffer and counters) for each device, at any speed.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { defineDevice } from "../mod.ts";
- * import definition from "./vendor_bulk.ts";
+ * import { defineDevice } from "../../src/emulated/mod.ts";
+ * import definition from "./vendor_device.ts";
  * const dev = defineDevice(definition);
  * assert.equal(dev.summary.vendorId, 0x1209);
  * dev.close();
@@ -28,7 +35,10 @@
  * @module
  */
 
-import type { DeviceDefinition, EmulatedSpeed } from "../mod.ts";
+import type {
+  DeviceDefinition,
+  EmulatedSpeed,
+} from "../../src/emulated/mod.ts";
 
 /**
  * The vendor requests of {@linkcode vendorBulk} (`bRequest`).
@@ -36,7 +46,7 @@ import type { DeviceDefinition, EmulatedSpeed } from "../mod.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { VendorRequest } from "./vendor_bulk.ts";
+ * import { VendorRequest } from "./vendor_device.ts";
  * assert.equal(VendorRequest.GetCounter, 4);
  * ```
  */
@@ -48,27 +58,51 @@ export const VendorRequest = {
 } as const;
 
 /**
- * A fresh vendor bulk device definition.
+ * Byte `i` of a transfer from the pattern source 0x81: the SourceSink
+ * gadget's pattern 1, `(i % maxPacketSize) % 63`.
  *
- * @param options the speed (default `"high"`)
- * @returns the definition
+ * @param i the offset in the transfer
+ * @param maxPacketSize the endpoint's packet size (64, 512 or 1024)
+ * @returns the byte
  *
- * @example The pattern source at full speed
+ * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { defineDevice } from "../mod.ts";
- * import { vendorBulk } from "./vendor_bulk.ts";
+ * import { patternByte } from "./vendor_device.ts";
+ * assert.equal(patternByte(63, 512), 0);
+ * assert.equal(patternByte(512, 512), 0);
+ * assert.equal(patternByte(513, 512), 1);
+ * ```
+ */
+export function patternByte(i: number, maxPacketSize: number): number {
+  return (i % maxPacketSize) % 63;
+}
+
+/**
+ * A fresh vendor bulk device definition.
+ *
+ * @param options the speed (default `"high"`) and the serial number
+ *   (default `"0001"`)
+ * @returns the definition
+ *
+ * @example The pattern source at full speed restarts at every 64-byte packet
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defineDevice } from "../../src/emulated/mod.ts";
+ * import { vendorBulk } from "./vendor_device.ts";
  * const dev = defineDevice(vendorBulk({ speed: "full" }));
  * const signal = new AbortController().signal;
  * await dev.handleUrb({ endpoint: 0, direction: "out", setup: new Uint8Array([0, 9, 1, 0, 0, 0, 0, 0]), length: 0, transferFlags: 0, signal });
  * const r = await dev.handleUrb({ endpoint: 1, direction: "in", length: 128, transferFlags: 0, signal });
+ * assert.equal(r.data![62], 62);
  * assert.equal(r.data![63], 0);
- * assert.equal(r.data![64], 1);
+ * assert.equal(r.data![64], 0);
+ * assert.equal(r.data![65], 1);
  * dev.close();
  * ```
  */
 export function vendorBulk(
-  options: { speed?: EmulatedSpeed } = {},
+  options: { speed?: EmulatedSpeed; serialNumber?: string } = {},
 ): DeviceDefinition {
   let led = 0;
   let received = 0;
@@ -89,7 +123,7 @@ export function vendorBulk(
     deviceVersion: 0x0100,
     manufacturer: "usbkit",
     product: "Vendor bulk example",
-    serialNumber: "0001",
+    serialNumber: options.serialNumber ?? "0001",
     interfaces: [{
       class: 0xff,
       name: "Pattern, loopback, events",
@@ -97,7 +131,11 @@ export function vendorBulk(
         {
           address: 0x81,
           type: "bulk",
-          onIn: (length) => Uint8Array.from({ length }, (_, i) => i % 63),
+          onIn: (length, { maxPacketSize }) =>
+            Uint8Array.from(
+              { length },
+              (_, i) => patternByte(i, maxPacketSize),
+            ),
         },
         {
           address: 0x02,
@@ -170,7 +208,7 @@ export function vendorBulk(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import definition from "./vendor_bulk.ts";
+ * import definition from "./vendor_device.ts";
  * assert.equal(definition.speed, "high");
  * ```
  */

@@ -3,6 +3,9 @@
  * driver binds as /dev/ttyACM0) whose bytes written come back, as if TX
  * were wired to RX.
  *
+ *     deno task vm --device scripts/examples/serial_device.ts -- deno task usb run recipes/serial-device.yaml
+ *     deno task vm --device scripts/examples/serial_device.ts -- sh -c 'stty -F /dev/ttyACM0 raw -echo; ...'
+ *
  * - an interface association groups the two interfaces into one function;
  * - interface 0 (Communications, ACM): the CDC functional descriptors as
  *   raw bytes (Header, Call Management, ACM, Union), the class requests
@@ -11,14 +14,15 @@
  * - interface 1 (CDC Data): bulk OUT 0x02 into a buffer, bulk IN 0x81 out
  *   of it.
  *
- * The default export is the definition; {@linkcode cdcAcm} makes a fresh one
- * for each device.
+ * The default export is the definition (what `deno task vm --device` and
+ * `usb serve` take); {@linkcode cdcAcm} makes a fresh one for each device,
+ * with a {@linkcode SerialState} to watch what the host set.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { defineDevice } from "../mod.ts";
- * import definition from "./cdc_acm.ts";
+ * import { defineDevice } from "../../src/emulated/mod.ts";
+ * import definition from "./serial_device.ts";
  * const dev = defineDevice(definition);
  * assert.deepEqual(dev.summary.interfaces.map((i) => i.interfaceClass), [2, 10]);
  * dev.close();
@@ -27,7 +31,10 @@
  * @module
  */
 
-import type { DeviceDefinition, EmulatedSpeed } from "../mod.ts";
+import type {
+  DeviceDefinition,
+  EmulatedSpeed,
+} from "../../src/emulated/mod.ts";
 
 /**
  * CDC PSTN class requests (CDC PSTN 1.2 §6.3).
@@ -35,7 +42,7 @@ import type { DeviceDefinition, EmulatedSpeed } from "../mod.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { CdcRequest } from "./cdc_acm.ts";
+ * import { CdcRequest } from "./serial_device.ts";
  * assert.equal(CdcRequest.SetLineCoding, 0x20);
  * ```
  */
@@ -52,7 +59,7 @@ export const CdcRequest = {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { SerialState } from "./cdc_acm.ts";
+ * import type { SerialState } from "./serial_device.ts";
  * const s: SerialState = { lineCoding: new Uint8Array(7), dtr: false, rts: false };
  * assert.equal(s.lineCoding.length, 7);
  * ```
@@ -64,6 +71,8 @@ export interface SerialState {
   dtr: boolean;
   /** Request To Send (bit 1). */
   rts: boolean;
+  /** Bytes the host has written (bulk OUT 0x02) so far. */
+  received?: number;
 }
 
 /**
@@ -75,8 +84,8 @@ export interface SerialState {
  * @example Line coding set by the host is read back
  * ```ts
  * import assert from "node:assert/strict";
- * import { defineDevice } from "../mod.ts";
- * import { cdcAcm, type SerialState } from "./cdc_acm.ts";
+ * import { defineDevice } from "../../src/emulated/mod.ts";
+ * import { cdcAcm, type SerialState } from "./serial_device.ts";
  * const state: SerialState = { lineCoding: new Uint8Array(7), dtr: false, rts: false };
  * const dev = defineDevice(cdcAcm({ state }));
  * const signal = new AbortController().signal;
@@ -100,6 +109,19 @@ export function cdcAcm(
     { highWaterMark: 64 },
   );
   const fast = speed === "high" || speed === "super";
+  state.received = 0;
+  // What the host writes is counted, then looped back.
+  const counted = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      state.received = (state.received ?? 0) + chunk.length;
+      const w = loop.writable.getWriter();
+      try {
+        await w.write(chunk);
+      } finally {
+        w.releaseLock();
+      }
+    },
+  });
 
   return {
     speed,
@@ -158,7 +180,7 @@ export function cdcAcm(
           class: 0x0a, // CDC Data
           endpoints: [
             { address: 0x81, type: "bulk", source: loop.readable },
-            { address: 0x02, type: "bulk", sink: loop.writable },
+            { address: 0x02, type: "bulk", sink: counted },
           ],
         },
       ],
@@ -172,7 +194,7 @@ export function cdcAcm(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import definition from "./cdc_acm.ts";
+ * import definition from "./serial_device.ts";
  * assert.equal(definition.speed, "full");
  * ```
  */
