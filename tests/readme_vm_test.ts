@@ -58,6 +58,7 @@ for (const { line } of hostLines) {
     if (line.includes("throughput")) assert.match(r.stdout, /MB\/s/);
     if (line.includes("mass_storage")) assert.match(r.stdout, /INQUIRY|LBA/i);
     if (line.includes("task demo")) assert.match(r.stdout, /done in/);
+    if (line.includes("--device")) assert.match(r.stdout, /PASS/);
   });
 }
 

@@ -31,7 +31,7 @@ async function sh(line: string) {
 
 Deno.test("README: the `usb` examples are all found", () => {
   // Each command the README shows, at least once.
-  for (const cmd of ["list", "describe", "run", "schema", "rebind"]) {
+  for (const cmd of ["list", "describe", "run", "schema", "rebind", "serve"]) {
     assert.ok(
       lines.some((l) => l.line.startsWith(`deno task usb ${cmd}`)),
       `the README shows \`usb ${cmd}\``,
@@ -71,6 +71,9 @@ for (const { section, line } of lines) {
         assert.equal(schema.title, "usbkit recipe");
       } else if (cmd === "rebind") {
         assert.match(r.stdout, /nothing to rebind|bound to|already bound/);
+      } else if (cmd === "serve") {
+        // The listing ran while the TypeScript device was attached.
+        assert.match(r.stdout, /1209:0001/);
       }
     } finally {
       for (const f of made) await Deno.remove(`${ROOT}/${f}`).catch(() => {});
