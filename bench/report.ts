@@ -38,12 +38,37 @@ export const WORKLOADS = ["in", "out", "rt1", "rt16", "ctrl"] as const;
 /** One measured task. */
 export type WorkloadId = (typeof WORKLOADS)[number];
 
+/**
+ * The USB/IP track's workloads: usbkit's zero-copy client against a device
+ * written in TypeScript (bench/usbip_device.ts) attached to vhci_hcd in the
+ * same boot. Only the `usbkit-stream` contender runs them; the report sets
+ * them beside the same client on dummy_hcd ({@link usbipTrack}).
+ */
+export const USBIP_WORKLOADS = ["usbip-in", "usbip-iso"] as const;
+
+/** A USB/IP track workload. */
+export type UsbipWorkloadId = (typeof USBIP_WORKLOADS)[number];
+
+/** Any workload a sample can be of. */
+export type AnyWorkloadId = WorkloadId | UsbipWorkloadId;
+
+/** The contender that runs the USB/IP track. */
+export const USBIP_CONTENDER: ContenderId = "usbkit-stream";
+
+/**
+ * The vendor request (OUT, recipient device, `wValue` 0 start, 1 end) the
+ * USB/IP track's client sends around its measured phase, so that the
+ * device process (bench/usbip_device.ts) can report its own CPU time over
+ * exactly that phase.
+ */
+export const USBIP_MARK_REQUEST = 0x01;
+
 /** How a workload is scored. */
 export interface WorkloadSpec {
   /** Title in the table. */
   title: string;
-  /** Which figure of a result line is the score. */
-  metric: "mbps" | "tps" | "latency";
+  /** Which figure of a result line is the score (`pps`: isochronous packets per second). */
+  metric: "mbps" | "tps" | "latency" | "pps";
   /** Unit of the score. */
   unit: string;
   /** Unit of the CPU figure. */
@@ -68,6 +93,12 @@ export interface BenchShape {
   rtSize: number;
   /** Control transfers. */
   ctrlCount: number;
+  /** USB/IP track: isochronous packets per URB. */
+  isoPackets: number;
+  /** USB/IP track: isochronous URBs in flight. */
+  isoInflight: number;
+  /** USB/IP track: isochronous URBs measured. */
+  isoUrbs: number;
 }
 
 /**
@@ -91,6 +122,9 @@ export function benchShape(quick: boolean): BenchShape {
       rt16Count: 1500,
       rtSize: 64,
       ctrlCount: 200,
+      isoPackets: 32,
+      isoInflight: 8,
+      isoUrbs: 500,
     }
     : {
       bulkBytes: 256 << 20,
@@ -100,6 +134,9 @@ export function benchShape(quick: boolean): BenchShape {
       rt16Count: 10000,
       rtSize: 64,
       ctrlCount: 1000,
+      isoPackets: 32,
+      isoInflight: 8,
+      isoUrbs: 2000,
     };
 }
 
@@ -191,6 +228,8 @@ export interface ResultLine {
   latency_us_median?: number;
   /** ctrl: 90th percentile latency, us. */
   latency_us_p90?: number;
+  /** iso: packets received complete in the measured phase. */
+  packets?: number;
   /** Library version string. */
   version?: string;
 }
@@ -202,7 +241,17 @@ export interface Sample extends Omit<ResultLine, "contender" | "workload"> {
   /** Contender. */
   contender: ContenderId;
   /** Workload. */
-  workload: WorkloadId;
+  workload: AnyWorkloadId;
+  /** USB/IP track: CPU seconds of the whole device (server) process. */
+  server_cpu_total_s?: number;
+  /** USB/IP track: peak RSS of the device process, KiB. */
+  server_peak_rss_kb?: number;
+  /** USB/IP track: seconds from the device process's start to enumerated. */
+  attach_s?: number;
+  /** USB/IP track: CPU seconds of the device process in the client's measured phase. */
+  server_cpu_s?: number;
+  /** USB/IP track: wall seconds of the measured phase, by the device process's clock. */
+  server_wall_s?: number;
 }
 
 /**
@@ -250,12 +299,14 @@ export function score(s: Sample, metric: WorkloadSpec["metric"]): number {
         : NaN;
     case "latency":
       return s.latency_us_median ?? NaN;
+    case "pps":
+      return s.packets !== undefined && s.seconds ? s.packets / s.seconds : NaN;
   }
 }
 
 /**
  * CPU cost of one sample: seconds per GiB for bulk, microseconds per
- * transfer otherwise.
+ * packet for isochronous, microseconds per transfer otherwise.
  *
  * @example
  * ```ts
@@ -268,6 +319,9 @@ export function score(s: Sample, metric: WorkloadSpec["metric"]): number {
 export function cpuCost(s: Sample, metric: WorkloadSpec["metric"]): number {
   if (!s.ok || s.cpu_s === undefined) return NaN;
   if (metric === "mbps") return s.bytes ? s.cpu_s / (s.bytes / 2 ** 30) : NaN;
+  if (metric === "pps") {
+    return s.packets ? (s.cpu_s * 1e6) / s.packets : NaN;
+  }
   return s.transfers ? (s.cpu_s * 1e6) / s.transfers : NaN;
 }
 
@@ -587,7 +641,10 @@ const COLORS: Readonly<Record<ContenderId, string>> = {
  * A hand-written SVG chart of the ratios to raw-C mmap: one panel per
  * workload, one horizontal bar per contender (`class="bar"`, with
  * `data-contender` and `data-workload`), a line at 1.0. A contender that
- * failed or was n/a gets an empty bar and says so.
+ * failed or was n/a gets an empty bar and says so. With a `track` that was
+ * run, a last panel shows the USB/IP track in absolute figures: per
+ * workload, a bar for USB/IP and one for dummy_hcd (`class="track-bar"`,
+ * `data-transport`, `data-row`), a min-max whisker, the ratio.
  *
  * @example
  * ```ts
@@ -602,6 +659,7 @@ export function renderSvg(
   cells: readonly Cell[],
   shape: BenchShape,
   subtitle: string,
+  track?: UsbipTrack,
 ): string {
   const specs = workloadSpecs(shape);
   const workloads = WORKLOADS.filter((w) =>
@@ -616,7 +674,13 @@ export function renderSvg(
   const panelHead = 26;
   const panelH = panelHead + CONTENDERS.length * (barH + gap) + 12;
   const top = 56;
-  const height = top + workloads.length * panelH + 10;
+  const trackRows = track?.rows.filter((r) => r.usbip.state !== "skipped") ??
+    [];
+  const trackRowH = 20 + 2 * (barH + gap) + 8;
+  const trackH = trackRows.length
+    ? panelHead + trackRows.length * trackRowH
+    : 0;
+  const height = top + workloads.length * panelH + trackH + 10;
   const ratios = cells.filter((c) => Number.isFinite(c.ratio)).map((c) =>
     c.ratio
   );
@@ -685,8 +749,476 @@ export function renderSvg(
     });
     parts.push(`</g>`);
   });
+  if (trackRows.length) {
+    const y0 = top + workloads.length * panelH;
+    parts.push(`<g class="track-panel" data-track="usbip">`);
+    parts.push(
+      `<text x="10" y="${y0 + 16}" font-weight="bold">${
+        xml(
+          "USB/IP track (usbkit stream): TS device on vhci_hcd vs SourceSink on dummy_hcd",
+        )
+      }</text>`,
+    );
+    trackRows.forEach((r, ri) => {
+      const ry = y0 + panelHead + ri * trackRowH;
+      const ratio = r.ratio.state === "ok"
+        ? `; USB/IP : dummy_hcd ${fmtSpread(r.ratio)}`
+        : "";
+      parts.push(
+        `<text x="10" y="${ry + 12}" fill="#333333">${
+          xml(`${r.title} (${r.unit})${ratio}`)
+        }</text>`,
+      );
+      const figs = [["usbip", "USB/IP", r.usbip, "#2e6fd8"], [
+        "dummy_hcd",
+        "dummy_hcd",
+        r.dummy,
+        "#4c566a",
+      ]] as const;
+      const top = Math.max(
+        ...figs.map(([, , f]) => Number.isFinite(f.max) ? f.max : 0),
+      );
+      // The longest bar takes 70% of the plot, leaving room for its label.
+      const scale = (v: number) =>
+        top > 0 && Number.isFinite(v)
+          ? (Math.max(0, v) / top) * plotW * 0.7
+          : 0;
+      figs.forEach(([id, label, f, color], fi) => {
+        const y = ry + 20 + fi * (barH + gap);
+        const wBar = scale(f.median);
+        parts.push(
+          `<text x="${labelW - 6}" y="${
+            y + barH - 3
+          }" text-anchor="end">${label}</text>`,
+        );
+        parts.push(
+          `<rect class="track-bar" data-transport="${id}" data-row="${r.id}" x="${labelW}" y="${y}" width="${
+            wBar.toFixed(1)
+          }" height="${barH}" fill="${color}"/>`,
+        );
+        if (
+          f.state === "ok" && Number.isFinite(f.min) && f.max > f.min
+        ) {
+          const ym = (y + barH / 2).toFixed(1);
+          parts.push(
+            `<line class="whisker" x1="${
+              (labelW + scale(f.min)).toFixed(1)
+            }" y1="${ym}" x2="${
+              (labelW + scale(f.max)).toFixed(1)
+            }" y2="${ym}" stroke="#222222"/>`,
+          );
+        }
+        const text = f.state === "ok"
+          ? fmtSpread(f)
+          : f.state === "n/a"
+          ? `n/a${f.note ? `: ${f.note.split(" (")[0]}` : ""}`
+          : f.state === "skipped"
+          ? "not run"
+          : "failed";
+        parts.push(
+          `<text x="${
+            (labelW + Math.max(wBar, scale(f.max)) + 4).toFixed(1)
+          }" y="${y + barH - 3}" fill="#333333">${xml(text)}</text>`,
+        );
+      });
+    });
+    parts.push(`</g>`);
+  }
   parts.push(`</svg>`);
   return parts.join("\n") + "\n";
+}
+
+/** A figure over the rounds: its median and spread. */
+export interface Spread {
+  /**
+   * `ok` measured in at least one round, `failed` (every round failed),
+   * `n/a` (cannot be measured: see `note`), `skipped` (not run).
+   */
+  state: "ok" | "failed" | "n/a" | "skipped";
+  /** Median over the rounds that measured (NaN without any). */
+  median: number;
+  /** Smallest round (NaN without any). */
+  min: number;
+  /** Largest round (NaN without any). */
+  max: number;
+  /** Every run round's figure, in round order (NaN for a failed round). */
+  values: number[];
+  /** Rounds that failed. */
+  failedRounds: number;
+  /** First error seen, or why the figure is n/a. */
+  note: string | undefined;
+}
+
+/**
+ * Median, min and max of the finite numbers of `values` (NaN for none).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { spreadOf } from "./report.ts";
+ * assert.deepEqual(spreadOf([3, NaN, 1, 2]), { median: 2, min: 1, max: 3 });
+ * assert.ok(Number.isNaN(spreadOf([]).median));
+ * ```
+ */
+export function spreadOf(
+  values: readonly number[],
+): { median: number; min: number; max: number } {
+  const v = values.filter((x) => Number.isFinite(x));
+  return {
+    median: median(v),
+    min: v.length ? Math.min(...v) : NaN,
+    max: v.length ? Math.max(...v) : NaN,
+  };
+}
+
+/** One figure of the USB/IP track, through one host controller. */
+export interface TransportFigure extends Spread {
+  /** Median CPU cost of the client (the workload's cpuUnit). */
+  cpu: number;
+  /** Largest peak RSS of the client, KiB. */
+  peakRssKb: number;
+  /** Buffers the client used. */
+  mem: string;
+}
+
+/** One line of the USB/IP track: a workload through USB/IP and through dummy_hcd. */
+export interface UsbipRow {
+  /** The figure. */
+  id: "bulk-in" | "iso-in";
+  /** Title, with the shape. */
+  title: string;
+  /** Unit of the figures. */
+  unit: string;
+  /** Unit of the client CPU figures. */
+  cpuUnit: string;
+  /** usbkit against the TypeScript device on vhci_hcd. */
+  usbip: TransportFigure;
+  /** usbkit against the SourceSink gadget on dummy_hcd (`n/a` for isochronous). */
+  dummy: TransportFigure;
+  /**
+   * USB/IP ÷ dummy_hcd, paired by round (both run in the same round,
+   * minutes apart): median and spread of the per-round ratios.
+   */
+  ratio: Spread;
+  /** Median CPU seconds of the whole device process (start, attach, warm-up and measured phase). */
+  serverCpuTotalS: number;
+  /** Largest peak RSS of the device process, KiB. */
+  serverPeakRssKb: number;
+  /** Median seconds from the device process's start to enumerated. */
+  attachS: number;
+  /** Median CPU cost of the device process in the measured phase (the row's cpuUnit). */
+  serverCpu: number;
+  /** Median share of one CPU the device process used in the measured phase. */
+  serverBusy: number;
+  /** Median share of one CPU the client used in the measured phase. */
+  clientBusy: number;
+}
+
+/** The USB/IP track of the results. */
+export interface UsbipTrack {
+  /** The client contender. */
+  contender: ContenderId;
+  /** Bulk IN and isochronous IN. */
+  rows: UsbipRow[];
+}
+
+/** Why there is no dummy_hcd isochronous figure. */
+export const DUMMY_HCD_NO_ISO =
+  "dummy_hcd does not emulate isochronous transfers (a gadget's iso endpoints are dropped on it)";
+
+function transportFigure(
+  samples: readonly Sample[],
+  workload: AnyWorkloadId,
+  metric: WorkloadSpec["metric"],
+): TransportFigure {
+  const mine = samples.filter((s) =>
+    s.contender === USBIP_CONTENDER && s.workload === workload
+  ).sort((a, b) => a.round - b.round);
+  const ok = mine.filter((s) => s.ok);
+  const failed = mine.filter((s) => !s.ok);
+  const values = mine.map((s) => score(s, metric));
+  return {
+    state: mine.length === 0
+      ? "skipped"
+      : ok.length > 0
+      ? "ok"
+      : failed.every((s) => s.na)
+      ? "n/a"
+      : "failed",
+    ...spreadOf(values),
+    values,
+    failedRounds: failed.length,
+    note: failed[0]?.error,
+    cpu: median(ok.map((s) => cpuCost(s, metric))),
+    peakRssKb: ok.reduce((m, s) => Math.max(m, s.peak_rss_kb ?? 0), 0),
+    mem: ok[0]?.mem ?? "",
+  };
+}
+
+function notAvailable(note: string): TransportFigure {
+  return {
+    state: "n/a",
+    median: NaN,
+    min: NaN,
+    max: NaN,
+    values: [],
+    failedRounds: 0,
+    note,
+    cpu: NaN,
+    peakRssKb: 0,
+    mem: "",
+  };
+}
+
+/**
+ * The per-round ratios a ÷ b of two workloads' samples of the track's
+ * contender, paired by round (rounds where either failed are left out).
+ */
+function pairedRatio(
+  samples: readonly Sample[],
+  a: AnyWorkloadId,
+  b: AnyWorkloadId,
+  metric: WorkloadSpec["metric"],
+): Spread {
+  const byRound = (w: AnyWorkloadId) => {
+    const m = new Map<number, number>();
+    for (const s of samples) {
+      if (s.contender === USBIP_CONTENDER && s.workload === w && s.ok) {
+        m.set(s.round, score(s, metric));
+      }
+    }
+    return m;
+  };
+  const ma = byRound(a);
+  const mb = byRound(b);
+  const rounds = [...ma.keys()].filter((r) => mb.has(r)).sort((x, y) => x - y);
+  const values = rounds.map((r) => ma.get(r)! / mb.get(r)!);
+  const finite = values.filter((v) => Number.isFinite(v));
+  return {
+    state: finite.length ? "ok" : "skipped",
+    ...spreadOf(values),
+    values,
+    failedRounds: 0,
+    note: undefined,
+  };
+}
+
+/**
+ * The USB/IP track: usbkit's zero-copy bulk IN stream through USB/IP (a
+ * TypeScript device on vhci_hcd) beside the same stream through dummy_hcd
+ * (the SourceSink gadget, workload `in`), with their per-round ratio; and
+ * isochronous IN packets per second through USB/IP, which dummy_hcd cannot
+ * give (its figure is `n/a`, {@link DUMMY_HCD_NO_ISO}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { benchShape, usbipTrack } from "./report.ts";
+ * const t = usbipTrack([
+ *   { round: 1, contender: "usbkit-stream", workload: "in", ok: true, bytes: 4e8, seconds: 2 },
+ *   { round: 1, contender: "usbkit-stream", workload: "usbip-in", ok: true, bytes: 1e8, seconds: 2 },
+ *   { round: 1, contender: "usbkit-stream", workload: "usbip-iso", ok: true, packets: 6000, seconds: 2 },
+ * ], benchShape(false));
+ * assert.ok(t.rows[0]!.usbip.median === 50 && t.rows[0]!.ratio.median === 0.25);
+ * assert.ok(t.rows[1]!.usbip.median === 3000 && t.rows[1]!.dummy.state === "n/a");
+ * ```
+ */
+export function usbipTrack(
+  samples: readonly Sample[],
+  shape: BenchShape,
+): UsbipTrack {
+  const mine = samples.filter((s) =>
+    s.contender === USBIP_CONTENDER &&
+    (USBIP_WORKLOADS as readonly string[]).includes(s.workload)
+  );
+  const server = (w: UsbipWorkloadId, metric: WorkloadSpec["metric"]) => {
+    const ss = mine.filter((s) => s.workload === w && s.ok);
+    return {
+      serverCpu: median(
+        ss.map((s) =>
+          s.server_cpu_s === undefined
+            ? NaN
+            : cpuCost({ ...s, cpu_s: s.server_cpu_s }, metric)
+        ),
+      ),
+      serverBusy: median(
+        ss.map((s) =>
+          s.server_cpu_s !== undefined && s.server_wall_s
+            ? s.server_cpu_s / s.server_wall_s
+            : NaN
+        ),
+      ),
+      clientBusy: median(
+        ss.map((s) =>
+          s.cpu_s !== undefined && s.seconds ? s.cpu_s / s.seconds : NaN
+        ),
+      ),
+      serverCpuTotalS: median(ss.map((s) => s.server_cpu_total_s ?? NaN)),
+      serverPeakRssKb: ss.reduce(
+        (m, s) => Math.max(m, s.server_peak_rss_kb ?? 0),
+        0,
+      ),
+      attachS: median(ss.map((s) => s.attach_s ?? NaN)),
+    };
+  };
+  const mib = Math.round(shape.bulkBytes / (1 << 20));
+  const kib = Math.round(shape.bulkXfer / 1024);
+  return {
+    contender: USBIP_CONTENDER,
+    rows: [
+      {
+        id: "bulk-in",
+        title:
+          `bulk IN, ${mib} MiB, ${kib} KiB x ${shape.bulkInflight} in flight`,
+        unit: "MB/s",
+        cpuUnit: "CPU s/GiB",
+        usbip: transportFigure(samples, "usbip-in", "mbps"),
+        dummy: transportFigure(samples, "in", "mbps"),
+        ratio: pairedRatio(samples, "usbip-in", "in", "mbps"),
+        ...server("usbip-in", "mbps"),
+      },
+      {
+        id: "iso-in",
+        title:
+          `iso IN, ${shape.isoUrbs} URBs of ${shape.isoPackets} x 1024 B, ${shape.isoInflight} in flight`,
+        unit: "packets/s",
+        cpuUnit: "CPU us/packet",
+        usbip: transportFigure(samples, "usbip-iso", "pps"),
+        dummy: notAvailable(DUMMY_HCD_NO_ISO),
+        ratio: {
+          state: "n/a",
+          median: NaN,
+          min: NaN,
+          max: NaN,
+          values: [],
+          failedRounds: 0,
+          note: DUMMY_HCD_NO_ISO,
+        },
+        ...server("usbip-iso", "pps"),
+      },
+    ],
+  };
+}
+
+/**
+ * A figure with its spread: `median [min-max]`, the median alone for one
+ * value or a zero spread, `-` for none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { fmtSpread } from "./report.ts";
+ * assert.equal(fmtSpread({ median: 41.23, min: 39, max: 43.1 }), "41.2 [39.0-43.1]");
+ * assert.equal(fmtSpread({ median: 5, min: 5, max: 5 }), "5.00");
+ * assert.equal(fmtSpread({ median: NaN, min: NaN, max: NaN }), "-");
+ * ```
+ */
+export function fmtSpread(
+  s: { median: number; min: number; max: number },
+): string {
+  if (!Number.isFinite(s.median)) return "-";
+  if (!Number.isFinite(s.min) || !Number.isFinite(s.max) || s.min === s.max) {
+    return fmtNum(s.median);
+  }
+  return `${fmtNum(s.median)} [${fmtNum(s.min)}-${fmtNum(s.max)}]`;
+}
+
+function figureText(f: TransportFigure | Spread): string {
+  switch (f.state) {
+    case "ok":
+      return fmtSpread(f) +
+        (f.failedRounds > 0 ? ` (${f.failedRounds} failed)` : "");
+    case "skipped":
+      return "not run";
+    case "n/a":
+      return "n/a";
+    case "failed":
+      return "FAILED";
+  }
+}
+
+/**
+ * The USB/IP track as text: per workload, USB/IP and dummy_hcd as `median
+ * [min-max]` over the rounds and their per-round ratio; then client CPU,
+ * the device process, and the notes (n/a reasons, errors). Empty when the
+ * track was not run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { benchShape, renderUsbipTrack, usbipTrack } from "./report.ts";
+ * const shape = benchShape(false);
+ * const text = renderUsbipTrack(usbipTrack([
+ *   { round: 1, contender: "usbkit-stream", workload: "usbip-in", ok: true, bytes: 1e8, seconds: 2 },
+ * ], shape));
+ * assert.ok(text.includes("50.0") && text.includes("dummy_hcd does not emulate isochronous"));
+ * assert.equal(renderUsbipTrack(usbipTrack([], shape)), "");
+ * ```
+ */
+export function renderUsbipTrack(track: UsbipTrack): string {
+  if (track.rows.every((r) => r.usbip.state === "skipped")) return "";
+  const pad = (s: string, n: number) => s.padEnd(n);
+  const out: string[] = [];
+  out.push(
+    `USB/IP track: ${
+      CONTENDER_LABELS[track.contender]
+    } client; a TypeScript device on vhci_hcd (bench/usbip_device.ts, high speed) vs the SourceSink gadget on dummy_hcd (SuperSpeed)`,
+  );
+  out.push("  median [min-max] over the rounds; ratio paired by round");
+  const w0 = 2 +
+    Math.max(...track.rows.map((r) => `${r.title} (${r.unit})`.length));
+  const w1 = 2 +
+    Math.max(
+      "dummy_hcd".length,
+      ...track.rows.flatMap((r) => [r.usbip, r.dummy].map(figureText))
+        .map((t) => t.length),
+    );
+  out.push(
+    `  ${pad("", w0)}${pad("USB/IP", w1)}${
+      pad("dummy_hcd", w1)
+    }USB/IP : dummy_hcd`,
+  );
+  const notes: string[] = [];
+  for (const r of track.rows) {
+    out.push(
+      `  ${pad(`${r.title} (${r.unit})`, w0)}${pad(figureText(r.usbip), w1)}${
+        pad(figureText(r.dummy), w1)
+      }${figureText(r.ratio)}`,
+    );
+    const cpu = [
+      `USB/IP ${fmtNum(r.usbip.cpu)}`,
+      `dummy_hcd ${fmtNum(r.dummy.cpu)}`,
+    ].join(", ");
+    out.push(`    client ${r.cpuUnit}: ${cpu}`);
+    if (r.usbip.state === "ok") {
+      out.push(
+        `    measured phase, USB/IP: device process ${
+          fmtNum(r.serverCpu)
+        } ${r.cpuUnit}, busy ${fmtNum(r.serverBusy)} of a CPU; client busy ${
+          fmtNum(r.clientBusy)
+        }`,
+      );
+      out.push(
+        `    device process: ${
+          fmtNum(r.serverCpuTotalS)
+        } CPU s in all (start, attach, warm-up, measured), peak RSS ${
+          fmtNum(r.serverPeakRssKb / 1024)
+        } MiB, enumerated ${fmtNum(r.attachS)} s after start`,
+      );
+    }
+    for (
+      const [where, f] of [["USB/IP", r.usbip], ["dummy_hcd", r.dummy]] as const
+    ) {
+      if (f.note !== undefined && f.state !== "ok") {
+        notes.push(`    ${r.id} ${where}: ${f.note}`);
+      } else if (f.note !== undefined && f.failedRounds > 0) {
+        notes.push(`    ${r.id} ${where}, failed round(s): ${f.note}`);
+      }
+    }
+  }
+  if (notes.length) out.push("  notes:", ...notes);
+  out.push("");
+  return out.join("\n");
 }
 
 /** The results file, bench/results/latest.json. */
@@ -715,6 +1247,8 @@ export interface ResultsFile {
   cells: Cell[];
   /** Target checks. */
   targets: Target[];
+  /** The USB/IP track (its samples are among `samples`). */
+  usbip: UsbipTrack;
   /** Every sample of every round. */
   samples: Sample[];
 }
@@ -750,6 +1284,7 @@ export function resultsFile(
     contenders: { ...CONTENDER_LABELS },
     cells,
     targets: checkTargets(cells),
+    usbip: usbipTrack(samples, meta.shape),
     samples: [...samples],
   };
 }

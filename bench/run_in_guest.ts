@@ -8,6 +8,13 @@
  * file (`--out`) as soon as it exists, so a run that is cut short keeps what
  * it measured.
  *
+ * The USB/IP track (workloads `usbip-in`, `usbip-iso`, right after `in` in
+ * each round, run by the `usbkit-stream` contender only): for each, a device
+ * process (bench/usbip_device.ts) attaches a TypeScript device to the
+ * guest's vhci_hcd and prints where it is; the usbkit client runs against
+ * it as a separate process; then the device process is told to detach (its
+ * stdin is closed) and reports its own CPU.
+ *
  * ```sh
  * deno run -A --no-check --cached-only bench/run_in_guest.ts --rounds 3 --out .cache/bench/samples.json
  * ```
@@ -19,6 +26,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchInfo, DeviceLocation } from "../kernel/bench.ts";
 import {
+  type AnyWorkloadId,
   type BenchShape,
   benchShape,
   type ContenderId,
@@ -26,9 +34,30 @@ import {
   parseResultLine,
   type Sample,
   toJson,
+  USBIP_CONTENDER,
+  USBIP_MARK_REQUEST,
+  USBIP_WORKLOADS,
+  type UsbipWorkloadId,
   type WorkloadId,
   WORKLOADS,
 } from "./report.ts";
+import type { UsbipReady, UsbipServerEnd } from "./usbip_device.ts";
+
+/**
+ * Every workload the driver knows, in the order a round runs them: the
+ * USB/IP track right after `in`, so that the two bulk IN figures it compares
+ * are measured close together.
+ */
+export const DRIVER_WORKLOADS: readonly AnyWorkloadId[] = [
+  "in",
+  ...USBIP_WORKLOADS,
+  ...WORKLOADS.filter((w) => w !== "in"),
+];
+
+/** True for a USB/IP track workload. */
+export function isUsbipWorkload(w: string): w is UsbipWorkloadId {
+  return (USBIP_WORKLOADS as readonly string[]).includes(w);
+}
 
 /** What the driver was asked to do. */
 export interface DriverOptions {
@@ -38,8 +67,8 @@ export interface DriverOptions {
   quick: boolean;
   /** Contenders to run (default all). */
   contenders: ContenderId[];
-  /** Workloads to run (default all). */
-  workloads: WorkloadId[];
+  /** Workloads to run (default all, in {@link DRIVER_WORKLOADS} order). */
+  workloads: AnyWorkloadId[];
   /** Where the samples file goes. */
   out: string;
   /** Directory of the compiled C programs. */
@@ -52,6 +81,14 @@ export interface DriverOptions {
    * hardware does; pinning every contender alike removes that artefact.
    */
   pin: number | null;
+  /**
+   * Guest CPU the USB/IP track's device process is pinned to, or null for
+   * none. Default: the other CPU of the two-CPU guest (0 when `pin` is 1),
+   * so that device and client, both multi-threaded JavaScript processes,
+   * each keep their threads on one vCPU (see `pin`) without taking turns
+   * on the same one.
+   */
+  serverPin: number | null;
 }
 
 /** The samples file the driver writes and the host reads. */
@@ -68,6 +105,10 @@ export interface SamplesFile {
   pin: number | null;
   /** The gadgets measured: usbfs node and bulk endpoints, from sysfs. */
   devices: { sourceSink: GadgetTarget; loopback: GadgetTarget };
+  /** Guest CPU of the USB/IP track's device process, or null (absent in older files). */
+  serverPin?: number | null;
+  /** The USB/IP device as its process last reported it (absent when the track did not run). */
+  usbipDevice?: UsbipReady;
   /** False until every round is done. */
   finished: boolean;
   /** Results so far. */
@@ -88,7 +129,8 @@ const PROJECT = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /**
  * Parses the driver's flags: `--rounds N`, `--quick`, `--only a,b`,
- * `--workloads in,out`, `--out FILE`, `--bin DIR`, `--pin N|none`.
+ * `--workloads in,usbip-in,out`, `--out FILE`, `--bin DIR`, `--pin N|none`,
+ * `--server-pin N|none` (the USB/IP device process).
  *
  * @example
  * ```ts
@@ -96,6 +138,7 @@ const PROJECT = dirname(dirname(fileURLToPath(import.meta.url)));
  * import { parseDriverArgs } from "./run_in_guest.ts";
  * const o = parseDriverArgs(["--rounds", "2", "--only", "raw-c-mmap,node-usb", "--quick"]);
  * assert.ok(o.rounds === 2 && o.quick && o.contenders.length === 2);
+ * assert.ok(o.workloads.includes("usbip-iso") && o.serverPin === 0);
  * ```
  */
 export function parseDriverArgs(args: readonly string[]): DriverOptions {
@@ -103,11 +146,13 @@ export function parseDriverArgs(args: readonly string[]): DriverOptions {
     rounds: 3,
     quick: false,
     contenders: [...CONTENDERS],
-    workloads: [...WORKLOADS],
+    workloads: [...DRIVER_WORKLOADS],
     out: join(PROJECT, ".cache", "bench", "samples.json"),
     binDir: join(PROJECT, ".cache", "bench", "bin"),
     pin: 1,
+    serverPin: null,
   };
+  let serverPinGiven = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const v = () => {
@@ -135,16 +180,18 @@ export function parseDriverArgs(args: readonly string[]): DriverOptions {
           return c as ContenderId;
         });
         break;
-      case "--workloads":
-        o.workloads = v().split(",").map((w) => {
-          if (!(WORKLOADS as readonly string[]).includes(w)) {
+      case "--workloads": {
+        const asked = v().split(",").map((w) => {
+          if (!(DRIVER_WORKLOADS as readonly string[]).includes(w)) {
             throw new Error(
-              `unknown workload ${w}; known: ${WORKLOADS.join(", ")}`,
+              `unknown workload ${w}; known: ${DRIVER_WORKLOADS.join(", ")}`,
             );
           }
-          return w as WorkloadId;
+          return w as AnyWorkloadId;
         });
+        o.workloads = [...new Set(asked)];
         break;
+      }
       case "--out":
         o.out = v();
         break;
@@ -159,9 +206,24 @@ export function parseDriverArgs(args: readonly string[]): DriverOptions {
         }
         break;
       }
+      case "--server-pin": {
+        const p = v();
+        o.serverPin = p === "none" ? null : Number(p);
+        if (
+          o.serverPin !== null &&
+          (!Number.isInteger(o.serverPin) || o.serverPin < 0)
+        ) {
+          throw new Error("--server-pin wants a CPU number or none");
+        }
+        serverPinGiven = true;
+        break;
+      }
       default:
         throw new Error(`unknown option ${a}`);
     }
+  }
+  if (!serverPinGiven) {
+    o.serverPin = o.pin === null ? null : o.pin === 1 ? 0 : 1;
   }
   return o;
 }
@@ -296,6 +358,140 @@ export function contenderArgv(
 }
 
 /**
+ * How long the USB/IP track's client may measure (each of warm-up and
+ * measured phase): longer than the others' 120 s, as USB/IP under TCG on a
+ * loaded host runs at a few MB/s.
+ */
+const USBIP_MAX_SECONDS = 200;
+
+/**
+ * The command line of the USB/IP track's usbkit client (bench/usbkit_bench.ts,
+ * zero-copy) against the device its process reported: `usbip-in` is the
+ * bulk IN stream of the `in` workload, `usbip-iso` isochronous IN on the
+ * device's alternate setting.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { usbipClientArgv } from "./run_in_guest.ts";
+ * import { benchShape } from "./report.ts";
+ * const ready = { ok: true, ready: true, devnode: "/dev/bus/usb/003/002", portPath: "3-1", epIn: 0x81, epOut: 0x02,
+ *   isoEp: 0x83, isoInterface: 1, isoAlternate: 1, isoPacket: 1024, attachSeconds: 1 } as const;
+ * const argv = usbipClientArgv("usbip-iso", ready, benchShape(true), { deno: "deno", project: "/p" });
+ * assert.ok(argv.includes("iso") && argv[argv.indexOf("--alt") + 1] === "1");
+ * ```
+ */
+export function usbipClientArgv(
+  workload: UsbipWorkloadId,
+  ready: UsbipReady,
+  shape: BenchShape,
+  paths: { deno: string; project: string },
+): string[] {
+  const head = [
+    paths.deno,
+    "run",
+    "-A",
+    "--no-check",
+    "--cached-only",
+    join(paths.project, "bench", "usbkit_bench.ts"),
+  ];
+  const common = [
+    "--dev",
+    ready.devnode,
+    "--mode",
+    "zero-copy",
+    "--mark-request",
+    String(USBIP_MARK_REQUEST),
+  ];
+  if (workload === "usbip-in") {
+    return [
+      ...head,
+      "in",
+      ...common,
+      "--iface",
+      "0",
+      "--ep-in",
+      String(ready.epIn),
+      "--ep-out",
+      String(ready.epOut),
+      "--bytes",
+      String(shape.bulkBytes),
+      "--xfer",
+      String(shape.bulkXfer),
+      "--inflight",
+      String(shape.bulkInflight),
+      "--max-seconds",
+      String(USBIP_MAX_SECONDS),
+    ];
+  }
+  return [
+    ...head,
+    "iso",
+    ...common,
+    "--iface",
+    String(ready.isoInterface),
+    "--alt",
+    String(ready.isoAlternate),
+    "--ep-in",
+    String(ready.isoEp),
+    "--packets",
+    String(shape.isoPackets),
+    "--inflight",
+    String(shape.isoInflight),
+    "--count",
+    String(shape.isoUrbs),
+    "--max-seconds",
+    String(USBIP_MAX_SECONDS),
+  ];
+}
+
+/** What the USB/IP device process said on stdout. */
+export interface UsbipServerLines {
+  /** Its ready line, once enumerated. */
+  ready?: UsbipReady;
+  /** Its end line, once detached. */
+  end?: UsbipServerEnd;
+  /** Its failure. */
+  error?: string;
+}
+
+/**
+ * Reads the device process's JSON lines (bench/usbip_device.ts): the ready
+ * line, the end line, or a failure; anything else is ignored.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseUsbipServerLines } from "./run_in_guest.ts";
+ * const r = parseUsbipServerLines('noise\n{"ok":true,"ready":true,"devnode":"/dev/bus/usb/003/002"}\n');
+ * assert.equal(r.ready?.devnode, "/dev/bus/usb/003/002");
+ * assert.equal(parseUsbipServerLines('{"ok":false,"error":"no vhci"}').error, "no vhci");
+ * ```
+ */
+export function parseUsbipServerLines(stdout: string): UsbipServerLines {
+  const out: UsbipServerLines = {};
+  for (const raw of stdout.split("\n")) {
+    const line = raw.trim();
+    if (!line.startsWith("{")) continue;
+    let v: Record<string, unknown>;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (v === null || typeof v !== "object") continue;
+    if (v.ok === false) {
+      out.error = typeof v.error === "string" ? v.error : "failed";
+    } else if (v.ready === true && typeof v.devnode === "string") {
+      out.ready = v as unknown as UsbipReady;
+    } else if (v.end === true) {
+      out.end = v as unknown as UsbipServerEnd;
+    }
+  }
+  return out;
+}
+
+/**
  * The order contenders run in, in round `round` (from 1): rotated by one per
  * round.
  *
@@ -339,8 +535,9 @@ async function findTarget(
 async function runOne(
   argv: string[],
   contender: ContenderId,
-  workload: WorkloadId,
+  workload: AnyWorkloadId,
   round: number,
+  timeoutMs = 300_000,
 ): Promise<Sample> {
   const base = { round, contender, workload };
   const [cmd, ...args] = argv;
@@ -354,7 +551,7 @@ async function runOne(
       stderr: "piped",
       // The programs give up on their own after 120 s of measuring; this
       // catches a hang outside the measured loop (e.g. in open or teardown).
-      signal: AbortSignal.timeout(300_000),
+      signal: AbortSignal.timeout(timeoutMs),
     }).output();
   } catch (e) {
     return {
@@ -395,6 +592,7 @@ async function runOne(
       "cpu_total_s",
       "peak_rss_kb",
       "latency_us_median",
+      "packets",
     ] as const
   ) {
     const v = num(k);
@@ -405,6 +603,9 @@ async function runOne(
 
 function summary(s: Sample): string {
   if (!s.ok) return s.na ? `n/a: ${s.error}` : `FAILED: ${s.error}`;
+  if (s.workload === "usbip-iso") {
+    return `${((s.packets ?? 0) / (s.seconds ?? 1)).toFixed(0)} packets/s`;
+  }
   if (s.workload === "ctrl") {
     return `${s.latency_us_median?.toFixed(0)} us median`;
   }
@@ -412,6 +613,163 @@ function summary(s: Sample): string {
     return `${((s.transfers ?? 0) / (s.seconds ?? 1)).toFixed(0)} trips/s`;
   }
   return `${((s.bytes ?? 0) / 1e6 / (s.seconds ?? 1)).toFixed(1)} MB/s`;
+}
+
+/** A running USB/IP device process. */
+interface UsbipServer {
+  ready: UsbipReady;
+  /** Closes its stdin; resolves with its end line, once it exited. */
+  stop(): Promise<UsbipServerLines>;
+}
+
+/**
+ * Starts bench/usbip_device.ts (pinned as `pinArgv` says) and waits for its
+ * ready line; throws with its last words when it fails or takes more than
+ * two minutes.
+ */
+async function startUsbipServer(pinArgv: string[]): Promise<UsbipServer> {
+  const [cmd, ...args] = [
+    ...pinArgv,
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--no-check",
+    "--cached-only",
+    join(PROJECT, "bench", "usbip_device.ts"),
+  ];
+  const child = new Deno.Command(cmd!, {
+    args,
+    cwd: PROJECT,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const outText = new TextDecoder();
+  const errText = new TextDecoder();
+  let stdout = "";
+  let stderr = "";
+  const drained = Promise.all([
+    (async () => {
+      for await (const c of child.stdout) {
+        stdout += outText.decode(c, { stream: true });
+      }
+    })(),
+    (async () => {
+      for await (const c of child.stderr) {
+        stderr += errText.decode(c, { stream: true });
+      }
+    })(),
+  ]).catch(() => {});
+  const lastWords = () =>
+    stderr.trim().split("\n").slice(-3).join(" | ") || "(nothing on stderr)";
+  const stdin = child.stdin.getWriter();
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  const deadline = Date.now() + 120_000;
+  let exited = false;
+  child.status.then(() => exited = true);
+  for (;;) {
+    const lines = parseUsbipServerLines(stdout);
+    if (lines.error !== undefined) {
+      await stdin.close().catch(() => {});
+      await child.status;
+      throw new Error(`the USB/IP device failed: ${lines.error}`);
+    }
+    if (lines.ready !== undefined) {
+      const ready = lines.ready;
+      return {
+        ready,
+        async stop() {
+          await stdin.close().catch(() => {});
+          const t = setTimeout(kill, 60_000);
+          await child.status;
+          clearTimeout(t);
+          await drained;
+          return parseUsbipServerLines(stdout);
+        },
+      };
+    }
+    if (exited) {
+      await drained;
+      throw new Error(
+        `the USB/IP device process exited before the device enumerated: ${lastWords()}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      kill();
+      await child.status;
+      throw new Error(
+        `the USB/IP device did not enumerate within 120 s: ${lastWords()}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One USB/IP track sample: device process, client, device process ends. */
+async function runUsbip(
+  o: DriverOptions,
+  workload: UsbipWorkloadId,
+  round: number,
+  shape: BenchShape,
+  file: SamplesFile,
+): Promise<Sample> {
+  const base = { round, contender: USBIP_CONTENDER, workload };
+  const pin = (p: number | null) =>
+    p === null ? [] : ["taskset", "-c", String(p)];
+  let server: UsbipServer;
+  try {
+    await Deno.stat("/sys/devices/platform/vhci_hcd.0/attach");
+  } catch {
+    return {
+      ...base,
+      ok: false,
+      error: "vhci_hcd is not loaded in the guest (module vhci-hcd)",
+    };
+  }
+  try {
+    server = await startUsbipServer(pin(o.serverPin));
+  } catch (e) {
+    return { ...base, ok: false, error: (e as Error).message };
+  }
+  file.usbipDevice = server.ready;
+  const argv = [
+    ...pin(o.pin),
+    ...usbipClientArgv(workload, server.ready, shape, {
+      deno: Deno.execPath(),
+      project: PROJECT,
+    }),
+  ];
+  const s = await runOne(
+    argv,
+    USBIP_CONTENDER,
+    workload,
+    round,
+    (2 * USBIP_MAX_SECONDS + 60) * 1000,
+  );
+  s.attach_s = server.ready.attachSeconds;
+  const end = await server.stop();
+  if (end.end !== undefined) {
+    s.server_cpu_total_s = end.end.cpu_total_s;
+    s.server_peak_rss_kb = end.end.peak_rss_kb;
+    if (end.end.measured_cpu_s !== undefined) {
+      s.server_cpu_s = end.end.measured_cpu_s;
+    }
+    if (end.end.measured_wall_s !== undefined) {
+      s.server_wall_s = end.end.measured_wall_s;
+    }
+  } else if (s.ok) {
+    s.ok = false;
+    s.error = `the USB/IP device did not detach cleanly${
+      end.error !== undefined ? `: ${end.error}` : ""
+    }`;
+  }
+  return s;
 }
 
 /**
@@ -442,6 +800,7 @@ export async function drive(o: DriverOptions): Promise<SamplesFile> {
     rounds: o.rounds,
     quick: o.quick,
     pin: o.pin,
+    serverPin: o.serverPin,
     devices: { sourceSink, loopback },
     finished: false,
     samples: [],
@@ -450,6 +809,18 @@ export async function drive(o: DriverOptions): Promise<SamplesFile> {
   await Deno.mkdir(dirname(o.out), { recursive: true });
   for (let round = 1; round <= o.rounds; round++) {
     for (const w of o.workloads) {
+      if (isUsbipWorkload(w)) {
+        if (!o.contenders.includes(USBIP_CONTENDER)) continue;
+        const s = await runUsbip(o, w, round, shape, file);
+        file.samples.push(s);
+        console.error(
+          `bench: round ${round}/${o.rounds} ${w.padEnd(9)} ${
+            USBIP_CONTENDER.padEnd(14)
+          } ${summary(s)}`,
+        );
+        await Deno.writeTextFile(o.out, toJson(file));
+        continue;
+      }
       for (const c of roundOrder(o.contenders, round)) {
         const target = w === "rt1" || w === "rt16" ? loopback : sourceSink;
         const argv = [

@@ -34,8 +34,11 @@ const PATTERN_PACKET = 1024;
 const PATTERN_MOD = 63;
 const TIMEOUT_MS = 5000;
 
-/** The workloads every contender program runs. */
-export type Workload = "in" | "out" | "rt" | "ctrl";
+/**
+ * The workloads every contender program runs; `iso` (isochronous IN, for the
+ * USB/IP track: dummy_hcd has no isochronous endpoints) is usbkit's alone.
+ */
+export type Workload = "in" | "out" | "rt" | "ctrl" | "iso";
 
 /** Command line of every contender program (bench/c, bench/node and this one). */
 export interface BenchArgs {
@@ -55,8 +58,18 @@ export interface BenchArgs {
   count: number;
   /** Bytes per round trip. */
   rtSize: number;
+  /** iso: packets per URB (each of the endpoint's maxPacketSize). */
+  packets: number;
   /** Interface to claim. */
   iface: number;
+  /** Alternate setting to select first (iso), or -1 for none. */
+  alt: number;
+  /**
+   * A vendor request (OUT, no data, recipient device) sent with `wValue` 0
+   * just before the measured phase and 1 just after it, or -1 for none: the
+   * USB/IP bench device (bench/usbip_device.ts) notes its own CPU time then.
+   */
+  markRequest: number;
   /** IN endpoint address. */
   epIn: number;
   /** OUT endpoint address. */
@@ -67,7 +80,9 @@ export interface BenchArgs {
 
 /**
  * Parses the contender command line: the workload first, then `--flag
- * value` pairs (numbers may be hex, `0x81`).
+ * value` pairs (numbers may be hex, `0x81`). `iso` takes `--iface`, `--alt`,
+ * `--ep-in`, `--packets` (per URB), `--inflight` (URBs) and `--count` (URBs
+ * measured).
  *
  * @example
  * ```ts
@@ -81,10 +96,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
   const [workload, ...rest] = argv;
   if (
     workload !== "in" && workload !== "out" && workload !== "rt" &&
-    workload !== "ctrl"
+    workload !== "ctrl" && workload !== "iso"
   ) {
     throw new Error(
-      `usage: usbkit_bench.ts in|out|rt|ctrl --dev PATH [--mode zero-copy|copy] [...] (got ${workload})`,
+      `usage: usbkit_bench.ts in|out|rt|ctrl|iso --dev PATH [--mode zero-copy|copy] [...] (got ${workload})`,
     );
   }
   const a: BenchArgs = {
@@ -96,7 +111,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     inflight: 16,
     count: 2000,
     rtSize: 64,
+    packets: 32,
     iface: 0,
+    alt: -1,
+    markRequest: -1,
     epIn: 0x81,
     epOut: 0x02,
     maxSeconds: 120,
@@ -135,8 +153,17 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       case "--rt-size":
         a.rtSize = num();
         break;
+      case "--packets":
+        a.packets = num();
+        break;
       case "--iface":
         a.iface = num();
+        break;
+      case "--alt":
+        a.alt = num();
+        break;
+      case "--mark-request":
+        a.markRequest = num();
         break;
       case "--ep-in":
         a.epIn = num();
@@ -166,6 +193,7 @@ interface Measured {
   mem: string;
   latency_us_median?: number;
   latency_us_p90?: number;
+  packets?: number;
 }
 
 class NotAvailable extends Error {}
@@ -404,6 +432,73 @@ async function roundTrips(
   return m;
 }
 
+/**
+ * Isochronous IN: `count` URBs of `packets` full-size packets, `inflight` of
+ * them in flight; zero-copy mode reads into `Device.allocBuffer` buffers.
+ * Every packet must arrive complete (the USB/IP bench device sends them full
+ * length).
+ */
+async function isoIn(
+  a: BenchArgs,
+  dev: Device,
+  ep: Endpoint,
+  count: number,
+): Promise<Measured> {
+  const size = ep.maxPacketSize;
+  const lengths = new Array<number>(a.packets).fill(size);
+  type Buf = ReturnType<Device["allocBuffer"]>;
+  let bufs: Buf[] = [];
+  let mem: string;
+  if (a.mode === "zero-copy") {
+    bufs = Array.from(
+      { length: a.inflight },
+      () => dev.allocBuffer(size * a.packets),
+    );
+    mem = bufs[0]!.zeroCopy
+      ? "mmap (allocBuffer)"
+      : `fallback: ${bufs[0]!.fallbackReason ?? "ordinary memory"}`;
+  } else {
+    mem = "copies (isochronousTransferIn)";
+  }
+  let started = 0;
+  let urbs = 0;
+  let packets = 0;
+  let bytes = 0;
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  await lanes(a.inflight, () => started < count, async (lane) => {
+    started++;
+    const r = await ep.isochronousTransferIn(
+      lengths,
+      a.mode === "zero-copy"
+        ? { timeout: TIMEOUT_MS, buffer: bufs[lane]! }
+        : { timeout: TIMEOUT_MS },
+    );
+    for (const p of r.packets) {
+      if (p.status !== "ok" || p.data.length !== size) {
+        throw new Error(
+          `iso packet ${p.status}, ${p.data.length} of ${size} bytes`,
+        );
+      }
+    }
+    if (r.data[1] !== 1) throw new Error("iso data is not the pattern");
+    urbs++;
+    packets += r.packets.length;
+    bytes += r.data.length;
+    timeGuard(a, t0);
+  });
+  const m = {
+    bytes,
+    transfers: urbs,
+    packets,
+    seconds: (performance.now() - t0) / 1000,
+    cpu_s: cpuSeconds() - c0,
+    mem,
+  };
+  for (const b of bufs) b.release();
+  return m;
+}
+
 async function control(dev: Device, count: number): Promise<Measured> {
   const lat = new Float64Array(count);
   const t0 = performance.now();
@@ -465,6 +560,22 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
     const iface = await dev.claimInterface(a.iface, {
       detachKernelDriver: true,
     });
+    if (a.alt >= 0) await iface.selectAlternate(a.alt);
+    const device = dev;
+    const mark = async (phase: 0 | 1) => {
+      if (a.markRequest < 0) return;
+      await device.controlTransferOut(
+        {
+          requestType: "vendor",
+          recipient: "device",
+          request: a.markRequest,
+          value: phase,
+          index: 0,
+        },
+        new Uint8Array(0),
+        { timeout: TIMEOUT_MS },
+      );
+    };
     let m: Measured;
     switch (a.workload) {
       case "in": {
@@ -474,7 +585,9 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
         // 100 control calls. Not measured. A JIT under TCG needs that much:
         // a 16 MiB usbkit stream ran at 65 MB/s, a 2 GiB one at 230 MB/s.
         await bulkIn(a, ep, a.xfer * a.inflight * 64);
+        await mark(0);
         m = await bulkIn(a, ep, a.bytes);
+        await mark(1);
         break;
       }
       case "out": {
@@ -494,6 +607,15 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
         await control(dev, 100);
         m = await control(dev, a.count);
         break;
+      case "iso": {
+        const ep = iface.endpoint(a.epIn);
+        // Warm-up like bulk IN: 64 rounds of the in-flight URBs.
+        await isoIn(a, dev, ep, a.inflight * 64);
+        await mark(0);
+        m = await isoIn(a, dev, ep, a.count);
+        await mark(1);
+        break;
+      }
     }
     const u = process.resourceUsage();
     return {

@@ -5,16 +5,24 @@
  * On the host: builds bench/c with gcc into .cache/bench/bin, installs
  * node-usb into bench/node, type-checks the guest-side code, builds the
  * helper. Then one guest boot with a SuperSpeed SourceSink and a Loopback
- * gadget runs bench/run_in_guest.ts, which runs each contender on each
- * workload, round after round. Back on the host: a table on stdout (medians
- * and ratios to raw-C mmap), bench/results/latest.json, bench/results/latest.svg,
- * and the targets, met or not.
+ * gadget, and vhci_hcd loaded, runs bench/run_in_guest.ts, which runs each
+ * contender on each workload, round after round, and the USB/IP track: the
+ * usbkit stream client against a TypeScript device (bench/usbip_device.ts)
+ * attached to vhci_hcd by a separate process. Back on the host: a table on
+ * stdout (medians and ratios to raw-C mmap), the USB/IP track beside the
+ * same client on dummy_hcd (median [min-max] and their ratio),
+ * bench/results/latest.json, bench/results/latest.svg, and the targets, met
+ * or not.
  *
  * Flags: `--rounds N` (default 3), `--quick` (small sizes), `--only a,b`
- * (contenders), `--workloads in,out,rt1,rt16,ctrl`, `--out DIR` (default
- * bench/results), `--pin N|none` (guest CPU every contender runs on, default
- * 1: see {@link DriverOptions.pin}), `--report-only` (re-render from the
- * last samples file).
+ * (contenders; the USB/IP track runs with `usbkit-stream`), `--workloads
+ * in,usbip-in,usbip-iso,out,rt1,rt16,ctrl` (e.g. `--only usbkit-stream
+ * --workloads in,usbip-in,usbip-iso` for the USB/IP track alone), `--out DIR`
+ * (default bench/results), `--pin N|none` (guest CPU every contender runs
+ * on, default 1: see {@link DriverOptions.pin}), `--server-pin N|none`
+ * (guest CPU of the USB/IP device process, default the other one: see
+ * {@link DriverOptions.serverPin}), `--report-only` (re-render from the last
+ * samples file).
  * Exit status: 0 measured (targets are reported, not enforced), 1 the run
  * failed, 2 usage.
  *
@@ -45,23 +53,31 @@ import {
   renderSvg,
   renderTable,
   renderTargets,
+  renderUsbipTrack,
   resultsFile,
   toJson,
+  USBIP_CONTENDER,
 } from "../bench/report.ts";
-import { parseDriverArgs, type SamplesFile } from "../bench/run_in_guest.ts";
+import {
+  isUsbipWorkload,
+  parseDriverArgs,
+  type SamplesFile,
+} from "../bench/run_in_guest.ts";
 
 /**
  * The bench the benchmark boots: a SuperSpeed SourceSink with pattern 1 (the
  * configfs default is 0, all zeros: f_sourcesink.c source_sink_alloc_inst
  * leaves `pattern` zeroed) and 64 KiB gadget requests, so the gadget side
- * costs little per byte; and a Loopback with its defaults (4096-byte
- * requests, qlen 32: GZERO_BULK_BUFLEN, GZERO_QLEN in g_zero.h).
+ * costs little per byte; a Loopback with its defaults (4096-byte requests,
+ * qlen 32: GZERO_BULK_BUFLEN, GZERO_QLEN in g_zero.h); and vhci-hcd, for the
+ * USB/IP track's TypeScript device.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { benchmarkBench } from "./bench.ts";
  * assert.ok(benchmarkBench(600).gadgets.length === 2);
+ * assert.deepEqual(benchmarkBench(600).modules, ["vhci-hcd"]);
  * ```
  */
 export function benchmarkBench(timeoutSec: number): Bench {
@@ -75,6 +91,7 @@ export function benchmarkBench(timeoutSec: number): Bench {
       { function: "loopback" },
     ],
     qemuDevices: [],
+    modules: ["vhci-hcd"],
     timeoutSec,
   };
 }
@@ -82,22 +99,25 @@ export function benchmarkBench(timeoutSec: number): Bench {
 /**
  * How long the guest may run: boot, then per round and contender the
  * bulk runs (256 MiB at a pessimistic 20 MB/s, twice), the round trips and
- * the control loop, plus process start-up.
+ * the control loop, plus process start-up; and per round each USB/IP track
+ * run (`usbipRuns` of them), which also starts and attaches the device.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { guestTimeoutSec } from "./bench.ts";
  * assert.ok(guestTimeoutSec(3, false, 7) > guestTimeoutSec(1, true, 7));
+ * assert.ok(guestTimeoutSec(3, false, 7, 2) > guestTimeoutSec(3, false, 7));
  * ```
  */
 export function guestTimeoutSec(
   rounds: number,
   quick: boolean,
   contenders: number,
+  usbipRuns = 0,
 ): number {
   const perRun = quick ? 25 : 60;
-  return 120 + rounds * contenders * 5 * perRun;
+  return 120 + rounds * (contenders * 5 * perRun + usbipRuns * (perRun + 60));
 }
 
 const BIN = () => cacheDir("bench", "bin");
@@ -151,7 +171,13 @@ async function prepare(): Promise<void> {
   const root = projectRoot();
   const deno = Deno.execPath();
   progress("deno check (guest-side code: type-checking under TCG is slow)");
-  await run([deno, "check", "bench/usbkit_bench.ts", "bench/run_in_guest.ts"], {
+  await run([
+    deno,
+    "check",
+    "bench/usbkit_bench.ts",
+    "bench/run_in_guest.ts",
+    "bench/usbip_device.ts",
+  ], {
     cwd: root,
     inheritStderr: true,
   });
@@ -170,6 +196,7 @@ interface Cli {
   outDir: string;
   reportOnly: boolean;
   pin: string;
+  serverPin: string | undefined;
 }
 
 /**
@@ -192,6 +219,7 @@ export function parseBenchCli(args: readonly string[]): Cli {
     outDir: join(projectRoot(), "bench", "results"),
     reportOnly: false,
     pin: "1",
+    serverPin: undefined,
   };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -226,6 +254,9 @@ export function parseBenchCli(args: readonly string[]): Cli {
         break;
       case "--pin":
         c.pin = v();
+        break;
+      case "--server-pin":
+        c.serverPin = v();
         break;
       default:
         throw new Error(`unknown option ${a}`);
@@ -265,7 +296,10 @@ async function report(samples: SamplesFile, outDir: string): Promise<void> {
     ...(samples.quick ? ["--quick sizes"] : []),
     ...(samples.finished ? [] : ["run cut short"]),
   ].join(", ");
-  await Deno.writeTextFile(svgPath, renderSvg(results.cells, shape, sub));
+  await Deno.writeTextFile(
+    svgPath,
+    renderSvg(results.cells, shape, sub, results.usbip),
+  );
   // deno fmt formats JSON and SVG too: leave the results as `deno task
   // check` wants them.
   await run([Deno.execPath(), "fmt", "--quiet", jsonPath, svgPath], {
@@ -282,8 +316,23 @@ async function report(samples: SamplesFile, outDir: string): Promise<void> {
       `${name}: ${d.devnode}, bulk IN ${hex(d.epIn)}, bulk OUT ${hex(d.epOut)}`,
     );
   }
+  const u = samples.usbipDevice;
+  if (u !== undefined) {
+    const sp = samples.serverPin ?? null;
+    console.log(
+      `usbip (TypeScript device on vhci_hcd): ${u.devnode}, bulk IN ${
+        hex(u.epIn)
+      }, iso IN ${
+        hex(u.isoEp)
+      } (interface ${u.isoInterface} alternate ${u.isoAlternate}, ${u.isoPacket} B); device process ${
+        sp === null ? "not pinned" : `pinned to guest CPU ${sp}`
+      }`,
+    );
+  }
   console.log("");
   console.log(renderTable(results.cells, shape));
+  const track = renderUsbipTrack(results.usbip);
+  if (track !== "") console.log(track);
   console.log("Targets:");
   console.log(renderTargets(results.targets));
   console.log(`\nwrote ${jsonPath} and ${svgPath}`);
@@ -309,6 +358,9 @@ export async function main(args: readonly string[]): Promise<number> {
     if (cli.workloads !== undefined) {
       driverArgs.push("--workloads", cli.workloads);
     }
+    if (cli.serverPin !== undefined) {
+      driverArgs.push("--server-pin", cli.serverPin);
+    }
     parseDriverArgs(driverArgs); // validates names before a boot is spent on them
   } catch (e) {
     console.error(`usbkit bench: ${(e as Error).message}`);
@@ -323,10 +375,18 @@ export async function main(args: readonly string[]): Promise<number> {
       return 1;
     }
     await Deno.remove(samplesPath).catch(() => {});
-    const contenders = parseDriverArgs(driverArgs).contenders.length;
-    const timeoutSec = guestTimeoutSec(cli.rounds, cli.quick, contenders);
+    const d = parseDriverArgs(driverArgs);
+    const usbipRuns = d.contenders.includes(USBIP_CONTENDER)
+      ? d.workloads.filter(isUsbipWorkload).length
+      : 0;
+    const timeoutSec = guestTimeoutSec(
+      cli.rounds,
+      cli.quick,
+      d.contenders.length,
+      usbipRuns,
+    );
     progress(
-      `booting the bench (SourceSink + Loopback, SuperSpeed); at most ${
+      `booting the bench (SourceSink + Loopback, SuperSpeed; vhci-hcd); at most ${
         Math.round(timeoutSec / 60)
       } min`,
     );

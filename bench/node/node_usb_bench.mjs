@@ -16,7 +16,11 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import process from "node:process";
-import { findByIds, getDeviceList } from "usb";
+
+// Through require, not `import ... from "usb"`: the same CommonJS module
+// either way under node, but `deno check bench/` does not try to resolve
+// the npm package (installed for node only, in bench/node/node_modules).
+const { findByIds, getDeviceList } = createRequire(import.meta.url)("usb");
 
 // SourceSink pattern 1: byte i of each packet is (i % wMaxPacketSize) % 63
 // (linux drivers/usb/gadget/function/f_sourcesink.c); 1024 is the

@@ -6,24 +6,48 @@ import {
   type ContenderId,
   CONTENDERS,
   cpuCost,
+  DUMMY_HCD_NO_ISO,
+  fmtSpread,
   median,
   parseResultLine,
   renderSvg,
   renderTable,
   renderTargets,
+  renderUsbipTrack,
   resultsFile,
   type Sample,
   score,
+  spreadOf,
   toJson,
+  USBIP_MARK_REQUEST,
+  USBIP_WORKLOADS,
+  type UsbipRow,
+  usbipTrack,
   type WorkloadId,
   WORKLOADS,
 } from "../../bench/report.ts";
 import {
   contenderArgv,
+  DRIVER_WORKLOADS,
+  isUsbipWorkload,
   parseDriverArgs,
+  parseUsbipServerLines,
   roundOrder,
+  usbipClientArgv,
 } from "../../bench/run_in_guest.ts";
 import { parseBenchArgs } from "../../bench/usbkit_bench.ts";
+import {
+  benchDeviceDefinition,
+  ISO_IN,
+  ISO_PACKET,
+  sourceSinkPattern,
+} from "../../bench/usbip_device.ts";
+import { defineDevice } from "../../src/emulated/device.ts";
+import {
+  benchmarkBench,
+  guestTimeoutSec,
+  parseBenchCli,
+} from "../../scripts/bench.ts";
 
 const shape = benchShape(false);
 
@@ -426,4 +450,441 @@ Deno.test("driver: argv of each contender, rotation, flags", () => {
     /unknown contender nope/,
   );
   assert.throws(() => parseBenchArgs(["bogus"]), /usage/);
+});
+
+// ---- the USB/IP track -------------------------------------------------------
+
+function stream(
+  workload: "in" | "usbip-in",
+  mbps: number,
+  round: number,
+  extra: Partial<Sample> = {},
+): Sample {
+  return {
+    round,
+    contender: "usbkit-stream",
+    workload,
+    ok: true,
+    bytes: 2 ** 30,
+    seconds: 2 ** 30 / 1e6 / mbps,
+    cpu_s: 2,
+    peak_rss_kb: 4096,
+    mem: "mmap (stream)",
+    ...extra,
+  };
+}
+
+function iso(pps: number, round: number, extra: Partial<Sample> = {}): Sample {
+  return {
+    round,
+    contender: "usbkit-stream",
+    workload: "usbip-iso",
+    ok: true,
+    packets: 64000,
+    transfers: 2000,
+    bytes: 64000 * 1024,
+    seconds: 64000 / pps,
+    cpu_s: 3.2,
+    ...extra,
+  };
+}
+
+const trackSamples: Sample[] = [
+  stream("in", 200, 1),
+  stream("in", 250, 2),
+  stream("in", 100, 3),
+  stream("usbip-in", 20, 1, {
+    server_cpu_s: 4,
+    server_wall_s: 5,
+    server_cpu_total_s: 30,
+    server_peak_rss_kb: 90 * 1024,
+    attach_s: 2,
+  }),
+  stream("usbip-in", 50, 2, { server_cpu_s: 8, server_wall_s: 10 }),
+  stream("usbip-in", 30, 3, { server_cpu_s: 6, server_wall_s: 10 }),
+  iso(4000, 1),
+  iso(5000, 2),
+  {
+    round: 3,
+    contender: "usbkit-stream",
+    workload: "usbip-iso",
+    ok: false,
+    error: "iso packet error",
+  },
+  // other contenders never enter the track
+  { ...bulk("node-usb", 80), workload: "in" },
+];
+
+Deno.test("score and cpuCost: isochronous packets per second and CPU us per packet", () => {
+  const s = iso(4000, 1);
+  assert.equal(score(s, "pps"), 4000);
+  assert.equal(cpuCost(s, "pps"), 50);
+  const { packets: _, ...noPackets } = s;
+  assert.ok(Number.isNaN(score(noPackets, "pps")));
+  assert.ok(Number.isNaN(score({ ...s, ok: false }, "pps")));
+});
+
+Deno.test("spreadOf and fmtSpread: median [min-max], failed rounds left out", () => {
+  assert.deepEqual(spreadOf([30, NaN, 20, 50]), {
+    median: 30,
+    min: 20,
+    max: 50,
+  });
+  assert.equal(fmtSpread(spreadOf([30, 20, 50])), "30.0 [20.0-50.0]");
+  assert.equal(fmtSpread(spreadOf([0.1, 0.2, 0.3])), "0.200 [0.100-0.300]");
+  assert.equal(fmtSpread(spreadOf([7])), "7.00");
+  assert.equal(fmtSpread(spreadOf([])), "-");
+});
+
+Deno.test("usbipTrack: medians with spread, ratio paired by round, iso n/a on dummy_hcd", () => {
+  const t = usbipTrack(trackSamples, shape);
+  assert.equal(t.contender, "usbkit-stream");
+  assert.deepEqual(t.rows.map((r) => r.id), ["bulk-in", "iso-in"]);
+  const [b, i] = t.rows as [UsbipRow, UsbipRow];
+  // bulk IN: USB/IP 20, 50, 30; dummy_hcd 200, 250, 100 (rounds 1..3)
+  assert.equal(b.usbip.state, "ok");
+  assert.ok(Math.abs(b.usbip.median - 30) < 1e-9);
+  assert.ok(Math.abs(b.usbip.min - 20) < 1e-9);
+  assert.ok(Math.abs(b.usbip.max - 50) < 1e-9);
+  assert.equal(b.usbip.values.length, 3);
+  assert.ok(Math.abs(b.dummy.median - 200) < 1e-9);
+  assert.equal(b.dummy.mem, "mmap (stream)");
+  // per-round ratios 0.1, 0.2, 0.3: not the ratio of the medians (0.15)
+  assert.equal(b.ratio.state, "ok");
+  assert.ok(Math.abs(b.ratio.median - 0.2) < 1e-9);
+  assert.ok(Math.abs(b.ratio.min - 0.1) < 1e-9);
+  assert.ok(Math.abs(b.ratio.max - 0.3) < 1e-9);
+  // CPU: 2 s per GiB on both; the device process 4, 8, 6 CPU s per GiB, busy 0.8, 0.8, 0.6
+  assert.equal(b.usbip.cpu, 2);
+  assert.equal(b.serverCpu, 6);
+  assert.ok(Math.abs(b.serverBusy - 0.8) < 1e-9);
+  assert.equal(b.serverCpuTotalS, 30);
+  assert.equal(b.serverPeakRssKb, 90 * 1024);
+  assert.equal(b.attachS, 2);
+  // iso IN: 4000, 5000, one failed round; dummy_hcd cannot
+  assert.equal(i.usbip.state, "ok");
+  assert.equal(i.usbip.median, 4500);
+  assert.equal(i.usbip.failedRounds, 1);
+  assert.equal(i.usbip.note, "iso packet error");
+  assert.equal(i.dummy.state, "n/a");
+  assert.equal(i.dummy.note, DUMMY_HCD_NO_ISO);
+  assert.equal(i.ratio.state, "n/a");
+  assert.ok(Number.isNaN(i.ratio.median));
+});
+
+Deno.test("usbipTrack: a round where one side failed is left out of the ratio; not run is skipped", () => {
+  const t = usbipTrack([
+    stream("in", 200, 1),
+    { ...stream("in", 100, 2), ok: false, error: "stall" },
+    stream("usbip-in", 20, 1),
+    stream("usbip-in", 50, 2),
+  ], shape);
+  const b = t.rows[0]!;
+  assert.deepEqual(b.ratio.values.length, 1);
+  assert.ok(Math.abs(b.ratio.median - 0.1) < 1e-9);
+  assert.equal(b.dummy.failedRounds, 1);
+  const none = usbipTrack([stream("in", 200, 1)], shape);
+  assert.equal(none.rows[0]!.usbip.state, "skipped");
+  assert.equal(none.rows[0]!.ratio.state, "skipped");
+  assert.equal(none.rows[1]!.usbip.state, "skipped");
+  const allFailed = usbipTrack([{
+    round: 1,
+    contender: "usbkit-stream",
+    workload: "usbip-in",
+    ok: false,
+    error: "vhci_hcd is not loaded in the guest (module vhci-hcd)",
+  }], shape);
+  assert.equal(allFailed.rows[0]!.usbip.state, "failed");
+});
+
+Deno.test("renderUsbipTrack: both transports with spread, ratio, CPU, the n/a reason", () => {
+  const text = renderUsbipTrack(usbipTrack(trackSamples, shape));
+  assert.match(text, /^USB\/IP track: usbkit stream \(zero-copy\) client/);
+  assert.match(
+    text,
+    /bulk IN, 256 MiB, 64 KiB x 16 in flight \(MB\/s\)\s+30\.0 \[20\.0-50\.0\]\s+200 \[100-250\]\s+0\.200 \[0\.100-0\.300\]/,
+  );
+  assert.match(
+    text,
+    /iso IN, 2000 URBs of 32 x 1024 B, 8 in flight \(packets\/s\)\s+4500 \[4000-5000\] \(1 failed\)\s+n\/a\s+n\/a/,
+  );
+  assert.match(text, /device process 6\.00 CPU s\/GiB, busy 0\.800 of a CPU/);
+  assert.match(
+    text,
+    /iso-in dummy_hcd: dummy_hcd does not emulate isochronous/,
+  );
+  assert.match(text, /iso-in USB\/IP, failed round\(s\): iso packet error/);
+  assert.equal(renderUsbipTrack(usbipTrack([stream("in", 1, 1)], shape)), "");
+  // the main table does not list the track's workloads
+  assert.doesNotMatch(
+    renderTable(aggregate(trackSamples, shape), shape),
+    /usbip|packets\/s/,
+  );
+});
+
+Deno.test("renderSvg with the USB/IP track: a well-formed extra panel, bars scaled per row", () => {
+  const track = usbipTrack(trackSamples, shape);
+  const svg = renderSvg(aggregate(trackSamples, shape), shape, "t", track);
+  const els = parseXml(svg);
+  assert.equal(
+    els.filter((e) => e.name === "g" && e.attrs.class === "track-panel").length,
+    1,
+  );
+  const bars = els.filter((e) => e.attrs.class === "track-bar");
+  assert.deepEqual(
+    bars.map((b) => `${b.attrs["data-row"]}/${b.attrs["data-transport"]}`),
+    ["bulk-in/usbip", "bulk-in/dummy_hcd", "iso-in/usbip", "iso-in/dummy_hcd"],
+  );
+  const w = bars.map((b) => Number(b.attrs.width));
+  assert.ok(w[1]! > w[0]! && w[0]! > 0, "dummy_hcd's bulk bar is the longer");
+  assert.ok(w[2]! > 0 && w[3] === 0, "no dummy_hcd iso bar");
+  assert.ok(
+    svg.includes("n/a: dummy_hcd does not emulate isochronous transfers"),
+  );
+  assert.equal(els.filter((e) => e.attrs.class === "whisker").length, 3);
+  // the ordinary panels are unchanged, and a track that was not run adds nothing
+  assert.equal(
+    els.filter((e) => e.name === "rect" && e.attrs.class === "bar").length,
+    CONTENDERS.length,
+  );
+  const plain = renderSvg(
+    aggregate([], shape),
+    shape,
+    "",
+    usbipTrack([], shape),
+  );
+  assert.equal(plain, renderSvg(aggregate([], shape), shape, ""));
+});
+
+Deno.test("resultsFile: the USB/IP track is in the JSON, its samples among the others", () => {
+  const r = resultsFile(trackSamples, {
+    date: "2025-01-01T00:00:00.000Z",
+    machine: "m",
+    kernel: "k",
+    rounds: 3,
+    quick: false,
+    pinnedCpu: 1,
+    devices: {},
+    shape,
+  });
+  const back = JSON.parse(toJson(r));
+  assert.equal(back.usbip.rows.length, 2);
+  assert.equal(back.usbip.rows[1].dummy.state, "n/a");
+  assert.equal(back.usbip.rows[1].ratio.median, null);
+  assert.equal(back.samples.length, trackSamples.length);
+  assert.equal(back.shape.isoPackets, 32);
+  assert.equal(back.cells.length, CONTENDERS.length * WORKLOADS.length);
+});
+
+Deno.test("driver: the USB/IP track's workloads, client argv, device lines, server pin", () => {
+  const o = parseDriverArgs([]);
+  assert.deepEqual(o.workloads, [...DRIVER_WORKLOADS]);
+  assert.deepEqual(DRIVER_WORKLOADS.slice(0, 3), [
+    "in",
+    "usbip-in",
+    "usbip-iso",
+  ]);
+  assert.deepEqual(
+    [...DRIVER_WORKLOADS].sort(),
+    [...WORKLOADS, ...USBIP_WORKLOADS].sort(),
+  );
+  assert.equal(o.pin, 1);
+  assert.equal(o.serverPin, 0);
+  assert.equal(parseDriverArgs(["--pin", "0"]).serverPin, 1);
+  assert.equal(parseDriverArgs(["--pin", "none"]).serverPin, null);
+  assert.equal(parseDriverArgs(["--server-pin", "1"]).serverPin, 1);
+  assert.equal(parseDriverArgs(["--server-pin", "none"]).serverPin, null);
+  assert.throws(() => parseDriverArgs(["--server-pin", "-1"]), /--server-pin/);
+  assert.deepEqual(
+    parseDriverArgs(["--workloads", "usbip-iso,in,usbip-iso"]).workloads,
+    ["usbip-iso", "in"],
+  );
+  assert.throws(
+    () => parseDriverArgs(["--workloads", "usbip-out"]),
+    /unknown workload usbip-out; known: in, usbip-in, usbip-iso, out/,
+  );
+  assert.ok(isUsbipWorkload("usbip-in") && !isUsbipWorkload("in"));
+
+  const ready = {
+    ok: true,
+    ready: true,
+    devnode: "/dev/bus/usb/005/003",
+    portPath: "5-1",
+    epIn: 0x81,
+    epOut: 0x02,
+    isoEp: 0x83,
+    isoInterface: 1,
+    isoAlternate: 1,
+    isoPacket: 1024,
+    attachSeconds: 2.5,
+  } as const;
+  const paths = { deno: "/usr/bin/deno", project: "/p" };
+  const bulkArgv = usbipClientArgv("usbip-in", ready, shape, paths);
+  assert.deepEqual(bulkArgv.slice(0, 6), [
+    "/usr/bin/deno",
+    "run",
+    "-A",
+    "--no-check",
+    "--cached-only",
+    "/p/bench/usbkit_bench.ts",
+  ]);
+  const b = parseBenchArgs(bulkArgv.slice(6));
+  assert.equal(b.workload, "in");
+  assert.equal(b.dev, "/dev/bus/usb/005/003");
+  assert.equal(b.mode, "zero-copy");
+  assert.equal(b.bytes, shape.bulkBytes);
+  assert.equal(b.xfer, shape.bulkXfer);
+  assert.equal(b.inflight, shape.bulkInflight);
+  assert.equal(b.epIn, 0x81);
+  assert.equal(b.iface, 0);
+  assert.equal(b.alt, -1);
+  assert.equal(b.markRequest, USBIP_MARK_REQUEST);
+  // the same stream as the dummy_hcd "in" figure it is compared with
+  const dummy = parseBenchArgs(
+    contenderArgv(
+      "usbkit-stream",
+      "in",
+      {
+        devnode: "/dev/bus/usb/002/002",
+        epIn: 0x81,
+        epOut: 0x02,
+      },
+      shape,
+      { ...paths, binDir: "/b" },
+    ).slice(6),
+  );
+  assert.deepEqual(
+    [dummy.bytes, dummy.xfer, dummy.inflight, dummy.mode],
+    [b.bytes, b.xfer, b.inflight, b.mode],
+  );
+  assert.equal(dummy.markRequest, -1);
+  const i = parseBenchArgs(
+    usbipClientArgv("usbip-iso", ready, benchShape(true), paths).slice(6),
+  );
+  assert.equal(i.workload, "iso");
+  assert.equal(i.iface, 1);
+  assert.equal(i.alt, 1);
+  assert.equal(i.epIn, 0x83);
+  assert.equal(i.packets, 32);
+  assert.equal(i.inflight, benchShape(true).isoInflight);
+  assert.equal(i.count, benchShape(true).isoUrbs);
+  assert.ok(i.maxSeconds > 120);
+
+  assert.deepEqual(parseUsbipServerLines(""), {});
+  const lines = parseUsbipServerLines(
+    `Download file:///x\n${JSON.stringify(ready)}\n{broken\n` +
+      `{"ok":true,"end":true,"submitted":9,"unlinked":0,"bytesIn":1,"cpu_total_s":2,"peak_rss_kb":3,"measured_cpu_s":1.5,"measured_wall_s":2}\n`,
+  );
+  assert.equal(lines.ready?.devnode, "/dev/bus/usb/005/003");
+  assert.equal(lines.end?.measured_cpu_s, 1.5);
+  assert.equal(lines.error, undefined);
+  assert.equal(
+    parseUsbipServerLines('{"ok":false,"error":"vhci_hcd is not loaded"}\n')
+      .error,
+    "vhci_hcd is not loaded",
+  );
+});
+
+Deno.test("usbkit_bench: the iso workload and its flags", () => {
+  const a = parseBenchArgs([
+    "iso",
+    "--dev",
+    "/dev/bus/usb/005/003",
+    "--iface",
+    "1",
+    "--alt",
+    "1",
+    "--ep-in",
+    "0x83",
+    "--packets",
+    "16",
+    "--inflight",
+    "4",
+    "--count",
+    "100",
+    "--mark-request",
+    "1",
+  ]);
+  assert.deepEqual(
+    [
+      a.workload,
+      a.iface,
+      a.alt,
+      a.epIn,
+      a.packets,
+      a.inflight,
+      a.count,
+      a.markRequest,
+    ],
+    ["iso", 1, 1, 0x83, 16, 4, 100, 1],
+  );
+  const d = parseBenchArgs(["in", "--dev", "/dev/x"]);
+  assert.deepEqual([d.alt, d.markRequest, d.packets], [-1, -1, 32]);
+});
+
+Deno.test("the USB/IP bench device: SourceSink pattern, full iso packets, the mark request", async () => {
+  const marks: number[] = [];
+  const dev = defineDevice(benchDeviceDefinition((p) => marks.push(p)));
+  const signal = new AbortController().signal;
+  const setup = (bytes: number[]) => ({
+    endpoint: 0,
+    direction: bytes[0]! & 0x80 ? "in" as const : "out" as const,
+    setup: new Uint8Array(bytes),
+    length: 0,
+    transferFlags: 0,
+    signal,
+  });
+  await dev.handleUrb(setup([0x00, 0x09, 1, 0, 0, 0, 0, 0])); // SET_CONFIGURATION(1)
+  const r = await dev.handleUrb({
+    endpoint: 1,
+    direction: "in",
+    length: 65536,
+    transferFlags: 0,
+    signal,
+  });
+  assert.equal(r.actualLength, 65536);
+  const expected = sourceSinkPattern(65536);
+  assert.ok(r.data!.every((b, i) => b === expected[i]));
+  assert.equal(expected[1023], 1023 % 63);
+  assert.equal(expected[1024], 0);
+  await dev.handleUrb(setup([0x01, 0x0b, 1, 0, 1, 0, 0, 0])); // SET_INTERFACE(1, alt 1)
+  const isoR = await dev.handleUrb({
+    endpoint: ISO_IN & 0x0f,
+    direction: "in",
+    length: 32 * ISO_PACKET,
+    transferFlags: 0,
+    signal,
+    isoPackets: Array.from(
+      { length: 32 },
+      (_, k) => ({ offset: k * ISO_PACKET, length: ISO_PACKET }),
+    ),
+  });
+  assert.equal(isoR.status, 0);
+  assert.equal(isoR.actualLength, 32 * ISO_PACKET);
+  assert.ok(
+    isoR.isoPackets!.every((p) =>
+      p.actualLength === ISO_PACKET && p.status === 0
+    ),
+  );
+  assert.equal(isoR.data![ISO_PACKET + 1], 1);
+  const m0 = await dev.handleUrb(
+    setup([0x40, USBIP_MARK_REQUEST, 0, 0, 0, 0, 0, 0]),
+  );
+  const m1 = await dev.handleUrb(
+    setup([0x40, USBIP_MARK_REQUEST, 1, 0, 0, 0, 0, 0]),
+  );
+  const bad = await dev.handleUrb(
+    setup([0x40, USBIP_MARK_REQUEST, 2, 0, 0, 0, 0, 0]),
+  );
+  assert.deepEqual([m0.status, m1.status, bad.status], [0, 0, -32]);
+  assert.deepEqual(marks, [0, 1]);
+  dev.close();
+});
+
+Deno.test("scripts/bench.ts: vhci-hcd in the boot, --server-pin, time for the track", () => {
+  assert.deepEqual(benchmarkBench(600).modules, ["vhci-hcd"]);
+  assert.equal(parseBenchCli(["--server-pin", "none"]).serverPin, "none");
+  assert.equal(parseBenchCli([]).serverPin, undefined);
+  assert.ok(guestTimeoutSec(3, false, 7, 2) > guestTimeoutSec(3, false, 7, 0));
+  assert.equal(guestTimeoutSec(3, false, 7), guestTimeoutSec(3, false, 7, 0));
 });
