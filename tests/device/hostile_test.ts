@@ -585,6 +585,42 @@ Deno.test("hostile values: every public method refuses them with invalid-argumen
       (v) => ep.stream({ zeroCopy: v }),
       false,
     ),
+    // Endpoint: isochronous stream (options are checked before the type)
+    ...cases(
+      "isochronousStream(options)",
+      /isochronousStream: options/,
+      BAD_OPTIONS,
+      (v) => ep.isochronousStream(v),
+      false,
+    ),
+    ...cases(
+      "isochronousStream({ packets })",
+      /isochronousStream: options\.packets/,
+      [0, -0, NaN, 129, 1.5, "32", null, [], [-1], [98305]],
+      (v) => ep.isochronousStream({ packets: v }),
+      false,
+    ),
+    ...cases(
+      "isochronousStream({ inFlight })",
+      /isochronousStream: options\.inFlight/,
+      [...BAD_NUMBERS, 0],
+      (v) => ep.isochronousStream({ inFlight: v }),
+      false,
+    ),
+    ...cases(
+      "isochronousStream({ signal })",
+      /isochronousStream: options\.signal/,
+      BAD_SIGNALS,
+      (v) => ep.isochronousStream({ signal: v }),
+      false,
+    ),
+    ...cases(
+      "isochronousStream({ zeroCopy })",
+      /isochronousStream: options\.zeroCopy/,
+      BAD_BOOLEANS,
+      (v) => ep.isochronousStream({ zeroCopy: v }),
+      false,
+    ),
     ...cases(
       "openReadable({ transferSize })",
       /openReadable: options\.transferSize/,
