@@ -7,69 +7,15 @@
  */
 
 import { UsbError } from "../errors.ts";
-import { describeValue } from "../validate.ts";
+import {
+  checkInteger as checkInt,
+  invalidArgument as invalidField,
+} from "../validate.ts";
 import type { Bytes } from "./definition.ts";
 
-/**
- * An `invalid-argument` error: "`path` must be `allowed`, got `value`".
- *
- * @param path the field
- * @param value what it holds
- * @param allowed what is allowed, as a noun phrase
- * @param hint what to do, if there is more to say
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { invalidField } from "./check.ts";
- * const e = invalidField("vendorId", -1, "an integer from 0 to 65535");
- * assert.equal(e.message, "vendorId must be an integer from 0 to 65535, got -1");
- * ```
- */
-export function invalidField(
-  path: string,
-  value: unknown,
-  allowed: string,
-  hint?: string,
-): UsbError {
-  return new UsbError(
-    "invalid-argument",
-    `${path} must be ${allowed}, got ${describeValue(value)}`,
-    hint === undefined ? {} : { hint },
-  );
-}
-
-/**
- * Checks an integer field.
- *
- * @param path the field
- * @param value its value
- * @param min smallest allowed
- * @param max largest allowed
- * @returns the value
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkInt } from "./check.ts";
- * assert.equal(checkInt("class", 3, 0, 255), 3);
- * assert.throws(() => checkInt("class", 256, 0, 255), /class must be an integer from 0 to 255, got 256/);
- * ```
- */
-export function checkInt(
-  path: string,
-  value: unknown,
-  min: number,
-  max: number,
-): number {
-  if (
-    typeof value !== "number" || !Number.isInteger(value) ||
-    Object.is(value, -0) || value < min || value > max
-  ) {
-    throw invalidField(path, value, `an integer from ${min} to ${max}`);
-  }
-  return value;
-}
+// The field checks are the library's own argument checks (src/validate.ts):
+// one message format, one treatment of -0, NaN and the rest.
+export { checkInt, invalidField };
 
 /**
  * Checks an optional boolean field.

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { DescriptorType } from "../descriptors.ts";
 import { UsbError } from "../errors.ts";
 import type { DeviceDefinition } from "./definition.ts";
 import {
@@ -156,7 +157,7 @@ export function encodeDeviceDescriptor(model: DeviceModel): Uint8Array {
     : model.maxPacketSize0;
   return new Uint8Array([
     18,
-    0x01,
+    DescriptorType.Device,
     ...le16(model.usbVersion),
     model.class,
     model.subclass,
@@ -191,7 +192,7 @@ export function encodeDeviceDescriptor(model: DeviceModel): Uint8Array {
 export function encodeDeviceQualifier(model: DeviceModel): Uint8Array {
   return new Uint8Array([
     10,
-    0x06,
+    DescriptorType.DeviceQualifier,
     ...le16(model.usbVersion),
     model.class,
     model.subclass,
@@ -248,7 +249,7 @@ export function encodeConfiguration(
       parts.push(
         new Uint8Array([
           8,
-          0x0b,
+          DescriptorType.InterfaceAssociation,
           iad.firstInterface,
           iad.interfaceCount,
           iad.class,
@@ -262,7 +263,7 @@ export function encodeConfiguration(
       parts.push(
         new Uint8Array([
           9,
-          0x04,
+          DescriptorType.Interface,
           alt.interfaceNumber,
           alt.alternate,
           alt.endpoints.length,
@@ -279,7 +280,7 @@ export function encodeConfiguration(
           parts.push(
             new Uint8Array([
               6,
-              0x30,
+              DescriptorType.SuperSpeedEndpointCompanion,
               ep.companion.maxBurst,
               ep.companion.attributes,
               ...le16(ep.companion.bytesPerInterval),
@@ -304,7 +305,9 @@ export function encodeConfiguration(
   const out = new Uint8Array(total);
   out.set([
     9,
-    otherSpeed ? 0x07 : 0x02,
+    otherSpeed
+      ? DescriptorType.OtherSpeedConfiguration
+      : DescriptorType.Configuration,
     ...le16(total),
     config.interfaces.length,
     config.value,
@@ -324,7 +327,7 @@ function encodeEndpoint(ep: EndpointModel): Uint8Array {
   const wMaxPacketSize = ep.maxPacketSize | ((ep.transactions - 1) << 11);
   const base = [
     ep.refresh === undefined ? 7 : 9,
-    0x05,
+    DescriptorType.Endpoint,
     ep.address,
     ep.attributes,
     ...le16(wMaxPacketSize),
