@@ -58,6 +58,12 @@ export type {
   OutResult,
   TransferOptions,
   TransferStatus,
+} from "./src/urb.ts";
+export type {
+  BatchInRequest,
+  BatchOutRequest,
+  BatchRequest,
+  BatchResult,
 } from "./src/transfer.ts";
 export {
   assembleIsoIn,
@@ -77,6 +83,7 @@ export {
   type StreamOptions,
   type WritableOptions,
 } from "./src/stream.ts";
+export { OutStream, type OutStreamOptions } from "./src/out_stream.ts";
 export type { AllocBufferOptions, UsbBuffer } from "./src/buffer.ts";
 export {
   Errno,
@@ -129,6 +136,19 @@ export {
   type ServeOptions,
   type UsbipServer,
 } from "./src/usbip/mod.ts";
+export {
+  DeviceChangeEvent,
+  type DeviceEvent,
+  DeviceWatcher,
+  type ReopenInfo,
+  type ReopenOptions,
+  type ResetResult,
+  waitForDevice,
+  waitForDeviceGone,
+  type WaitOptions,
+  watchDevices,
+  type WatchOptions,
+} from "./src/hotplug.ts";
 export * from "./src/descriptors.ts";
 export * from "./src/enumeration.ts";
 export * from "./src/selector.ts";

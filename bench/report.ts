@@ -16,6 +16,7 @@ export const CONTENDERS = [
   "node-usb",
   "usbkit-stream",
   "usbkit-copy",
+  "usbkit-park",
 ] as const;
 
 /** One contender: a program and the buffers it uses. */
@@ -30,7 +31,41 @@ export const CONTENDER_LABELS: Readonly<Record<ContenderId, string>> = {
   "node-usb": "node-usb",
   "usbkit-stream": "usbkit stream (zero-copy)",
   "usbkit-copy": "usbkit transferIn (copies)",
+  "usbkit-park": "usbkit zero-copy, USBKIT_WAKE=park",
 };
+
+/** The usbkit contenders. */
+export const USBKIT_CONTENDERS: readonly ContenderId[] = [
+  "usbkit-stream",
+  "usbkit-copy",
+  "usbkit-park",
+];
+
+/**
+ * The workloads `usbkit-park` runs: the zero-copy usbkit program with
+ * `USBKIT_WAKE=park`, beside the default wakeup (`usbkit-stream`) in the same
+ * boot, on the workloads where the wakeup matters most.
+ */
+export const PARK_WORKLOADS: readonly WorkloadId[] = ["in", "rt1", "ctrl"];
+
+/**
+ * Whether `contender` runs `workload` (`usbkit-park` only runs
+ * {@link PARK_WORKLOADS}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runsWorkload } from "./report.ts";
+ * assert.ok(runsWorkload("usbkit-park", "rt1") && !runsWorkload("usbkit-park", "rt16"));
+ * assert.ok(runsWorkload("node-usb", "rt16"));
+ * ```
+ */
+export function runsWorkload(
+  contender: ContenderId,
+  workload: WorkloadId,
+): boolean {
+  return contender !== "usbkit-park" || PARK_WORKLOADS.includes(workload);
+}
 
 /** Workload ids, in report order. */
 export const WORKLOADS = ["in", "out", "rt1", "rt16", "ctrl"] as const;
@@ -49,8 +84,21 @@ export const USBIP_WORKLOADS = ["usbip-in", "usbip-iso"] as const;
 /** A USB/IP track workload. */
 export type UsbipWorkloadId = (typeof USBIP_WORKLOADS)[number];
 
+/**
+ * The RSS workload: usbkit alone ({@link RSS_CONTENDER}), a long stream of
+ * small bulk IN transfers with the process's RSS sampled along the way, run
+ * once per boot (round 1) for the "RSS flat" target.
+ */
+export const RSS_WORKLOAD = "rss";
+
+/** The RSS workload's id. */
+export type RssWorkloadId = typeof RSS_WORKLOAD;
+
+/** The contender that runs the RSS workload. */
+export const RSS_CONTENDER: ContenderId = "usbkit-stream";
+
 /** Any workload a sample can be of. */
-export type AnyWorkloadId = WorkloadId | UsbipWorkloadId;
+export type AnyWorkloadId = WorkloadId | UsbipWorkloadId | RssWorkloadId;
 
 /** The contender that runs the USB/IP track. */
 export const USBIP_CONTENDER: ContenderId = "usbkit-stream";
@@ -99,6 +147,16 @@ export interface BenchShape {
   isoInflight: number;
   /** USB/IP track: isochronous URBs measured. */
   isoUrbs: number;
+  /** RSS workload: small bulk IN stream transfers. */
+  rssCount: number;
+  /** RSS workload: bytes per transfer (a multiple of SuperSpeed's 1024-byte bulk packet). */
+  rssXfer: number;
+  /** RSS workload: transfers between two RSS samples. */
+  rssEvery: number;
+  /** RSS workload: transfers in flight. */
+  rssInflight: number;
+  /** RSS workload: seconds after which the stream stops and reports what it did. */
+  rssMaxSeconds: number;
 }
 
 /**
@@ -125,6 +183,11 @@ export function benchShape(quick: boolean): BenchShape {
       isoPackets: 32,
       isoInflight: 8,
       isoUrbs: 500,
+      rssCount: 50_000,
+      rssXfer: 1024,
+      rssEvery: 5_000,
+      rssInflight: 16,
+      rssMaxSeconds: 60,
     }
     : {
       bulkBytes: 256 << 20,
@@ -137,6 +200,11 @@ export function benchShape(quick: boolean): BenchShape {
       isoPackets: 32,
       isoInflight: 8,
       isoUrbs: 2000,
+      rssCount: 1_000_000,
+      rssXfer: 1024,
+      rssEvery: 100_000,
+      rssInflight: 16,
+      rssMaxSeconds: 180,
     };
 }
 
@@ -232,6 +300,21 @@ export interface ResultLine {
   packets?: number;
   /** Library version string. */
   version?: string;
+  /** usbkit: the completion wakeup asked for (`USBKIT_WAKE`, or `default`). */
+  wake?: string;
+  /**
+   * usbkit: the completion loop's `completions().stats` over the measured
+   * phase, flattened (`a.b` for nested figures): counters such as `wakeups`
+   * and `records` as differences, other figures (latencies) as read at the
+   * end.
+   */
+  completion?: Record<string, number>;
+  /** rss: the process's RSS (VmRSS), KiB, every `rss_every` transfers. */
+  rss_samples_kb?: number[];
+  /** rss: transfers between two RSS samples. */
+  rss_every?: number;
+  /** rss: transfers asked for (the measured `transfers` is less when the time ran out). */
+  rss_target?: number;
 }
 
 /** What one contender program printed for one workload in one round. */
@@ -252,6 +335,8 @@ export interface Sample extends Omit<ResultLine, "contender" | "workload"> {
   server_cpu_s?: number;
   /** USB/IP track: wall seconds of the measured phase, by the device process's clock. */
   server_wall_s?: number;
+  /** Wall seconds of the whole contender process, start to exit (the driver's clock). */
+  wall_s?: number;
 }
 
 /**
@@ -325,7 +410,7 @@ export function cpuCost(s: Sample, metric: WorkloadSpec["metric"]): number {
   return s.transfers ? (s.cpu_s * 1e6) / s.transfers : NaN;
 }
 
-/** Median figures of one contender on one workload. */
+/** Median figures of one contender on one workload, with their spread over the rounds. */
 export interface Cell {
   /** Contender. */
   contender: ContenderId;
@@ -335,19 +420,65 @@ export interface Cell {
   state: "ok" | "failed" | "n/a" | "skipped";
   /** Median score over the rounds that measured. */
   value: number;
-  /** Every round's score (NaN for failed rounds). */
+  /** Lowest score of a round (NaN without any). */
+  min: number;
+  /** Highest score of a round (NaN without any). */
+  max: number;
+  /** Every run round's score, in round order (NaN for failed rounds). */
   values: number[];
+  /** The round number of each of `values`. */
+  rounds: number[];
   /**
-   * Score relative to raw-C mmap, oriented so that more is better: value /
-   * baseline for throughput, baseline / value for latency. NaN without both.
+   * Score relative to raw-C mmap, oriented so that more is better (value /
+   * baseline for throughput, baseline / value for latency), taken round by
+   * round against the same round's raw-C mmap: the median of those per-round
+   * ratios. NaN without a round where both measured.
    */
   ratio: number;
+  /** Lowest per-round ratio. */
+  ratioMin: number;
+  /** Highest per-round ratio. */
+  ratioMax: number;
+  /** The per-round ratios, in round order (rounds where both measured). */
+  ratios: number[];
   /** Median CPU cost (unit: the workload's cpuUnit). */
   cpu: number;
-  /** CPU cost relative to raw-C mmap (more is worse). */
+  /** Lowest CPU cost of a round. */
+  cpuMin: number;
+  /** Highest CPU cost of a round. */
+  cpuMax: number;
+  /** Every run round's CPU cost, in round order (NaN for failed rounds). */
+  cpuValues: number[];
+  /** CPU cost relative to raw-C mmap (more is worse), per round: median. */
   cpuRatio: number;
+  /** Lowest per-round CPU ratio. */
+  cpuRatioMin: number;
+  /** Highest per-round CPU ratio. */
+  cpuRatioMax: number;
+  /** Median CPU microseconds per transfer (every workload; bulk transfers are `bulkXfer` bytes). */
+  cpuPerTransferUs: number;
   /** Largest peak RSS over the rounds, KiB. */
   peakRssKb: number;
+  /** Median peak RSS over the rounds, KiB. */
+  rssMedianKb: number;
+  /** Smallest peak RSS over the rounds, KiB. */
+  rssMinKb: number;
+  /** usbkit: completion records drained per wakeup, median over the rounds (NaN without the figures). */
+  perWakeup: number;
+  /** Lowest per-round completions per wakeup. */
+  perWakeupMin: number;
+  /** Highest per-round completions per wakeup. */
+  perWakeupMax: number;
+  /** usbkit: completion records per drain of the ring (spin hits included), median (NaN without the figures). */
+  perDrain: number;
+  /** usbkit: reap to JavaScript drain latency, microseconds, median over the rounds (NaN without it). */
+  wakeLatencyUs: number;
+  /** Lowest per-round wake latency. */
+  wakeLatencyUsMin: number;
+  /** Highest per-round wake latency. */
+  wakeLatencyUsMax: number;
+  /** Which `completions().stats` figure `wakeLatencyUs` is. */
+  wakeLatencyKey: string | undefined;
   /** Buffers used, as the program said. */
   mem: string;
   /** Rounds that failed. */
@@ -358,12 +489,59 @@ export interface Cell {
   version: string | undefined;
 }
 
-/** The baseline every ratio is relative to. */
+/** The baseline every ratio in the table is relative to. */
 export const BASELINE: ContenderId = "raw-c-mmap";
 
 /**
- * Folds samples into one cell per contender and workload: medians over the
- * rounds, and ratios to {@link BASELINE}.
+ * The reap-to-drain latency among a result line's `completion` figures:
+ * the first key (in order) that names a latency (`lat`) and a median
+ * (`median`, `p50`), else a mean (`mean`, `avg`), converted to microseconds
+ * when the key says `ns` or `ms`. Undefined when there is none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { wakeLatency } from "./report.ts";
+ * assert.deepEqual(wakeLatency({ wakeups: 3, "latencyNs.median": 41000 }), { key: "latencyNs.median", us: 41 });
+ * assert.equal(wakeLatency({ wakeups: 3, records: 9 }), undefined);
+ * ```
+ */
+export function wakeLatency(
+  completion: Readonly<Record<string, number>> | undefined,
+): { key: string; us: number } | undefined {
+  if (completion === undefined) return undefined;
+  const keys = Object.keys(completion).filter((k) => /lat/i.test(k));
+  const pick = keys.find((k) => /median|p50/i.test(k)) ??
+    keys.find((k) => /mean|avg|average/i.test(k));
+  if (pick === undefined) return undefined;
+  const v = completion[pick]!;
+  const scale = /ns/i.test(pick) ? 1e-3 : /ms/i.test(pick) ? 1e3 : 1;
+  return { key: pick, us: v * scale };
+}
+
+/**
+ * Completion records drained per wakeup of one result line (`records /
+ * wakeups` of its `completion` figures), NaN without them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { completionsPerWakeup } from "./report.ts";
+ * assert.equal(completionsPerWakeup({ wakeups: 4, records: 64 }), 16);
+ * assert.ok(Number.isNaN(completionsPerWakeup(undefined)));
+ * ```
+ */
+export function completionsPerWakeup(
+  completion: Readonly<Record<string, number>> | undefined,
+): number {
+  const w = completion?.wakeups;
+  const r = completion?.records;
+  return w !== undefined && r !== undefined && w > 0 ? r / w : NaN;
+}
+
+/**
+ * Folds samples into one cell per contender and workload: medians and
+ * spreads over the rounds, and per-round ratios to {@link BASELINE}.
  *
  * @example
  * ```ts
@@ -374,7 +552,7 @@ export const BASELINE: ContenderId = "raw-c-mmap";
  *   { round: 1, contender: "node-usb", workload: "in", ok: true, bytes: 1e8, seconds: 1 },
  * ], benchShape(false));
  * const node = cells.find((c) => c.contender === "node-usb" && c.workload === "in");
- * assert.ok(node?.ratio === 0.25);
+ * assert.ok(node?.ratio === 0.25 && node.min === 100 && node.max === 100);
  * ```
  */
 export function aggregate(
@@ -388,10 +566,11 @@ export function aggregate(
     const rows = CONTENDERS.map((contender): Cell => {
       const mine = samples.filter((s) =>
         s.contender === contender && s.workload === workload
-      );
+      ).sort((a, b) => a.round - b.round);
       const ok = mine.filter((s) => s.ok);
       const failed = mine.filter((s) => !s.ok);
       const values = mine.map((s) => score(s, spec.metric));
+      const cpuValues = mine.map((s) => cpuCost(s, spec.metric));
       const state = mine.length === 0
         ? "skipped"
         : ok.length > 0
@@ -399,16 +578,58 @@ export function aggregate(
         : failed.every((s) => s.na)
         ? "n/a"
         : "failed";
+      const sc = spreadOf(values);
+      const cpu = spreadOf(cpuValues);
+      const rss = spreadOf(ok.map((s) => s.peak_rss_kb ?? NaN));
+      const perWakeup = spreadOf(
+        ok.map((s) => completionsPerWakeup(s.completion)),
+      );
+      const lats = ok.map((s) => wakeLatency(s.completion));
+      const lat = spreadOf(lats.map((l) => l?.us ?? NaN));
       return {
         contender,
         workload,
         state,
-        value: median(ok.map((s) => score(s, spec.metric))),
+        value: sc.median,
+        min: sc.min,
+        max: sc.max,
         values,
+        rounds: mine.map((s) => s.round),
         ratio: NaN,
-        cpu: median(ok.map((s) => cpuCost(s, spec.metric))),
+        ratioMin: NaN,
+        ratioMax: NaN,
+        ratios: [],
+        cpu: cpu.median,
+        cpuMin: cpu.min,
+        cpuMax: cpu.max,
+        cpuValues,
         cpuRatio: NaN,
+        cpuRatioMin: NaN,
+        cpuRatioMax: NaN,
+        cpuPerTransferUs: median(
+          ok.map((s) =>
+            s.cpu_s !== undefined && s.transfers
+              ? (s.cpu_s * 1e6) / s.transfers
+              : NaN
+          ),
+        ),
         peakRssKb: ok.reduce((m, s) => Math.max(m, s.peak_rss_kb ?? 0), 0),
+        rssMedianKb: rss.median,
+        rssMinKb: rss.min,
+        perWakeup: perWakeup.median,
+        perWakeupMin: perWakeup.min,
+        perWakeupMax: perWakeup.max,
+        perDrain: median(
+          ok.map((s) => {
+            const d = s.completion?.drains;
+            const r = s.completion?.records;
+            return d !== undefined && r !== undefined && d > 0 ? r / d : NaN;
+          }),
+        ),
+        wakeLatencyUs: lat.median,
+        wakeLatencyUsMin: lat.min,
+        wakeLatencyUsMax: lat.max,
+        wakeLatencyKey: lats.find((l) => l !== undefined)?.key,
         mem: ok[0]?.mem ?? "",
         failedRounds: failed.length,
         error: failed[0]?.error,
@@ -417,88 +638,367 @@ export function aggregate(
     });
     const base = rows.find((r) => r.contender === BASELINE);
     for (const r of rows) {
-      if (base && base.state === "ok" && r.state === "ok") {
-        r.ratio = spec.higherIsBetter
-          ? r.value / base.value
-          : base.value / r.value;
-        r.cpuRatio = r.cpu / base.cpu;
-      }
+      if (!base || base.state !== "ok" || r.state !== "ok") continue;
+      r.ratios = pairRounds(
+        r,
+        base,
+        (a, b) => spec.higherIsBetter ? a.value / b.value : b.value / a.value,
+      );
+      const rs = spreadOf(r.ratios);
+      [r.ratio, r.ratioMin, r.ratioMax] = [rs.median, rs.min, rs.max];
+      const cr = spreadOf(pairRounds(r, base, (a, b) => a.cpu / b.cpu));
+      [r.cpuRatio, r.cpuRatioMin, r.cpuRatioMax] = [cr.median, cr.min, cr.max];
     }
     cells.push(...rows);
   }
   return cells;
 }
 
-/** A goal the benchmark checks. */
-export interface Target {
-  /** What is claimed, in words. */
-  claim: string;
-  /** Measured ratio. */
-  ratio: number;
-  /** Required ratio. */
-  required: number;
-  /** `met`, `missed`, or `unknown` when a figure is missing. */
-  status: "met" | "missed" | "unknown";
+/** A cell's figures of one round. */
+interface RoundFigures {
+  value: number;
+  cpu: number;
+}
+
+function roundFigures(c: Cell): Map<number, RoundFigures> {
+  const m = new Map<number, RoundFigures>();
+  c.rounds.forEach((r, i) => {
+    const value = c.values[i]!;
+    if (Number.isFinite(value)) m.set(r, { value, cpu: c.cpuValues[i]! });
+  });
+  return m;
 }
 
 /**
- * Checks the targets: usbkit's zero-copy bulk IN at least 0.9 x raw-C mmap,
- * 1.2 x libusb dev_mem and 3 x node-usb; small round trips (1 and 16 in
- * flight; the better usbkit mode against the better libusb mode) at least
- * 0.8 x libusb.
+ * `f(a's round, b's round)` for every round both cells measured, in round
+ * order; non-finite results are left out.
+ */
+function pairRounds(
+  a: Cell,
+  b: Cell,
+  f: (a: RoundFigures, b: RoundFigures) => number,
+): number[] {
+  const ma = roundFigures(a);
+  const mb = roundFigures(b);
+  return [...ma.keys()].sort((x, y) => x - y).filter((r) => mb.has(r)).map((
+    r,
+  ) => f(ma.get(r)!, mb.get(r)!)).filter((v) => Number.isFinite(v));
+}
+
+/** The RSS workload's figure: the process's RSS along a long small-transfer stream. */
+export interface RssFigure {
+  /** `ok` measured, `failed`, `n/a`, `skipped` (not run). */
+  state: "ok" | "failed" | "n/a" | "skipped";
+  /** Transfers measured. */
+  transfers: number;
+  /** Transfers asked for. */
+  target: number;
+  /** Transfers between two samples. */
+  every: number;
+  /** RSS samples, KiB. */
+  samplesKb: number[];
+  /** First sample (after the first `every` transfers), KiB. */
+  firstKb: number;
+  /** Last sample, KiB. */
+  lastKb: number;
+  /** Largest sample, KiB. */
+  maxKb: number;
+  /** Wall seconds of the stream. */
+  seconds: number;
+  /** Why it failed, or that the time ran out. */
+  note: string | undefined;
+}
+
+/** "RSS flat": the last sample at most this many times the first. */
+export const RSS_FLAT_LIMIT = 1.1;
+
+/**
+ * The RSS figure of the run: the `rss` sample of {@link RSS_CONTENDER} with
+ * the most growth (last over first sample) when there are several.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rssFigure } from "./report.ts";
+ * const f = rssFigure([{ round: 1, contender: "usbkit-stream", workload: "rss", ok: true, transfers: 300,
+ *   rss_target: 300, rss_every: 100, rss_samples_kb: [50000, 52000, 51000], seconds: 3 }]);
+ * assert.ok(f.state === "ok" && f.firstKb === 50000 && f.lastKb === 51000 && f.maxKb === 52000);
+ * assert.equal(rssFigure([]).state, "skipped");
+ * ```
+ */
+export function rssFigure(samples: readonly Sample[]): RssFigure {
+  const mine = samples.filter((s) =>
+    s.contender === RSS_CONTENDER && s.workload === RSS_WORKLOAD
+  );
+  const ok = mine.filter((s) => s.ok && (s.rss_samples_kb?.length ?? 0) > 0);
+  const growth = (s: Sample) =>
+    s.rss_samples_kb!.at(-1)! / s.rss_samples_kb![0]!;
+  const worst = ok.sort((a, b) => growth(b) - growth(a))[0];
+  if (worst === undefined) {
+    const failed = mine.find((s) => !s.ok) ?? mine[0];
+    return {
+      state: mine.length === 0
+        ? "skipped"
+        : mine.every((s) => s.na)
+        ? "n/a"
+        : "failed",
+      transfers: 0,
+      target: failed?.rss_target ?? NaN,
+      every: failed?.rss_every ?? NaN,
+      samplesKb: [],
+      firstKb: NaN,
+      lastKb: NaN,
+      maxKb: NaN,
+      seconds: NaN,
+      note: failed?.error ??
+        (failed !== undefined ? "no RSS samples" : undefined),
+    };
+  }
+  const v = worst.rss_samples_kb!;
+  const transfers = worst.transfers ?? 0;
+  const target = worst.rss_target ?? transfers;
+  return {
+    state: "ok",
+    transfers,
+    target,
+    every: worst.rss_every ?? NaN,
+    samplesKb: [...v],
+    firstKb: v[0]!,
+    lastKb: v.at(-1)!,
+    maxKb: Math.max(...v),
+    seconds: worst.seconds ?? NaN,
+    note: transfers < target
+      ? `stopped after ${transfers} of ${target} transfers (time limit)`
+      : undefined,
+  };
+}
+
+/** A goal the benchmark checks (reported, never asserted). */
+export interface Target {
+  /** Short id, e.g. `in-vs-mmap`. */
+  id: string;
+  /** What is claimed, in words. */
+  claim: string;
+  /** The measured ratio: median of the per-round ratios (RSS: last over first sample). */
+  ratio: number;
+  /** Lowest per-round ratio. */
+  ratioMin: number;
+  /** Highest per-round ratio. */
+  ratioMax: number;
+  /** The per-round ratios, in round order. */
+  ratios: number[];
+  /** Required ratio. */
+  required: number;
+  /** `>=`: the ratio must reach `required`; `<=`: it must stay under. */
+  comparison: ">=" | "<=";
+  /** `met`, `missed`, or `unknown` when a figure is missing. */
+  status: "met" | "missed" | "unknown";
+  /** The figures behind the ratio, in words (median [min-max] over the rounds). */
+  numbers: string;
+}
+
+/**
+ * Checks the targets of issue 10 (Deliver 4), each a ratio taken round by
+ * round (each round's usbkit figure over the same round's reference; the
+ * median decides, the range is reported):
+ * - usbkit zero-copy bulk IN >= 0.9 x raw-C mmap and >= 1.0 x libusb dev_mem;
+ * - usbkit bulk OUT (zero-copy) >= 0.9 x raw-C mmap;
+ * - usbkit `transferIn` with copies >= 0.9 x raw-C malloc;
+ * - 64 B round trips >= 0.8 x libusb with 1 in flight, >= 0.5 x libusb with
+ *   16 (the better usbkit mode against the better libusb mode, per round);
+ * - GET_DESCRIPTOR latency <= 1.5 x libusb (the better of each);
+ * - CPU per GiB of bulk IN <= 1.5 x raw-C mmap;
+ * - RSS flat over the RSS workload (last sample <= {@link RSS_FLAT_LIMIT} x
+ *   the first).
+ *
+ * `usbkit-park` is a variant under test, not part of the targets.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { aggregate, benchShape, checkTargets } from "./report.ts";
  * const t = checkTargets(aggregate([], benchShape(false)));
- * assert.ok(t.length === 5 && t.every((x) => x.status === "unknown"));
+ * assert.ok(t.length === 9 && t.every((x) => x.status === "unknown"));
  * ```
  */
-export function checkTargets(cells: readonly Cell[]): Target[] {
-  const get = (c: ContenderId, w: WorkloadId) =>
-    cells.find((x) => x.contender === c && x.workload === w && x.state === "ok")
-      ?.value ?? NaN;
-  const best = (cs: ContenderId[], w: WorkloadId) => {
-    const v = cs.map((c) => get(c, w)).filter((x) => Number.isFinite(x));
-    return v.length ? Math.max(...v) : NaN;
+export function checkTargets(
+  cells: readonly Cell[],
+  rss?: RssFigure,
+): Target[] {
+  const cell = (c: ContenderId, w: WorkloadId) =>
+    cells.find((x) => x.contender === c && x.workload === w);
+  const okCells = (cs: readonly ContenderId[], w: WorkloadId) =>
+    cs.map((c) => cell(c, w)).filter((x): x is Cell =>
+      x !== undefined && x.state === "ok"
+    );
+  /** Per round, the best of each group (max, or min for latency and CPU). */
+  const series = (
+    a: readonly ContenderId[],
+    b: readonly ContenderId[],
+    w: WorkloadId,
+    field: "value" | "cpu",
+    best: "max" | "min",
+  ): number[] => {
+    const pick = (cs: Cell[], round: number) => {
+      const v = cs.map((c) => roundFigures(c).get(round)?.[field] ?? NaN)
+        .filter((x) => Number.isFinite(x));
+      return v.length === 0
+        ? NaN
+        : best === "max"
+        ? Math.max(...v)
+        : Math.min(...v);
+    };
+    const ca = okCells(a, w);
+    const cb = okCells(b, w);
+    const rounds = [
+      ...new Set([...ca, ...cb].flatMap((c) => c.rounds)),
+    ].sort((x, y) => x - y);
+    return rounds.map((r) => pick(ca, r) / pick(cb, r)).filter((x) =>
+      Number.isFinite(x)
+    );
   };
-  const mk = (claim: string, ratio: number, required: number): Target => ({
-    claim,
-    ratio,
-    required,
-    status: !Number.isFinite(ratio)
-      ? "unknown"
-      : ratio >= required
-      ? "met"
-      : "missed",
+  const describe = (
+    cs: readonly ContenderId[],
+    w: WorkloadId,
+    field: "value" | "cpu",
+    unit: string,
+    best: "max" | "min",
+  ) => {
+    const ok = okCells(cs, w);
+    if (ok.length === 0) {
+      return `${cs.map((c) => CONTENDER_LABELS[c]).join(" / ")} not measured`;
+    }
+    const c = ok.sort((x, y) =>
+      best === "max" ? y[field] - x[field] : x[field] - y[field]
+    )[0]!;
+    const s = field === "value"
+      ? { median: c.value, min: c.min, max: c.max }
+      : { median: c.cpu, min: c.cpuMin, max: c.cpuMax };
+    return `${CONTENDER_LABELS[c.contender]} ${fmtSpread(s)} ${unit}`;
+  };
+  const mk = (
+    id: string,
+    claim: string,
+    ratios: number[],
+    required: number,
+    comparison: ">=" | "<=",
+    numbers: string,
+  ): Target => {
+    const s = spreadOf(ratios);
+    return {
+      id,
+      claim,
+      ratio: s.median,
+      ratioMin: s.min,
+      ratioMax: s.max,
+      ratios,
+      required,
+      comparison,
+      status: !Number.isFinite(s.median)
+        ? "unknown"
+        : (comparison === ">=" ? s.median >= required : s.median <= required)
+        ? "met"
+        : "missed",
+      numbers,
+    };
+  };
+  const usbkit = ["usbkit-stream", "usbkit-copy"] as const;
+  const libusb = ["libusb-devmem", "libusb-malloc"] as const;
+  const vs = (
+    a: readonly ContenderId[],
+    b: readonly ContenderId[],
+    w: WorkloadId,
+    unit: string,
+    field: "value" | "cpu" = "value",
+    best: "max" | "min" = "max",
+  ) => ({
+    ratios: series(a, b, w, field, best),
+    numbers: `${describe(a, w, field, unit, best)}; ${
+      describe(b, w, field, unit, best)
+    }`,
   });
-  const zin = get("usbkit-stream", "in");
-  return [
-    mk(
-      "usbkit zero-copy bulk IN vs raw-C mmap",
-      zin / get("raw-c-mmap", "in"),
+  const t = (
+    id: string,
+    claim: string,
+    v: { ratios: number[]; numbers: string },
+    required: number,
+    comparison: ">=" | "<=" = ">=",
+  ) => mk(id, claim, v.ratios, required, comparison, v.numbers);
+  const targets = [
+    t(
+      "in-vs-mmap",
+      "zero-copy bulk IN stream vs raw-C mmap",
+      vs(["usbkit-stream"], ["raw-c-mmap"], "in", "MB/s"),
       0.9,
     ),
-    mk(
-      "usbkit zero-copy bulk IN vs libusb dev_mem",
-      zin / get("libusb-devmem", "in"),
-      1.2,
+    t(
+      "in-vs-libusb",
+      "zero-copy bulk IN stream vs libusb dev_mem",
+      vs(["usbkit-stream"], ["libusb-devmem"], "in", "MB/s"),
+      1.0,
     ),
-    mk("usbkit zero-copy bulk IN vs node-usb", zin / get("node-usb", "in"), 3),
-    mk(
-      "usbkit round trips, 1 in flight, vs libusb",
-      best(["usbkit-stream", "usbkit-copy"], "rt1") /
-        best(["libusb-devmem", "libusb-malloc"], "rt1"),
+    t(
+      "out-vs-mmap",
+      "bulk OUT stream (zero-copy) vs raw-C mmap",
+      vs(["usbkit-stream"], ["raw-c-mmap"], "out", "MB/s"),
+      0.9,
+    ),
+    t(
+      "copy-in-vs-malloc",
+      "transferIn with copies vs raw-C malloc",
+      vs(["usbkit-copy"], ["raw-c-malloc"], "in", "MB/s"),
+      0.9,
+    ),
+    t(
+      "rt1-vs-libusb",
+      "64 B round trips, 1 in flight, vs libusb (better mode of each)",
+      vs(usbkit, libusb, "rt1", "trips/s"),
       0.8,
     ),
-    mk(
-      "usbkit round trips, 16 in flight, vs libusb",
-      best(["usbkit-stream", "usbkit-copy"], "rt16") /
-        best(["libusb-devmem", "libusb-malloc"], "rt16"),
-      0.8,
+    t(
+      "rt16-vs-libusb",
+      "64 B round trips, 16 in flight, vs libusb (better mode of each)",
+      vs(usbkit, libusb, "rt16", "trips/s"),
+      0.5,
+    ),
+    t(
+      "ctrl-vs-libusb",
+      "GET_DESCRIPTOR latency vs libusb (better of each; lower is better)",
+      vs(usbkit, libusb, "ctrl", "us", "value", "min"),
+      1.5,
+      "<=",
+    ),
+    t(
+      "cpu-in-vs-mmap",
+      "CPU per GiB of bulk IN (zero-copy) vs raw-C mmap (lower is better)",
+      vs(["usbkit-stream"], ["raw-c-mmap"], "in", "CPU s/GiB", "cpu", "min"),
+      1.5,
+      "<=",
     ),
   ];
+  const r = rss ?? rssFigure([]);
+  const mib = (kb: number) => fmtNum(kb / 1024);
+  targets.push(
+    mk(
+      "rss-flat",
+      `RSS flat over ${
+        Number.isFinite(r.target) ? r.target.toLocaleString("en-US") : "1M"
+      } small stream transfers (last / first sample)`,
+      r.state === "ok" ? [r.lastKb / r.firstKb] : [],
+      RSS_FLAT_LIMIT,
+      "<=",
+      r.state === "ok"
+        ? `RSS first ${mib(r.firstKb)} MiB, last ${mib(r.lastKb)} MiB, max ${
+          mib(r.maxKb)
+        } MiB, sampled every ${r.every.toLocaleString("en-US")} of ${
+          r.transfers.toLocaleString("en-US")
+        } transfers${r.note ? ` (${r.note})` : ""}`
+        : r.state === "skipped"
+        ? "not run"
+        : `${r.state}${r.note ? `: ${r.note}` : ""}`,
+    ),
+  );
+  return targets;
 }
 
 /**
@@ -521,9 +1021,10 @@ export function fmtNum(n: number): string {
 }
 
 /**
- * The text table: one block per workload, one row per contender, with the
- * score, its ratio to raw-C mmap, CPU cost and its ratio, peak RSS and the
- * buffers used. Failed and n/a cells say so, with the error.
+ * The text table: one block per workload, one row per contender, every
+ * figure as median [min-max] over the rounds: the score, its per-round ratio
+ * to raw-C mmap, CPU cost and its per-round ratio, peak RSS, and the buffers
+ * used. Failed and n/a cells say so, with the error.
  *
  * @example
  * ```ts
@@ -532,58 +1033,87 @@ export function fmtNum(n: number): string {
  * const shape = benchShape(true);
  * const text = renderTable(aggregate([
  *   { round: 1, contender: "raw-c-mmap", workload: "in", ok: true, bytes: 4e8, seconds: 1, cpu_s: 0.5 },
+ *   { round: 2, contender: "raw-c-mmap", workload: "in", ok: true, bytes: 3e8, seconds: 1, cpu_s: 0.5 },
  * ], shape), shape);
- * assert.ok(text.includes("raw-C mmap") && text.includes("400"));
+ * assert.ok(text.includes("raw-C mmap") && text.includes("350 [300-400]"));
  * ```
  */
 export function renderTable(cells: readonly Cell[], shape: BenchShape): string {
   const specs = workloadSpecs(shape);
   const out: string[] = [];
-  const pad = (s: string, n: number) => s.padEnd(n);
-  const lpad = (s: string, n: number) => s.padStart(n);
   for (const w of WORKLOADS) {
     const spec = specs[w];
     const rows = cells.filter((c) => c.workload === w);
     if (rows.every((r) => r.state === "skipped")) continue;
     out.push(
-      `${spec.title}  (ratios: x raw-C mmap${
+      `${spec.title}  (median [min-max] over the rounds; ratios: x raw-C mmap, per round${
         spec.higherIsBetter ? "" : ", latency inverted so more is better"
       })`,
     );
-    out.push(
-      `  ${pad("contender", 27)}${lpad(spec.unit, 11)}${lpad("ratio", 7)}${
-        lpad(spec.cpuUnit, 13)
-      }${lpad("ratio", 7)}${lpad("RSS MiB", 9)}  buffers`,
-    );
-    for (const r of rows) {
+    const head = [
+      "contender",
+      spec.unit,
+      "ratio",
+      spec.cpuUnit,
+      "CPU ratio",
+      "peak RSS MiB",
+      "buffers",
+    ];
+    const body: string[][] = rows.map((r) => {
       const label = CONTENDER_LABELS[r.contender];
       if (r.state !== "ok") {
         const why = r.state === "skipped"
           ? "not run"
           : `${r.state}${r.error ? `: ${r.error}` : ""}`;
-        out.push(
-          `  ${pad(label, 27)}${
-            lpad(
-              r.state === "n/a"
-                ? "n/a"
-                : r.state === "skipped"
-                ? "-"
-                : "FAILED",
-              11,
-            )
-          }  ${why}`,
-        );
-        continue;
+        const tag = r.state === "n/a"
+          ? "n/a"
+          : r.state === "skipped"
+          ? "-"
+          : "FAILED";
+        return [label, tag, "", "", "", "", why];
       }
       const note = r.failedRounds > 0
         ? ` (${r.failedRounds} round(s) failed: ${r.error ?? "?"})`
         : "";
+      return [
+        label,
+        fmtSpread({ median: r.value, min: r.min, max: r.max }),
+        fmtSpread({ median: r.ratio, min: r.ratioMin, max: r.ratioMax }),
+        fmtSpread({ median: r.cpu, min: r.cpuMin, max: r.cpuMax }),
+        fmtSpread({
+          median: r.cpuRatio,
+          min: r.cpuRatioMin,
+          max: r.cpuRatioMax,
+        }),
+        fmtSpread({
+          median: r.rssMedianKb / 1024,
+          min: r.rssMinKb / 1024,
+          max: r.peakRssKb / 1024,
+        }),
+        `${r.mem}${note}`,
+      ];
+    });
+    const widths = head.map((h, i) =>
+      Math.max(h.length, ...body.map((b) => b[i]!.length))
+    );
+    const line = (cols: string[]) =>
+      "  " +
+      cols.map((c, i) =>
+        i === cols.length - 1
+          ? c
+          : i === 0
+          ? c.padEnd(widths[i]!)
+          : c.padStart(widths[i]!)
+      ).join("  ");
+    out.push(line(head));
+    for (const b of body) {
+      // A failed row has nothing to align after the tag: its reason follows.
       out.push(
-        `  ${pad(label, 27)}${lpad(fmtNum(r.value), 11)}${
-          lpad(fmtNum(r.ratio), 7)
-        }${lpad(fmtNum(r.cpu), 13)}${lpad(fmtNum(r.cpuRatio), 7)}${
-          lpad(fmtNum(r.peakRssKb / 1024), 9)
-        }  ${r.mem}${note}`,
+        b[2] === "" && b[1] !== ""
+          ? `  ${b[0]!.padEnd(widths[0]!)}  ${b[1]!.padStart(widths[1]!)}  ${
+            b[6]
+          }`
+          : line(b).trimEnd(),
       );
     }
     out.push("");
@@ -592,15 +1122,33 @@ export function renderTable(cells: readonly Cell[], shape: BenchShape): string {
 }
 
 /**
- * The targets as lines: `[met]`, `[MISSED]` or `[unknown]`, the ratio and
- * the requirement.
+ * A target's verdict in words: `met`, `MISSED` or `unknown`, the ratio as
+ * median [min-max] of the per-round ratios, and the requirement.
+ */
+function targetVerdict(t: Target, dash: string): string {
+  const ratio = fmtSpread(
+    { median: t.ratio, min: t.ratioMin, max: t.ratioMax },
+    dash,
+  );
+  const straddles = t.status !== "unknown" && t.ratios.length > 1 &&
+    t.ratioMin < t.required && t.ratioMax >= t.required;
+  return `${ratio} (need ${t.comparison} ${t.required})${
+    straddles ? ", the range straddles the target" : ""
+  }`;
+}
+
+/**
+ * The targets as lines: `[met]`, `[MISSED]` or `[unknown]`, the ratio as
+ * median [min-max] of the per-round ratios (each round's usbkit figure over
+ * the same round's reference), the requirement, and the figures behind it.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { renderTargets } from "./report.ts";
- * const s = renderTargets([{ claim: "x", ratio: 1, required: 0.9, status: "met" }]);
- * assert.ok(s.includes("[met]") && s.includes("1.00 >= 0.9"));
+ * const s = renderTargets([{ id: "x", claim: "x", ratio: 1, ratioMin: 0.95, ratioMax: 1.1, ratios: [0.95, 1, 1.1],
+ *   required: 0.9, comparison: ">=", status: "met", numbers: "a 1 MB/s; b 1 MB/s" }]);
+ * assert.ok(s.includes("[met]") && s.includes("1.00 [0.950-1.10] (need >= 0.9)"));
  * ```
  */
 export function renderTargets(targets: readonly Target[]): string {
@@ -611,11 +1159,149 @@ export function renderTargets(targets: readonly Target[]): string {
         : t.status === "missed"
         ? "[MISSED] "
         : "[unknown]";
-      return `  ${tag} ${t.claim}: ${
-        Number.isFinite(t.ratio) ? t.ratio.toFixed(2) : "-"
-      } >= ${t.required}`;
+      return `  ${tag} ${t.claim}: ${targetVerdict(t, "-")}\n` +
+        `              ${t.numbers}`;
     })
     .join("\n");
+}
+
+/** Which contenders' ranges overlap a usbkit contender's, on one workload. */
+export interface Overlap {
+  /** Workload. */
+  workload: WorkloadId;
+  /** The usbkit contender. */
+  contender: ContenderId;
+  /** The other contenders whose [min, max] over the rounds meets its own. */
+  with: ContenderId[];
+}
+
+/**
+ * For each workload and each measured usbkit contender, the other measured
+ * contenders whose [min, max] over the rounds meets its own (their medians
+ * alone cannot tell them apart).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { aggregate, benchShape, overlaps } from "./report.ts";
+ * const s = (contender: "node-usb" | "usbkit-copy" | "raw-c-mmap", round: number, tps: number) =>
+ *   ({ round, contender, workload: "rt1", ok: true, transfers: tps, seconds: 1 }) as const;
+ * const o = overlaps(aggregate([s("node-usb", 1, 100), s("node-usb", 2, 120), s("usbkit-copy", 1, 110),
+ *   s("usbkit-copy", 2, 130), s("raw-c-mmap", 1, 300), s("raw-c-mmap", 2, 310)], benchShape(false)));
+ * assert.deepEqual(o, [{ workload: "rt1", contender: "usbkit-copy", with: ["node-usb"] }]);
+ * ```
+ */
+export function overlaps(cells: readonly Cell[]): Overlap[] {
+  const out: Overlap[] = [];
+  for (const w of WORKLOADS) {
+    const ok = cells.filter((c) =>
+      c.workload === w && c.state === "ok" && Number.isFinite(c.min)
+    );
+    for (const u of ok) {
+      if (!USBKIT_CONTENDERS.includes(u.contender)) continue;
+      const hit = ok.filter((o) =>
+        o.contender !== u.contender && o.min <= u.max && u.min <= o.max
+      ).map((o) => o.contender);
+      if (hit.length > 0) {
+        out.push({ workload: w, contender: u.contender, with: hit });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The overlaps as sentences, one per line: `usbkit copies and node-usb
+ * overlap on rt1`; a line saying none do when no range meets another.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { renderOverlaps } from "./report.ts";
+ * assert.equal(
+ *   renderOverlaps([{ workload: "rt1", contender: "usbkit-copy", with: ["node-usb", "usbkit-stream"] }]),
+ *   "usbkit transferIn (copies) and node-usb, usbkit stream (zero-copy) overlap on rt1",
+ * );
+ * ```
+ */
+export function renderOverlaps(list: readonly Overlap[]): string {
+  if (list.length === 0) {
+    return "no usbkit contender's range overlaps another contender's";
+  }
+  return list.map((o) =>
+    `${CONTENDER_LABELS[o.contender]} and ${
+      o.with.map((c) => CONTENDER_LABELS[c]).join(", ")
+    } overlap on ${o.workload}`
+  ).join("\n");
+}
+
+/**
+ * "Where the time goes" for usbkit, per workload and usbkit contender that
+ * measured: CPU per transfer against raw-C mmap's (the difference is what
+ * the runtime and usbkit add per transfer), completion records drained per
+ * wakeup and the reap-to-drain latency from `completions().stats`
+ * (median [min-max] over the rounds, `-` when this usbkit has no such
+ * figure). Empty when no usbkit contender measured.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { aggregate, benchShape, renderTimeGoes } from "./report.ts";
+ * const text = renderTimeGoes(aggregate([
+ *   { round: 1, contender: "raw-c-mmap", workload: "rt1", ok: true, transfers: 1000, seconds: 1, cpu_s: 0.03 },
+ *   { round: 1, contender: "usbkit-stream", workload: "rt1", ok: true, transfers: 1000, seconds: 1, cpu_s: 0.5,
+ *     completion: { wakeups: 1000, records: 2000, "latencyUs.median": 40 } },
+ * ], benchShape(false)));
+ * assert.ok(text.includes("500 us/transfer") && text.includes("+470") && text.includes("2.00 per wakeup"));
+ * ```
+ */
+export function renderTimeGoes(cells: readonly Cell[]): string {
+  const out: string[] = [];
+  for (const w of WORKLOADS) {
+    const base = cells.find((c) =>
+      c.workload === w && c.contender === BASELINE && c.state === "ok"
+    );
+    for (const c of cells) {
+      if (
+        c.workload !== w || c.state !== "ok" ||
+        !USBKIT_CONTENDERS.includes(c.contender)
+      ) continue;
+      const extra = base !== undefined &&
+          Number.isFinite(base.cpuPerTransferUs)
+        ? ` (raw-C mmap ${fmtNum(base.cpuPerTransferUs)}, +${
+          fmtNum(c.cpuPerTransferUs - base.cpuPerTransferUs)
+        })`
+        : "";
+      const wake = Number.isFinite(c.perWakeup)
+        ? `${
+          fmtSpread({
+            median: c.perWakeup,
+            min: c.perWakeupMin,
+            max: c.perWakeupMax,
+          })
+        } per wakeup${
+          Number.isFinite(c.perDrain)
+            ? ` (${fmtNum(c.perDrain)} per drain)`
+            : ""
+        }`
+        : "-";
+      const lat = Number.isFinite(c.wakeLatencyUs)
+        ? `${
+          fmtSpread({
+            median: c.wakeLatencyUs,
+            min: c.wakeLatencyUsMin,
+            max: c.wakeLatencyUsMax,
+          })
+        } us (${c.wakeLatencyKey})`
+        : "-";
+      out.push(
+        `  ${w.padEnd(5)} ${CONTENDER_LABELS[c.contender]}: CPU ${
+          fmtNum(c.cpuPerTransferUs)
+        } us/transfer${extra}; completions ${wake}; reap->drain ${lat}`,
+      );
+    }
+  }
+  return out.join("\n");
 }
 
 /** Escapes text for XML content and attribute values. */
@@ -635,6 +1321,7 @@ const COLORS: Readonly<Record<ContenderId, string>> = {
   "node-usb": "#a3be8c",
   "usbkit-stream": "#2e6fd8",
   "usbkit-copy": "#88b4f0",
+  "usbkit-park": "#5e81ac",
 };
 
 /**
@@ -667,7 +1354,7 @@ export function renderSvg(
   );
   const labelW = 200;
   const plotW = 480;
-  const rightW = 80;
+  const rightW = 170;
   const width = labelW + plotW + rightW;
   const barH = 14;
   const gap = 4;
@@ -682,7 +1369,7 @@ export function renderSvg(
     : 0;
   const height = top + workloads.length * panelH + trackH + 10;
   const ratios = cells.filter((c) => Number.isFinite(c.ratio)).map((c) =>
-    c.ratio
+    Number.isFinite(c.ratioMax) ? Math.max(c.ratio, c.ratioMax) : c.ratio
   );
   const maxRatio = Math.max(1.25, ...ratios) * 1.05;
   const x = (r: number) => labelW + (Math.max(0, r) / maxRatio) * plotW;
@@ -696,7 +1383,7 @@ export function renderSvg(
     `<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`,
   );
   parts.push(
-    `<text x="10" y="20" font-size="15" font-weight="bold">usbkit benchmark: ratio to raw-C mmap (more is better)</text>`,
+    `<text x="10" y="20" font-size="15" font-weight="bold">usbkit benchmark: ratio to raw-C mmap, per round (bar: median, line: min-max; more is better)</text>`,
   );
   parts.push(`<text x="10" y="38" fill="#555555">${xml(subtitle)}</text>`);
   workloads.forEach((w, wi) => {
@@ -732,8 +1419,24 @@ export function renderSvg(
         }" ` +
           `height="${barH}" fill="${COLORS[c]}"/>`,
       );
+      const spread = ok && Number.isFinite(cell.ratioMin) &&
+        cell.ratioMax > cell.ratioMin;
+      if (spread) {
+        const ym = (y + barH / 2).toFixed(1);
+        parts.push(
+          `<line class="whisker" x1="${
+            x(cell.ratioMin).toFixed(1)
+          }" y1="${ym}" x2="${
+            x(cell.ratioMax).toFixed(1)
+          }" y2="${ym}" stroke="#222222"/>`,
+        );
+      }
+      const textX = labelW +
+        (spread ? Math.max(wBar, x(cell.ratioMax) - labelW) : wBar);
       const text = ok
-        ? `${cell.ratio.toFixed(2)}x (${fmtNum(cell.value)})`
+        ? `${cell.ratio.toFixed(2)}x [${fmtNum(cell.ratioMin)}-${
+          fmtNum(cell.ratioMax)
+        }] (${fmtNum(cell.value)})`
         : cell === undefined || cell.state === "skipped"
         ? "not run"
         : cell.state === "n/a"
@@ -742,7 +1445,7 @@ export function renderSvg(
         ? "failed"
         : "no baseline";
       parts.push(
-        `<text x="${(labelW + wBar + 4).toFixed(1)}" y="${
+        `<text x="${(textX + 4).toFixed(1)}" y="${
           y + barH - 3
         }" fill="#333333">${xml(text)}</text>`,
       );
@@ -1102,25 +1805,28 @@ export function usbipTrack(
 
 /**
  * A figure with its spread: `median [min-max]`, the median alone for one
- * value or a zero spread, `-` for none.
+ * value or a zero spread, `-` for none. `dash` goes between min and max
+ * (the README uses an en dash).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { fmtSpread } from "./report.ts";
  * assert.equal(fmtSpread({ median: 41.23, min: 39, max: 43.1 }), "41.2 [39.0-43.1]");
+ * assert.equal(fmtSpread({ median: 41.23, min: 39, max: 43.1 }, "–"), "41.2 [39.0–43.1]");
  * assert.equal(fmtSpread({ median: 5, min: 5, max: 5 }), "5.00");
  * assert.equal(fmtSpread({ median: NaN, min: NaN, max: NaN }), "-");
  * ```
  */
 export function fmtSpread(
   s: { median: number; min: number; max: number },
+  dash = "-",
 ): string {
   if (!Number.isFinite(s.median)) return "-";
   if (!Number.isFinite(s.min) || !Number.isFinite(s.max) || s.min === s.max) {
     return fmtNum(s.median);
   }
-  return `${fmtNum(s.median)} [${fmtNum(s.min)}-${fmtNum(s.max)}]`;
+  return `${fmtNum(s.median)} [${fmtNum(s.min)}${dash}${fmtNum(s.max)}]`;
 }
 
 function figureText(f: TransportFigure | Spread): string {
@@ -1225,7 +1931,7 @@ export function renderUsbipTrack(track: UsbipTrack): string {
 export interface ResultsFile {
   /** ISO date of the run. */
   date: string;
-  /** Machine kind, e.g. "node (2 cores, TCG guest)". */
+  /** Machine kind, e.g. "2 cores, 24 GiB, AMD EPYC". */
   machine: string;
   /** Guest kernel release. */
   kernel: string;
@@ -1235,6 +1941,10 @@ export interface ResultsFile {
   quick: boolean;
   /** Guest CPU every contender was pinned to (`taskset -c`), or null. */
   pinnedCpu: number | null;
+  /** Wall seconds of the whole guest-side run (every round, contender and workload), or null when unknown. */
+  guestSeconds: number | null;
+  /** False when the run was cut short. */
+  finished: boolean;
   /** The gadgets measured, by name: usbfs node and bulk endpoint addresses. */
   devices: Record<string, { devnode: string; epIn: number; epOut: number }>;
   /** Workload shape. */
@@ -1243,8 +1953,12 @@ export interface ResultsFile {
   workloads: Record<WorkloadId, WorkloadSpec>;
   /** Contender labels. */
   contenders: Record<ContenderId, string>;
-  /** Median figures. NaN is written as null. */
+  /** Figures per contender and workload: medians, [min, max], per-round ratios. NaN is written as null. */
   cells: Cell[];
+  /** Which contenders' ranges overlap a usbkit contender's, per workload. */
+  overlaps: Overlap[];
+  /** The RSS workload. */
+  rss: RssFigure;
   /** Target checks. */
   targets: Target[];
   /** The USB/IP track (its samples are among `samples`). */
@@ -1253,37 +1967,57 @@ export interface ResultsFile {
   samples: Sample[];
 }
 
+/** What a results file says about the run itself. */
+export interface RunMeta {
+  /** ISO date of the run. */
+  date: string;
+  /** Machine kind. */
+  machine: string;
+  /** Guest kernel release. */
+  kernel: string;
+  /** Rounds run. */
+  rounds: number;
+  /** `--quick` sizes. */
+  quick: boolean;
+  /** Guest CPU of the contenders, or null. */
+  pinnedCpu: number | null;
+  /** Wall seconds of the guest-side run, or null. */
+  guestSeconds?: number | null;
+  /** False when cut short (default true). */
+  finished?: boolean;
+  /** The gadgets. */
+  devices: Record<string, { devnode: string; epIn: number; epOut: number }>;
+  /** Workload shape. */
+  shape: BenchShape;
+}
+
 /**
  * Builds the results file object.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { benchShape, resultsFile } from "./report.ts";
+ * import { benchShape, CONTENDERS, resultsFile, WORKLOADS } from "./report.ts";
  * const r = resultsFile([], { date: "2025-01-01T00:00:00Z", machine: "m", kernel: "k", rounds: 1, quick: true, pinnedCpu: 1, devices: {}, shape: benchShape(true) });
- * assert.ok(r.cells.length === 35 && r.targets.length === 5);
+ * assert.ok(r.cells.length === CONTENDERS.length * WORKLOADS.length && r.targets.length === 9);
  * ```
  */
 export function resultsFile(
   samples: readonly Sample[],
-  meta: {
-    date: string;
-    machine: string;
-    kernel: string;
-    rounds: number;
-    quick: boolean;
-    pinnedCpu: number | null;
-    devices: Record<string, { devnode: string; epIn: number; epOut: number }>;
-    shape: BenchShape;
-  },
+  meta: RunMeta,
 ): ResultsFile {
   const cells = aggregate(samples, meta.shape);
+  const rss = rssFigure(samples);
   return {
     ...meta,
+    guestSeconds: meta.guestSeconds ?? null,
+    finished: meta.finished ?? true,
     workloads: workloadSpecs(meta.shape),
     contenders: { ...CONTENDER_LABELS },
     cells,
-    targets: checkTargets(cells),
+    overlaps: overlaps(cells),
+    rss,
+    targets: checkTargets(cells, rss),
     usbip: usbipTrack(samples, meta.shape),
     samples: [...samples],
   };

@@ -8,6 +8,13 @@
  * file (`--out`) as soon as it exists, so a run that is cut short keeps what
  * it measured.
  *
+ * `usbkit-park` (the zero-copy usbkit program with `USBKIT_WAKE=park`) runs
+ * only on `in`, `rt1` and `ctrl`. The RSS workload (`rss`: a long stream of
+ * small bulk IN transfers, RSS sampled along the way) runs once, in round 1,
+ * by `usbkit-stream` alone. Each sample records the contender process's
+ * wall time (`wall_s`), and the samples file the whole run's
+ * (`guestSeconds`).
+ *
  * The USB/IP track (workloads `usbip-in`, `usbip-iso`, right after `in` in
  * each round, run by the `usbkit-stream` contender only): for each, a device
  * process (bench/usbip_device.ts) attaches a TypeScript device to the
@@ -32,6 +39,9 @@ import {
   type ContenderId,
   CONTENDERS,
   parseResultLine,
+  RSS_CONTENDER,
+  RSS_WORKLOAD,
+  runsWorkload,
   type Sample,
   toJson,
   USBIP_CONTENDER,
@@ -52,6 +62,7 @@ export const DRIVER_WORKLOADS: readonly AnyWorkloadId[] = [
   "in",
   ...USBIP_WORKLOADS,
   ...WORKLOADS.filter((w) => w !== "in"),
+  RSS_WORKLOAD,
 ];
 
 /** True for a USB/IP track workload. */
@@ -111,6 +122,8 @@ export interface SamplesFile {
   usbipDevice?: UsbipReady;
   /** False until every round is done. */
   finished: boolean;
+  /** Wall seconds from the driver's start to its last sample (absent in older files). */
+  guestSeconds?: number;
   /** Results so far. */
   samples: Sample[];
 }
@@ -143,7 +156,7 @@ const PROJECT = dirname(dirname(fileURLToPath(import.meta.url)));
  */
 export function parseDriverArgs(args: readonly string[]): DriverOptions {
   const o: DriverOptions = {
-    rounds: 3,
+    rounds: 5,
     quick: false,
     contenders: [...CONTENDERS],
     workloads: [...DRIVER_WORKLOADS],
@@ -351,10 +364,79 @@ export function contenderArgv(
         ...common,
       ];
     case "usbkit-stream":
-      return [...usbkit, "--mode", "zero-copy", ...common];
+      return [
+        ...usbkit,
+        "--mode",
+        "zero-copy",
+        "--contender",
+        contender,
+        ...common,
+      ];
     case "usbkit-copy":
-      return [...usbkit, "--mode", "copy", ...common];
+      return [...usbkit, "--mode", "copy", "--contender", contender, ...common];
+    case "usbkit-park":
+      return [
+        "env",
+        "USBKIT_WAKE=park",
+        ...usbkit,
+        "--mode",
+        "zero-copy",
+        "--contender",
+        contender,
+        ...common,
+      ];
   }
+}
+
+/**
+ * The command line of the RSS workload: the usbkit zero-copy program's
+ * `rss` workload on the SourceSink's bulk IN, with the shape's count, chunk
+ * size, sampling interval, depth and time budget.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rssArgv } from "./run_in_guest.ts";
+ * import { benchShape } from "./report.ts";
+ * const t = { devnode: "/dev/bus/usb/002/002", epIn: 0x81, epOut: 0x02 };
+ * const argv = rssArgv(t, benchShape(false), { deno: "deno", project: "/p" });
+ * assert.ok(argv.includes("rss") && argv[argv.indexOf("--count") + 1] === "1000000");
+ * ```
+ */
+export function rssArgv(
+  target: GadgetTarget,
+  shape: BenchShape,
+  paths: { deno: string; project: string },
+): string[] {
+  return [
+    paths.deno,
+    "run",
+    "-A",
+    "--no-check",
+    "--cached-only",
+    join(paths.project, "bench", "usbkit_bench.ts"),
+    "rss",
+    "--dev",
+    target.devnode,
+    "--mode",
+    "zero-copy",
+    "--contender",
+    RSS_CONTENDER,
+    "--ep-in",
+    String(target.epIn),
+    "--ep-out",
+    String(target.epOut),
+    "--count",
+    String(shape.rssCount),
+    "--xfer",
+    String(shape.rssXfer),
+    "--rss-every",
+    String(shape.rssEvery),
+    "--inflight",
+    String(shape.rssInflight),
+    "--max-seconds",
+    String(shape.rssMaxSeconds),
+  ];
 }
 
 /**
@@ -542,6 +624,7 @@ async function runOne(
   const base = { round, contender, workload };
   const [cmd, ...args] = argv;
   let out: Deno.CommandOutput;
+  const started = performance.now();
   try {
     out = await new Deno.Command(cmd!, {
       args,
@@ -560,6 +643,7 @@ async function runOne(
       error: `cannot run ${cmd}: ${(e as Error).message}`,
     };
   }
+  const wall_s = (performance.now() - started) / 1000;
   const td = new TextDecoder();
   const line = parseResultLine(td.decode(out.stdout));
   if (line === null) {
@@ -568,6 +652,7 @@ async function runOne(
     return {
       ...base,
       ok: false,
+      wall_s,
       error: `no result line (${how})${err ? `: ${err}` : ""}`,
     };
   }
@@ -577,9 +662,9 @@ async function runOne(
   const str = (
     k: string,
   ) => (typeof line[k] === "string" ? (line[k] as string) : undefined);
-  const s: Sample = { ...base, ok: line.ok === true };
+  const s: Sample = { ...base, ok: line.ok === true, wall_s };
   if (line.na === true) s.na = true;
-  for (const k of ["error", "mem", "version"] as const) {
+  for (const k of ["error", "mem", "version", "wake"] as const) {
     const v = str(k);
     if (v !== undefined) s[k] = v;
   }
@@ -593,16 +678,37 @@ async function runOne(
       "peak_rss_kb",
       "latency_us_median",
       "packets",
+      "rss_every",
+      "rss_target",
     ] as const
   ) {
     const v = num(k);
     if (v !== undefined) s[k] = v;
+  }
+  const numbers = (v: unknown) =>
+    Array.isArray(v) && v.every((x) => typeof x === "number")
+      ? (v as number[])
+      : undefined;
+  const rss = numbers(line.rss_samples_kb);
+  if (rss !== undefined) s.rss_samples_kb = rss;
+  const c = line.completion;
+  if (c !== null && typeof c === "object" && !Array.isArray(c)) {
+    const figures = Object.fromEntries(
+      Object.entries(c).filter(([, v]) => typeof v === "number"),
+    ) as Record<string, number>;
+    if (Object.keys(figures).length > 0) s.completion = figures;
   }
   return s;
 }
 
 function summary(s: Sample): string {
   if (!s.ok) return s.na ? `n/a: ${s.error}` : `FAILED: ${s.error}`;
+  if (s.workload === RSS_WORKLOAD) {
+    const r = s.rss_samples_kb ?? [];
+    return `${s.transfers} transfers in ${(s.seconds ?? 0).toFixed(0)} s, RSS ${
+      r[0] ?? "-"
+    } -> ${r.at(-1) ?? "-"} KiB`;
+  }
   if (s.workload === "usbip-iso") {
     return `${((s.packets ?? 0) / (s.seconds ?? 1)).toFixed(0)} packets/s`;
   }
@@ -807,8 +913,29 @@ export async function drive(o: DriverOptions): Promise<SamplesFile> {
   };
   const paths = { binDir: o.binDir, deno: Deno.execPath(), project: PROJECT };
   await Deno.mkdir(dirname(o.out), { recursive: true });
+  const t0 = performance.now();
+  const save = async () => {
+    file.guestSeconds = (performance.now() - t0) / 1000;
+    await Deno.writeTextFile(o.out, toJson(file));
+  };
   for (let round = 1; round <= o.rounds; round++) {
     for (const w of o.workloads) {
+      if (w === RSS_WORKLOAD) {
+        if (round !== 1 || !o.contenders.includes(RSS_CONTENDER)) continue;
+        const argv = [
+          ...(o.pin === null ? [] : ["taskset", "-c", String(o.pin)]),
+          ...rssArgv(sourceSink, shape, paths),
+        ];
+        const s = await runOne(argv, RSS_CONTENDER, w, round);
+        file.samples.push(s);
+        console.error(
+          `bench: round ${round}/${o.rounds} ${w.padEnd(4)} ${
+            RSS_CONTENDER.padEnd(14)
+          } ${summary(s)}`,
+        );
+        await save();
+        continue;
+      }
       if (isUsbipWorkload(w)) {
         if (!o.contenders.includes(USBIP_CONTENDER)) continue;
         const s = await runUsbip(o, w, round, shape, file);
@@ -818,10 +945,11 @@ export async function drive(o: DriverOptions): Promise<SamplesFile> {
             USBIP_CONTENDER.padEnd(14)
           } ${summary(s)}`,
         );
-        await Deno.writeTextFile(o.out, toJson(file));
+        await save();
         continue;
       }
       for (const c of roundOrder(o.contenders, round)) {
+        if (!runsWorkload(c, w)) continue;
         const target = w === "rt1" || w === "rt16" ? loopback : sourceSink;
         const argv = [
           ...(o.pin === null ? [] : ["taskset", "-c", String(o.pin)]),
@@ -834,12 +962,12 @@ export async function drive(o: DriverOptions): Promise<SamplesFile> {
             summary(s)
           }`,
         );
-        await Deno.writeTextFile(o.out, toJson(file));
+        await save();
       }
     }
   }
   file.finished = true;
-  await Deno.writeTextFile(o.out, toJson(file));
+  await save();
   return file;
 }
 

@@ -9,9 +9,26 @@
  *
  * Modes:
  * - `zero-copy`: bulk IN through `Endpoint.stream` (views of usbfs-mapped
- *   buffers), OUT and round trips through `Device.allocBuffer` buffers;
+ *   buffers); bulk OUT through `Endpoint.outStream` when this usbkit has it
+ *   (else `transferOut` of `Device.allocBuffer` buffers, `inflight` at
+ *   once); round trips through `Device.allocBuffer` buffers, and with more
+ *   than one in flight through `Device.transferBatch` when this usbkit has
+ *   it (batches of `inflight` OUT/IN pairs, one promise each);
  * - `copy`: the ordinary calls, `transferIn(length)` and
  *   `transferOut(Uint8Array)`, `inflight` of them awaited concurrently.
+ *
+ * The newer APIs are feature-detected, so the benchmark runs on a usbkit
+ * that does not have them yet; the result line's `mem` says which path ran.
+ * `--contender usbkit-park` names the zero-copy run made with
+ * `USBKIT_WAKE=park` in the environment (the driver sets it); every result
+ * line carries `wake` (the completion loop's strategy, else that variable,
+ * else `default`) and `completion`, the
+ * completion loop's `completions().stats` over the measured phase.
+ *
+ * The `rss` workload (usbkit only) streams `--count` small bulk IN
+ * transfers of `--xfer` bytes and samples the process's RSS every
+ * `--rss-every` transfers; `--max-seconds` is its time budget (it stops and
+ * reports what it did, rather than failing).
  *
  * Workloads, options and the one JSON line printed on stdout are those of
  * bench/c/usbfs_bench.c (see {@link BenchArgs}). A feature this usbkit does
@@ -25,6 +42,8 @@ import process from "node:process";
 import { open } from "../mod.ts";
 import type { Device } from "../src/device.ts";
 import type { Endpoint } from "../src/endpoint.ts";
+import type { UsbBuffer } from "../src/buffer.ts";
+import { completions } from "../src/completion.ts";
 import type { ResultLine } from "./report.ts";
 
 // SourceSink pattern 1: byte i of each packet is (i % wMaxPacketSize) % 63
@@ -38,7 +57,14 @@ const TIMEOUT_MS = 5000;
  * The workloads every contender program runs; `iso` (isochronous IN, for the
  * USB/IP track: dummy_hcd has no isochronous endpoints) is usbkit's alone.
  */
-export type Workload = "in" | "out" | "rt" | "ctrl" | "iso";
+export type Workload = "in" | "out" | "rt" | "ctrl" | "iso" | "rss";
+
+/** The contender names this program answers to. */
+export const USBKIT_PROGRAM_CONTENDERS = [
+  "usbkit-stream",
+  "usbkit-copy",
+  "usbkit-park",
+] as const;
 
 /** Command line of every contender program (bench/c, bench/node and this one). */
 export interface BenchArgs {
@@ -48,6 +74,10 @@ export interface BenchArgs {
   dev: string;
   /** `zero-copy` or `copy` (usbkit only). */
   mode: "zero-copy" | "copy";
+  /** The contender name in the result line (default from the mode). */
+  contender: (typeof USBKIT_PROGRAM_CONTENDERS)[number];
+  /** rss: transfers between two RSS samples. */
+  rssEvery: number;
   /** Bytes to move (in/out). */
   bytes: number;
   /** Bytes per transfer (in/out). */
@@ -96,16 +126,19 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
   const [workload, ...rest] = argv;
   if (
     workload !== "in" && workload !== "out" && workload !== "rt" &&
-    workload !== "ctrl" && workload !== "iso"
+    workload !== "ctrl" && workload !== "iso" && workload !== "rss"
   ) {
     throw new Error(
-      `usage: usbkit_bench.ts in|out|rt|ctrl|iso --dev PATH [--mode zero-copy|copy] [...] (got ${workload})`,
+      `usage: usbkit_bench.ts in|out|rt|ctrl|iso|rss --dev PATH [--mode zero-copy|copy] [...] (got ${workload})`,
     );
   }
+  let contender: BenchArgs["contender"] | undefined;
   const a: BenchArgs = {
     workload,
     dev: "",
     mode: "zero-copy",
+    contender: "usbkit-stream",
+    rssEvery: 100_000,
     bytes: 256 * 1024 * 1024,
     xfer: 64 * 1024,
     inflight: 16,
@@ -137,6 +170,21 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
           throw new Error(`--mode is zero-copy or copy, got ${v}`);
         }
         a.mode = v;
+        break;
+      case "--contender":
+        if (
+          !(USBKIT_PROGRAM_CONTENDERS as readonly string[]).includes(v)
+        ) {
+          throw new Error(
+            `--contender is one of ${
+              USBKIT_PROGRAM_CONTENDERS.join(", ")
+            }, got ${v}`,
+          );
+        }
+        contender = v as BenchArgs["contender"];
+        break;
+      case "--rss-every":
+        a.rssEvery = num();
         break;
       case "--bytes":
         a.bytes = num();
@@ -182,6 +230,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     }
   }
   if (a.dev === "") throw new Error("--dev /dev/bus/usb/BBB/DDD is required");
+  a.contender = contender ??
+    (a.mode === "zero-copy" ? "usbkit-stream" : "usbkit-copy");
   return a;
 }
 
@@ -194,9 +244,201 @@ interface Measured {
   latency_us_median?: number;
   latency_us_p90?: number;
   packets?: number;
+  rss_samples_kb?: number[];
+  rss_every?: number;
+  rss_target?: number;
 }
 
 class NotAvailable extends Error {}
+
+/** The agreed `OutStream` (src/out_stream.ts), as far as the bench uses it. */
+interface OutStreamLike {
+  buffer(): Promise<Uint8Array>;
+  send(length?: number): void;
+  close(): Promise<number>;
+  return?(): Promise<unknown>;
+  readonly zeroCopy?: boolean;
+}
+
+/** `Endpoint.outStream`, feature-detected. */
+type OutStreamMethod = (options: {
+  transferSize: number;
+  inFlight: number;
+  zeroCopy?: boolean;
+}) => OutStreamLike | Promise<OutStreamLike>;
+
+/** One request of `Device.transferBatch`. */
+type BatchRequest =
+  | { endpoint: number; data: Uint8Array | UsbBuffer }
+  | { endpoint: number; length: number };
+
+/** One result of `Device.transferBatch`: an InResult or an OutResult. */
+interface BatchResult {
+  status: string;
+  data?: Uint8Array;
+  bytesWritten?: number;
+}
+
+/** `Device.transferBatch`, feature-detected. */
+type TransferBatchMethod = (
+  requests: BatchRequest[],
+  options?: { timeout?: number },
+) => Promise<BatchResult[]>;
+
+function outStreamOf(ep: Endpoint): OutStreamMethod | undefined {
+  const f = (ep as unknown as { outStream?: unknown }).outStream;
+  return typeof f === "function" ? (f.bind(ep) as OutStreamMethod) : undefined;
+}
+
+function transferBatchOf(dev: Device): TransferBatchMethod | undefined {
+  const f = (dev as unknown as { transferBatch?: unknown }).transferBatch;
+  return typeof f === "function"
+    ? (f.bind(dev) as TransferBatchMethod)
+    : undefined;
+}
+
+/**
+ * Flattens the numbers of a stats object: nested objects become `a.b`,
+ * typed arrays (histograms) `a.0`, `a.1`, ..., bigints numbers; anything
+ * else is left out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { flattenStats } from "./usbkit_bench.ts";
+ * assert.deepEqual(flattenStats({ wakeups: 2, latency: { median: 40 }, name: "x", n: 3n, h: new Uint32Array([1, 2]) }),
+ *   { wakeups: 2, "latency.median": 40, n: 3, "h.0": 1, "h.1": 2 });
+ * ```
+ */
+export function flattenStats(
+  v: unknown,
+  prefix = "",
+  out: Record<string, number> = {},
+): Record<string, number> {
+  if (v === null || typeof v !== "object") return out;
+  for (const [k, x] of Object.entries(v)) {
+    const key = prefix === "" ? k : `${prefix}.${k}`;
+    if (typeof x === "number") out[key] = x;
+    else if (typeof x === "bigint") out[key] = Number(x);
+    else if (ArrayBuffer.isView(x) && !(x instanceof DataView)) {
+      // A histogram (typed array): one figure per bucket.
+      Array.from(x as unknown as ArrayLike<number | bigint>).forEach((n, i) => {
+        out[`${key}.${i}`] = Number(n);
+      });
+    } else if (x !== null && typeof x === "object" && !Array.isArray(x)) {
+      flattenStats(x, key, out);
+    }
+  }
+  return out;
+}
+
+/** Stats figures that are a level (read at the end), not a count. */
+const GAUGE = /median|mean|avg|average|p\d{2,3}|max|min|last|current/i;
+/** ... and settings in a unit (`spinUs`). */
+const SETTING = /[a-z](Us|Ms|Ns)$/;
+
+/**
+ * The completion figures of a measured phase from two flattened
+ * `completions().stats` snapshots: counters (`wakeups`, `records`, ...) as
+ * differences (the value at the end if it went down: a new loop), levels
+ * (medians, means, percentiles, max) and settings (`spinUs`) as read at the
+ * end; a latency histogram's buckets (differences too) become its `p50`,
+ * `p90` and `count`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { completionDelta } from "./usbkit_bench.ts";
+ * assert.deepEqual(
+ *   completionDelta({ wakeups: 10, records: 50 }, { wakeups: 30, records: 450, "latencyUs.median": 35 }),
+ *   { wakeups: 20, records: 400, "latencyUs.median": 35 },
+ * );
+ * assert.deepEqual(
+ *   completionDelta({ "latencyUs.0": 5, "latencyUs.5": 1 }, { "latencyUs.0": 5, "latencyUs.5": 4, "latencyUs.6": 1 }),
+ *   { "latencyUs.count": 4, "latencyUs.p50": 32, "latencyUs.p90": 64 },
+ * );
+ * ```
+ */
+export function completionDelta(
+  before: Readonly<Record<string, number>>,
+  after: Readonly<Record<string, number>>,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const b = before[k];
+    out[k] = GAUGE.test(k) || SETTING.test(k) || b === undefined || v < b
+      ? v
+      : v - b;
+  }
+  return latencyFromHistogram(out);
+}
+
+/**
+ * The upper bound, in µs, of the histogram bucket that holds quantile `q`
+ * of a power-of-two latency histogram (bucket 0: under 1 µs; bucket b:
+ * [2^(b-1), 2^b) µs), as src/completion.ts keeps it; NaN when empty.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { histogramQuantile } from "./usbkit_bench.ts";
+ * assert.equal(histogramQuantile([0, 1, 0, 0, 0, 0, 0, 0, 0, 9], 0.5), 512);
+ * assert.ok(Number.isNaN(histogramQuantile([0, 0], 0.5)));
+ * ```
+ */
+export function histogramQuantile(hist: readonly number[], q: number): number {
+  const total = hist.reduce((a, b) => a + b, 0);
+  if (total === 0) return NaN;
+  const want = Math.max(1, Math.ceil(total * q));
+  let seen = 0;
+  for (let b = 0; b < hist.length; b++) {
+    seen += hist[b]!;
+    if (seen >= want) return b === 0 ? 1 : 2 ** b;
+  }
+  return NaN;
+}
+
+/**
+ * Folds a flattened latency histogram (`<name>.0`, `<name>.1`, ... for a
+ * stats field whose name says latency) into its median and 90th percentile
+ * (`<name>.p50`, `<name>.p90`: bucket upper bounds) and its count
+ * (`<name>.count`); other figures pass through.
+ */
+function latencyFromHistogram(
+  figures: Record<string, number>,
+): Record<string, number> {
+  const hists = new Map<string, number[]>();
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(figures)) {
+    const m = /^(.*lat[^.]*)\.(\d+)$/i.exec(k);
+    if (m === null) {
+      out[k] = v;
+      continue;
+    }
+    const h = hists.get(m[1]!) ?? [];
+    h[Number(m[2])] = v;
+    hists.set(m[1]!, h);
+  }
+  for (const [name, sparse] of hists) {
+    const h = Array.from(sparse, (x) => x ?? 0);
+    const count = h.reduce((a, b) => a + b, 0);
+    out[`${name}.count`] = count;
+    if (count > 0) {
+      out[`${name}.p50`] = histogramQuantile(h, 0.5);
+      out[`${name}.p90`] = histogramQuantile(h, 0.9);
+    }
+  }
+  return out;
+}
+
+/** The completion loop's stats, flattened; empty when they cannot be read. */
+function completionStats(): Record<string, number> {
+  try {
+    return flattenStats(completions().stats);
+  } catch {
+    return {};
+  }
+}
 
 const cpuSeconds = () => {
   const u = process.resourceUsage();
@@ -325,11 +567,15 @@ async function bulkOut(
   ep: Endpoint,
   total: number,
 ): Promise<Measured> {
+  const data = pattern(a.xfer);
+  const outStream = outStreamOf(ep);
+  if (a.mode === "zero-copy" && outStream !== undefined) {
+    return await bulkOutStream(a, outStream, data, total);
+  }
   let done = 0;
   let transfers = 0;
   let submitted = 0;
   let mem: string;
-  const data = pattern(a.xfer);
   type Buf = ReturnType<Device["allocBuffer"]>;
   let bufs: Buf[] = [];
   if (a.mode === "zero-copy") {
@@ -373,6 +619,62 @@ async function bulkOut(
   return m;
 }
 
+/**
+ * Bulk OUT through `Endpoint.outStream`: fill the chunk `buffer()` gives (a
+ * pool buffer keeps what was written to it, so only a chunk that does not
+ * already hold the pattern is written, as the C loop fills its buffers
+ * once), `send()`, and `close()` waits for the last one.
+ */
+async function bulkOutStream(
+  a: BenchArgs,
+  outStream: OutStreamMethod,
+  data: Uint8Array,
+  total: number,
+): Promise<Measured> {
+  const os = await outStream({
+    transferSize: a.xfer,
+    inFlight: a.inflight,
+    zeroCopy: true,
+  });
+  // Measured from here, as the others measure after allocating buffers.
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  const mem = os.zeroCopy === false
+    ? "fallback: ordinary memory (outStream)"
+    : "mmap (outStream)";
+  let submitted = 0;
+  let transfers = 0;
+  const last = a.xfer - 1;
+  const lastByte = data[last]!;
+  try {
+    while (submitted < total) {
+      const b = await os.buffer();
+      if (b.length < a.xfer) {
+        throw new Error(`outStream chunk of ${b.length} bytes, not ${a.xfer}`);
+      }
+      if (b[1] !== data[1] || b[last] !== lastByte) b.set(data);
+      os.send(a.xfer);
+      submitted += a.xfer;
+      transfers++;
+      timeGuard(a, t0);
+    }
+  } catch (e) {
+    await os.return?.().catch(() => {});
+    throw e;
+  }
+  const written = await os.close();
+  if (written !== submitted) {
+    throw new Error(`outStream wrote ${written} of ${submitted} bytes`);
+  }
+  return {
+    bytes: written,
+    transfers,
+    seconds: (performance.now() - t0) / 1000,
+    cpu_s: cpuSeconds() - c0,
+    mem,
+  };
+}
+
 async function roundTrips(
   a: BenchArgs,
   dev: Device,
@@ -399,6 +701,14 @@ async function roundTrips(
       : `fallback: ${outs[0]!.fallbackReason ?? "ordinary memory"}`;
   } else {
     mem = "copies";
+  }
+  const batch = transferBatchOf(dev);
+  if (a.mode === "zero-copy" && a.inflight > 1 && batch !== undefined) {
+    try {
+      return await roundTripBatches(a, batch, epIn, epOut, outs, count, mem);
+    } finally {
+      for (const b of [...outs, ...ins]) b.release();
+    }
   }
   const t0 = performance.now();
   const c0 = cpuSeconds();
@@ -429,6 +739,103 @@ async function roundTrips(
     mem,
   };
   for (const b of [...outs, ...ins]) b.release();
+  return m;
+}
+
+/**
+ * Round trips through `Device.transferBatch`: each batch is `inflight`
+ * OUT/IN pairs (OUT from the zero-copy buffers, IN by length), submitted at
+ * once and resolved by one promise; batches follow each other.
+ */
+async function roundTripBatches(
+  a: BenchArgs,
+  batch: TransferBatchMethod,
+  epIn: Endpoint,
+  epOut: Endpoint,
+  outs: readonly UsbBuffer[],
+  count: number,
+  mem: string,
+): Promise<Measured> {
+  const n = a.inflight;
+  const requests: BatchRequest[] = [];
+  for (let i = 0; i < n; i++) {
+    requests.push({ endpoint: epOut.address, data: outs[i]! });
+    requests.push({ endpoint: epIn.address, length: a.rtSize });
+  }
+  let finished = 0;
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  while (finished < count) {
+    const results = await batch(requests, { timeout: TIMEOUT_MS });
+    if (results.length !== requests.length) {
+      throw new Error(
+        `transferBatch gave ${results.length} results for ${requests.length} requests`,
+      );
+    }
+    for (let i = 0; i < n; i++) {
+      const w = results[2 * i]!;
+      const r = results[2 * i + 1]!;
+      if (w.status !== "ok" || r.status !== "ok") {
+        throw new Error(`loopback ended with ${w.status}/${r.status}`);
+      }
+      if (r.data?.length !== a.rtSize || r.data[1] !== 1) {
+        throw new Error("loopback IN data differs from what was written");
+      }
+    }
+    finished += n;
+    timeGuard(a, t0);
+  }
+  return {
+    bytes: finished * a.rtSize,
+    transfers: finished,
+    seconds: (performance.now() - t0) / 1000,
+    cpu_s: cpuSeconds() - c0,
+    mem: `${mem}, transferBatch of ${n} OUT/IN pairs`,
+  };
+}
+
+/**
+ * RSS over a long stream of small bulk IN transfers: `count` transfers of
+ * `xfer` bytes through `Endpoint.stream`, the process's RSS sampled every
+ * `rssEvery` transfers; when `maxSeconds` runs out it stops and reports the
+ * transfers it made.
+ */
+async function rssStream(a: BenchArgs, ep: Endpoint): Promise<Measured> {
+  const samples: number[] = [];
+  let transfers = 0;
+  const t0 = performance.now();
+  const c0 = cpuSeconds();
+  const stream = ep.stream({ transferSize: a.xfer, inFlight: a.inflight });
+  const mem = stream.zeroCopy
+    ? "mmap (stream)"
+    : "fallback: ordinary memory (stream)";
+  for await (const chunk of stream) {
+    if (chunk.length !== a.xfer) {
+      throw new Error(`short transfer: ${chunk.length} of ${a.xfer}`);
+    }
+    if (chunk[1] !== 1) {
+      throw new Error("bulk IN data is not the SourceSink pattern");
+    }
+    transfers++;
+    if (transfers % a.rssEvery === 0) {
+      samples.push(Math.round(Deno.memoryUsage().rss / 1024));
+    }
+    if (
+      transfers >= a.count ||
+      (transfers % 1024 === 0 &&
+        performance.now() - t0 > a.maxSeconds * 1000)
+    ) break;
+  }
+  const m: Measured = {
+    bytes: transfers * a.xfer,
+    transfers,
+    seconds: (performance.now() - t0) / 1000,
+    cpu_s: cpuSeconds() - c0,
+    mem,
+    rss_samples_kb: samples,
+    rss_every: a.rssEvery,
+    rss_target: a.count,
+  };
   return m;
 }
 
@@ -553,7 +960,9 @@ async function control(dev: Device, count: number): Promise<Measured> {
  * ```
  */
 export async function runBench(a: BenchArgs): Promise<ResultLine> {
-  const contender = a.mode === "zero-copy" ? "usbkit-stream" : "usbkit-copy";
+  const contender = a.contender;
+  // The wakeup in use, as the completion loop says (else as asked).
+  let wake = Deno.env.get("USBKIT_WAKE") ?? "default";
   let dev: Device | undefined;
   try {
     dev = await open(a.dev);
@@ -577,6 +986,12 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
       );
     };
     let m: Measured;
+    // The completion loop's figures over the measured phase only.
+    let stats0: Record<string, number> = {};
+    const measure = async (f: () => Promise<Measured>) => {
+      stats0 = completionStats();
+      return await f();
+    };
     switch (a.workload) {
       case "in": {
         const ep = iface.endpoint(a.epIn);
@@ -586,36 +1001,46 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
         // a 16 MiB usbkit stream ran at 65 MB/s, a 2 GiB one at 230 MB/s.
         await bulkIn(a, ep, a.xfer * a.inflight * 64);
         await mark(0);
-        m = await bulkIn(a, ep, a.bytes);
+        m = await measure(() => bulkIn(a, ep, a.bytes));
         await mark(1);
         break;
       }
       case "out": {
         const ep = iface.endpoint(a.epOut);
         await bulkOut(a, dev, ep, a.xfer * a.inflight * 64);
-        m = await bulkOut(a, dev, ep, a.bytes);
+        m = await measure(() => bulkOut(a, device, ep, a.bytes));
         break;
       }
       case "rt": {
         const epIn = iface.endpoint(a.epIn);
         const epOut = iface.endpoint(a.epOut);
         await roundTrips(a, dev, epIn, epOut, 2000 + a.inflight * 16);
-        m = await roundTrips(a, dev, epIn, epOut, a.count);
+        m = await measure(() => roundTrips(a, device, epIn, epOut, a.count));
         break;
       }
       case "ctrl":
         await control(dev, 100);
-        m = await control(dev, a.count);
+        m = await measure(() => control(device, a.count));
         break;
       case "iso": {
         const ep = iface.endpoint(a.epIn);
         // Warm-up like bulk IN: 64 rounds of the in-flight URBs.
         await isoIn(a, dev, ep, a.inflight * 64);
         await mark(0);
-        m = await isoIn(a, dev, ep, a.count);
+        m = await measure(() => isoIn(a, device, ep, a.count));
         await mark(1);
         break;
       }
+      case "rss":
+        m = await measure(() => rssStream(a, iface.endpoint(a.epIn)));
+        break;
+    }
+    const completion = completionDelta(stats0, completionStats());
+    try {
+      const w = (completions().stats as { wake?: unknown }).wake;
+      if (typeof w === "string") wake = w;
+    } catch {
+      // no completion loop: the variable as set
     }
     const u = process.resourceUsage();
     return {
@@ -626,6 +1051,8 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
       cpu_total_s: (u.userCPUTime + u.systemCPUTime) / 1e6,
       peak_rss_kb: peakRssKb(),
       version: `usbkit, deno ${Deno.version.deno}`,
+      wake,
+      ...(Object.keys(completion).length > 0 ? { completion } : {}),
     };
   } catch (e) {
     const na = e instanceof NotAvailable;
@@ -634,6 +1061,7 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
       ...(na ? { na: true } : {}),
       contender,
       workload: a.workload,
+      wake,
       error: e instanceof Error ? e.message : String(e),
     };
   } finally {

@@ -8,6 +8,8 @@
  * const ss = benchInfo().gadgets.find((g) => g.function === "sourcesink")!;
  * await unplugGadget(ss.name); // the device disappears, as if pulled out
  * const where = await plugGadget(ss.name); // and comes back, new devnum
+ * await qemuDeviceDel("storage0"); // QEMU's usb-storage leaves the xHCI port
+ * await qemuDeviceAdd("storage0"); // and comes back, same port, same image
  * ```
  *
  * @module
@@ -20,6 +22,11 @@ import {
   type GadgetInfo,
   type QemuDeviceInfo,
 } from "./bench.ts";
+import {
+  qemuDeviceProperties,
+  QMP_PORT_NAME,
+  storageDriveOptions,
+} from "./qemu.ts";
 
 export type { BenchInfo, DeviceLocation, GadgetInfo, QemuDeviceInfo };
 
@@ -280,6 +287,240 @@ export async function plugGadget(
   }
   const loc = await waitForDevice(g.serial, true, opts);
   if (loc === null) throw new Error(`gadget ${name} did not come back`);
+  return loc;
+}
+
+/**
+ * One reply of QEMU's monitor: `return` on success, `error` otherwise.
+ *
+ * @example
+ * ```ts
+ * import type { QmpReply } from "./guest.ts";
+ * const r: QmpReply = { error: { class: "DeviceNotFound", desc: "Device 'x' not found" } };
+ * ```
+ */
+export interface QmpReply {
+  /** The command's result. */
+  return?: unknown;
+  /** Why the command failed. */
+  error?: { class: string; desc: string };
+}
+
+/** The guest's device node of the virtio-serial port called `name`. */
+function portDevice(name: string): string | null {
+  try {
+    for (const e of Deno.readDirSync("/sys/class/virtio-ports")) {
+      if (readSys(`/sys/class/virtio-ports/${e.name}/name`) === name) {
+        return `/dev/${e.name}`;
+      }
+    }
+  } catch {
+    // no virtio-serial ports at all
+  }
+  return null;
+}
+
+let qmpSequence = 0;
+
+/**
+ * Runs one command of QEMU's monitor (QMP) from inside the guest, over the
+ * bench's virtio-serial port `usbkit.qmp` (kernel/qemu.ts connects it to
+ * QEMU's monitor). The port has one user at a time: a second caller waits
+ * for it. Replies are matched by id, so events and replies left from an
+ * earlier session are skipped. Rejects on a timeout or when the port is
+ * missing; a command QEMU refuses resolves with its `error`.
+ *
+ * @param execute the QMP command, such as `query-status`
+ * @param args its arguments
+ * @param opts how long to wait for the port and the reply (default 15000 ms)
+ * @returns QEMU's reply
+ *
+ * @example
+ * ```ts ignore
+ * import { qmp } from "./guest.ts";
+ * console.log((await qmp("query-status")).return); // { status: "running", … }
+ * ```
+ */
+export async function qmp(
+  execute: string,
+  args?: Record<string, unknown>,
+  opts: WaitOptions = {},
+): Promise<QmpReply> {
+  const timeout = opts.timeoutMs ?? 15000;
+  const deadline = Date.now() + timeout;
+  const path = portDevice(QMP_PORT_NAME);
+  if (path === null) {
+    throw new Error(
+      `no virtio-serial port ${QMP_PORT_NAME} in this guest: QEMU's monitor is not reachable (a bench booted by an older kernel/qemu.ts?)`,
+    );
+  }
+  // virtio_console lets one process open a port at a time (EBUSY).
+  let file: Deno.FsFile;
+  for (;;) {
+    try {
+      file = await Deno.open(path, { read: true, write: true });
+      break;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.Busy) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+    }
+  }
+  const id = `usbkit-${Deno.pid}-${++qmpSequence}`;
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // The monitor wants qmp_capabilities once per connection; the connection
+    // outlives this session, so a second one is refused, harmlessly.
+    const lines = [
+      { execute: "qmp_capabilities", id: `${id}-caps` },
+      { execute, ...(args ? { arguments: args } : {}), id },
+    ].map((c) => JSON.stringify(c)).join("\n") + "\n";
+    // The write blocks while QEMU is not connected to the port
+    // (virtio_console's wait_port_writable): it is under the timeout too.
+    const read = async (): Promise<QmpReply> => {
+      let out = encoder.encode(lines);
+      while (out.length > 0) out = out.subarray(await file.write(out));
+      const buffer = new Uint8Array(65536);
+      let text = "";
+      for (;;) {
+        const n = await file.read(buffer);
+        if (n === null) throw new Error("QEMU's monitor port closed");
+        text += decoder.decode(buffer.subarray(0, n), { stream: true });
+        let nl: number;
+        while ((nl = text.indexOf("\n")) >= 0) {
+          const line = text.slice(0, nl).trim();
+          text = text.slice(nl + 1);
+          if (line === "") continue;
+          let reply: QmpReply & { id?: unknown };
+          try {
+            reply = JSON.parse(line);
+          } catch {
+            continue; // not JSON: not ours
+          }
+          if (reply.id === id) return reply;
+        }
+      }
+    };
+    return await Promise.race([
+      read(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `QEMU's monitor did not answer ${execute} within ${timeout} ms`,
+              ),
+            ),
+          Math.max(0, deadline - Date.now()),
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    file.close();
+  }
+}
+
+/** The bench's QEMU device `name`, with its place among them. */
+function qemuDeviceAt(name: string): { device: QemuDeviceInfo; index: number } {
+  const device = qemuDevice(name);
+  return { device, index: benchInfo().qemuDevices.indexOf(device) };
+}
+
+/**
+ * Removes a QEMU device of the bench from its xHCI port (QMP `device_del`):
+ * for the guest, the device is pulled out, even mid-transfer. Waits until
+ * it is gone unless `wait` is false. Removing a removed device only waits.
+ * QEMU also deletes a storage device's drive: {@linkcode qemuDeviceAdd}
+ * adds it again.
+ *
+ * @param name the device's name in the bench (`storage0`), or its kind
+ * @param opts whether and how long to wait
+ *
+ * @example
+ * ```ts ignore
+ * import { qemuDeviceDel } from "./guest.ts";
+ * await qemuDeviceDel("storage0");
+ * ```
+ */
+export async function qemuDeviceDel(
+  name: string,
+  opts: WaitOptions & { wait?: boolean } = {},
+): Promise<void> {
+  const { device } = qemuDeviceAt(name);
+  const before = locate(device.serial);
+  const r = await qmp("device_del", { id: device.name }, opts);
+  if (r.error && r.error.class !== "DeviceNotFound") {
+    throw new Error(`device_del ${device.name}: ${r.error.desc}`);
+  }
+  if (opts.wait === false) return;
+  await waitForDevice(device.serial, false, opts);
+  const t0 = Date.now();
+  while (before !== null && existsSync(before.devnode)) {
+    if (Date.now() - t0 > (opts.timeoutMs ?? 15000)) {
+      throw new Error(`${before.devnode} still exists after removing ${name}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+  }
+}
+
+/**
+ * Plugs a QEMU device of the bench back (QMP `device_add`), with the
+ * properties it was booted with: the same id, serial, xHCI port and backend
+ * (for usb-storage the same image and options; its drive is added again
+ * first if QEMU deleted it). Waits until it has enumerated and returns its
+ * location. Adding a present device only waits.
+ *
+ * A `snapshot` drive (the generated image) comes back as the image is:
+ * writes of the guest before the removal are gone with the old drive. A
+ * drive without `snapshot` writes to the image, so they stay.
+ *
+ * @param name the device's name in the bench (`storage0`), or its kind
+ * @param opts how long to wait
+ * @returns where it enumerated
+ *
+ * @example
+ * ```ts ignore
+ * import { qemuDeviceAdd } from "./guest.ts";
+ * const loc = await qemuDeviceAdd("storage0");
+ * console.log(loc.devnode);
+ * ```
+ */
+export async function qemuDeviceAdd(
+  name: string,
+  opts: WaitOptions = {},
+): Promise<DeviceLocation> {
+  const { device, index } = qemuDeviceAt(name);
+  if (device.kind === "storage") {
+    const blocks = await qmp("query-block", undefined, opts);
+    const drive = `drv-${device.name}`;
+    const present = Array.isArray(blocks.return) &&
+      blocks.return.some((b: { device?: string }) => b.device === drive);
+    if (!present) {
+      const options = storageDriveOptions(device);
+      if (/\s/.test(options)) {
+        throw new Error(`storage ${device.name}: image path has white space`);
+      }
+      const r = await qmp("human-monitor-command", {
+        "command-line": `drive_add 0 ${options}`,
+      }, opts);
+      // HMP answers in text; an empty or "OK" answer is success.
+      const text = typeof r.return === "string" ? r.return.trim() : "";
+      if (r.error || (text !== "" && text !== "OK")) {
+        throw new Error(
+          `drive_add ${drive}: ${r.error?.desc ?? text}`,
+        );
+      }
+    }
+  }
+  const { driver, properties } = qemuDeviceProperties(device, index);
+  const r = await qmp("device_add", { driver, ...properties }, opts);
+  if (r.error && !/Duplicate device ID/.test(r.error.desc)) {
+    throw new Error(`device_add ${device.name}: ${r.error.desc}`);
+  }
+  const loc = await waitForDevice(device.serial, true, opts);
+  if (loc === null) throw new Error(`QEMU device ${name} did not come back`);
   return loc;
 }
 

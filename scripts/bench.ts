@@ -9,16 +9,28 @@
  * contender on each workload, round after round, and the USB/IP track: the
  * usbkit stream client against a TypeScript device (bench/usbip_device.ts)
  * attached to vhci_hcd by a separate process. Back on the host: a table on
- * stdout (medians and ratios to raw-C mmap), the USB/IP track beside the
- * same client on dummy_hcd (median [min-max] and their ratio),
- * bench/results/latest.json, bench/results/latest.svg, and the targets, met
- * or not.
+ * stdout (every figure median [min-max] over the rounds, ratios to raw-C
+ * mmap taken round by round), which contenders' ranges overlap usbkit's,
+ * the USB/IP track beside the same client on dummy_hcd, the targets with
+ * their numbers, met or not, where usbkit's time goes, and how long the
+ * guest run took; bench/results/latest.json and latest.svg; and the
+ * README's benchmark block (between `<!-- bench:start -->` and
+ * `<!-- bench:end -->`, and the USB/IP paragraph after it when the track
+ * ran) regenerated from those results (bench/readme.ts).
  *
- * Flags: `--rounds N` (default 3), `--quick` (small sizes), `--only a,b`
+ * A full run (default sizes, every contender and workload) writes
+ * bench/results/ and the README; a partial one (`--quick`, `--only`,
+ * `--workloads`) writes .cache/bench/partial.json and .svg and leaves the
+ * README alone unless `--readme` is given, so a smoke test never replaces
+ * the published figures.
+ *
+ * Flags: `--rounds N` (default 5), `--quick` (small sizes), `--only a,b`
  * (contenders; the USB/IP track runs with `usbkit-stream`), `--workloads
- * in,usbip-in,usbip-iso,out,rt1,rt16,ctrl` (e.g. `--only usbkit-stream
+ * in,usbip-in,usbip-iso,out,rt1,rt16,ctrl,rss` (e.g. `--only usbkit-stream
  * --workloads in,usbip-in,usbip-iso` for the USB/IP track alone), `--out DIR`
- * (default bench/results), `--pin N|none` (guest CPU every contender runs
+ * (default bench/results, or .cache/bench for a partial run), `--no-readme`
+ * (leave README.md alone), `--readme` (rewrite it even from a partial run),
+ * `--pin N|none` (guest CPU every contender runs
  * on, default 1: see {@link DriverOptions.pin}), `--server-pin N|none`
  * (guest CPU of the USB/IP device process, default the other one: see
  * {@link DriverOptions.serverPin}), `--report-only` (re-render from the last
@@ -50,15 +62,27 @@ import {
 } from "../kernel/util.ts";
 import {
   benchShape,
+  CONTENDERS,
+  PARK_WORKLOADS,
+  renderOverlaps,
   renderSvg,
   renderTable,
   renderTargets,
+  renderTimeGoes,
   renderUsbipTrack,
   resultsFile,
+  RSS_CONTENDER,
+  RSS_WORKLOAD,
   toJson,
   USBIP_CONTENDER,
 } from "../bench/report.ts";
 import {
+  renderReadmeBlock,
+  renderUsbipParagraph,
+  replaceReadmeBlock,
+} from "../bench/readme.ts";
+import {
+  DRIVER_WORKLOADS,
   isUsbipWorkload,
   parseDriverArgs,
   type SamplesFile,
@@ -99,8 +123,10 @@ export function benchmarkBench(timeoutSec: number): Bench {
 /**
  * How long the guest may run: boot, then per round and contender the
  * bulk runs (256 MiB at a pessimistic 20 MB/s, twice), the round trips and
- * the control loop, plus process start-up; and per round each USB/IP track
- * run (`usbipRuns` of them), which also starts and attaches the device.
+ * the control loop, plus process start-up (`parkRuns` more runs per round
+ * for `usbkit-park`); per round each USB/IP track run (`usbipRuns` of
+ * them), which also starts and attaches the device; and once the RSS
+ * workload, when it runs (its own time budget plus start-up).
  *
  * @example
  * ```ts
@@ -108,6 +134,7 @@ export function benchmarkBench(timeoutSec: number): Bench {
  * import { guestTimeoutSec } from "./bench.ts";
  * assert.ok(guestTimeoutSec(3, false, 7) > guestTimeoutSec(1, true, 7));
  * assert.ok(guestTimeoutSec(3, false, 7, 2) > guestTimeoutSec(3, false, 7));
+ * assert.ok(guestTimeoutSec(3, false, 7, 0, 3, true) > guestTimeoutSec(3, false, 7));
  * ```
  */
 export function guestTimeoutSec(
@@ -115,9 +142,16 @@ export function guestTimeoutSec(
   quick: boolean,
   contenders: number,
   usbipRuns = 0,
+  parkRuns = 0,
+  rss = false,
 ): number {
   const perRun = quick ? 25 : 60;
-  return 120 + rounds * (contenders * 5 * perRun + usbipRuns * (perRun + 60));
+  const shape = benchShape(quick);
+  return 120 +
+    rounds *
+      (contenders * 5 * perRun + parkRuns * perRun +
+        usbipRuns * (perRun + 60)) +
+    (rss ? shape.rssMaxSeconds + perRun : 0);
 }
 
 const BIN = () => cacheDir("bench", "bin");
@@ -190,10 +224,13 @@ async function prepare(): Promise<void> {
 
 interface Cli {
   rounds: number;
+  /** `true` --readme, `false` --no-readme, undefined: only for a full run. */
+  readme: boolean | undefined;
   quick: boolean;
   only: string | undefined;
   workloads: string | undefined;
-  outDir: string;
+  /** `--out`, when given. */
+  outDir: string | undefined;
   reportOnly: boolean;
   pin: string;
   serverPin: string | undefined;
@@ -206,17 +243,19 @@ interface Cli {
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseBenchCli } from "./bench.ts";
- * const c = parseBenchCli(["--", "--rounds", "5", "--quick"]);
- * assert.ok(c.rounds === 5 && c.quick && !c.reportOnly);
+ * const c = parseBenchCli(["--", "--rounds", "7", "--quick", "--no-readme"]);
+ * assert.ok(c.rounds === 7 && c.quick && !c.reportOnly && c.readme === false);
+ * assert.equal(parseBenchCli([]).rounds, 5);
  * ```
  */
 export function parseBenchCli(args: readonly string[]): Cli {
   const c: Cli = {
-    rounds: 3,
+    rounds: 5,
+    readme: undefined,
     quick: false,
     only: undefined,
     workloads: undefined,
-    outDir: join(projectRoot(), "bench", "results"),
+    outDir: undefined,
     reportOnly: false,
     pin: "1",
     serverPin: undefined,
@@ -252,6 +291,12 @@ export function parseBenchCli(args: readonly string[]): Cli {
       case "--report-only":
         c.reportOnly = true;
         break;
+      case "--readme":
+        c.readme = true;
+        break;
+      case "--no-readme":
+        c.readme = false;
+        break;
       case "--pin":
         c.pin = v();
         break;
@@ -265,11 +310,82 @@ export function parseBenchCli(args: readonly string[]): Cli {
   return c;
 }
 
-/** Renders the table, JSON and SVG from a samples file. */
-async function report(samples: SamplesFile, outDir: string): Promise<void> {
+/**
+ * Whether the samples are of a full run: default sizes, and every contender
+ * and every workload measured at least once (so the README may quote it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isFullRun } from "./bench.ts";
+ * assert.equal(isFullRun({ quick: false, samples: [] }), false);
+ * ```
+ */
+export function isFullRun(
+  samples: Pick<SamplesFile, "quick" | "samples">,
+): boolean {
+  if (samples.quick) return false;
+  const has = (c: string, w: string) =>
+    samples.samples.some((s) => s.contender === c && s.workload === w);
+  return CONTENDERS.every((c) =>
+    samples.samples.some((s) => s.contender === c)
+  ) &&
+    DRIVER_WORKLOADS.every((w) =>
+      samples.samples.some((s) => s.workload === w)
+    ) &&
+    PARK_WORKLOADS.every((w) => has("usbkit-park", w)) &&
+    has(RSS_CONTENDER, RSS_WORKLOAD);
+}
+
+/**
+ * The machine the run was on, for the report: cores, memory and CPU model
+ * of the host that runs the guest.
+ */
+async function machineKind(): Promise<string> {
+  const cores = navigator.hardwareConcurrency;
+  const gib = Math.round(Deno.systemMemoryInfo().total / 2 ** 30);
+  let model = "";
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(
+      await Deno.readTextFile("/proc/cpuinfo"),
+    );
+    if (m) model = `, ${m[1]!.trim()}`;
+  } catch {
+    // no /proc/cpuinfo
+  }
+  return `${cores} cores, ${gib} GiB${model}`;
+}
+
+/** Formats a block of Markdown as `deno fmt` would (stdin to stdout). */
+async function fmtMarkdown(text: string): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--ext", "md", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(text));
+  await w.close();
+  const out = await child.output();
+  return out.success ? new TextDecoder().decode(out.stdout) : text;
+}
+
+/**
+ * Renders the table, JSON and SVG from a samples file, and the README's
+ * benchmark block when `readme` says so (see the module doc).
+ */
+async function report(samples: SamplesFile, cli: Cli): Promise<void> {
+  const full = isFullRun(samples);
+  const readme = cli.readme ?? full;
+  // The README quotes bench/results/latest.*: a run that rewrites it writes
+  // them; a partial one keeps out of the published results.
+  const outDir = cli.outDir ??
+    (readme ? join(projectRoot(), "bench", "results") : cacheDir("bench"));
+  const name = readme || cli.outDir !== undefined ? "latest" : "partial";
   const shape = benchShape(samples.quick);
   const date = samples.date ?? new Date().toISOString();
-  const machine = "node (2 cores, TCG guest)";
+  const machine = await machineKind();
   const results = resultsFile(samples.samples, {
     date,
     machine,
@@ -277,19 +393,21 @@ async function report(samples: SamplesFile, outDir: string): Promise<void> {
     rounds: samples.rounds,
     quick: samples.quick,
     pinnedCpu: samples.pin ?? null,
+    guestSeconds: samples.guestSeconds ?? null,
+    finished: samples.finished,
     devices: samples.devices ?? {},
     shape,
   });
   await Deno.mkdir(outDir, { recursive: true });
-  const jsonPath = join(outDir, "latest.json");
-  const svgPath = join(outDir, "latest.svg");
+  const jsonPath = join(outDir, `${name}.json`);
+  const svgPath = join(outDir, `${name}.svg`);
   await Deno.writeTextFile(jsonPath, toJson(results));
   const pin = samples.pin ?? null;
   const sub = [
     date.slice(0, 10),
     machine,
     `guest kernel ${samples.kernel}`,
-    `median of ${samples.rounds} round(s)`,
+    `median [min-max] of ${samples.rounds} round(s)`,
     pin === null
       ? "contenders not pinned"
       : `every contender pinned to guest CPU ${pin}`,
@@ -307,9 +425,16 @@ async function report(samples: SamplesFile, outDir: string): Promise<void> {
   });
   console.log(`usbkit benchmark: ${sub}`);
   console.log(
-    "Scores are medians; CPU is user+sys of the whole contender process during the measured phase;",
+    "Every figure is median [min-max] over the rounds; ratios are taken round by round (each round's figure over the same round's raw-C mmap).",
   );
-  console.log("RSS is the process's peak. MB = 10^6 bytes.");
+  console.log(
+    "CPU is user+sys of the whole contender process during the measured phase; RSS is the process's peak. MB = 10^6 bytes.",
+  );
+  if (results.guestSeconds !== null) {
+    console.log(
+      `The guest run took ${(results.guestSeconds / 60).toFixed(1)} min.`,
+    );
+  }
   const hex = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
   for (const [name, d] of Object.entries(samples.devices ?? {})) {
     console.log(
@@ -331,11 +456,45 @@ async function report(samples: SamplesFile, outDir: string): Promise<void> {
   }
   console.log("");
   console.log(renderTable(results.cells, shape));
+  console.log("Overlapping ranges:");
+  console.log(
+    renderOverlaps(results.overlaps).split("\n").map((l) => `  ${l}`).join(
+      "\n",
+    ),
+  );
+  console.log("");
   const track = renderUsbipTrack(results.usbip);
   if (track !== "") console.log(track);
-  console.log("Targets:");
+  console.log("Targets (ratio per round: median [min-max]):");
   console.log(renderTargets(results.targets));
+  const goes = renderTimeGoes(results.cells);
+  if (goes !== "") {
+    console.log("\nWhere the time goes (usbkit, median [min-max]):");
+    console.log(goes);
+  }
   console.log(`\nwrote ${jsonPath} and ${svgPath}`);
+  if (!readme) {
+    console.log(
+      cli.readme === false
+        ? "README.md left alone (--no-readme)"
+        : "README.md left alone: a partial run (--quick, --only or --workloads; --readme to write it anyway)",
+    );
+    return;
+  }
+  const readmePath = join(projectRoot(), "README.md");
+  const block = await fmtMarkdown(renderReadmeBlock(results));
+  const usbip = renderUsbipParagraph(results, samples.serverPin ?? null);
+  const text = replaceReadmeBlock(
+    await Deno.readTextFile(readmePath),
+    block,
+    usbip === null ? null : await fmtMarkdown(usbip),
+  );
+  await Deno.writeTextFile(readmePath, text);
+  console.log(
+    `rewrote README.md's benchmark block${
+      usbip === null ? "" : " and its USB/IP track paragraph"
+    } from this run`,
+  );
 }
 
 /**
@@ -379,11 +538,19 @@ export async function main(args: readonly string[]): Promise<number> {
     const usbipRuns = d.contenders.includes(USBIP_CONTENDER)
       ? d.workloads.filter(isUsbipWorkload).length
       : 0;
+    const parkRuns = d.contenders.includes("usbkit-park")
+      ? d.workloads.filter((w) =>
+        (PARK_WORKLOADS as readonly string[]).includes(w)
+      ).length
+      : 0;
     const timeoutSec = guestTimeoutSec(
       cli.rounds,
       cli.quick,
-      d.contenders.length,
+      d.contenders.filter((c) => c !== "usbkit-park").length,
       usbipRuns,
+      parkRuns,
+      d.contenders.includes(RSS_CONTENDER) &&
+        d.workloads.includes(RSS_WORKLOAD),
     );
     progress(
       `booting the bench (SourceSink + Loopback, SuperSpeed; vhci-hcd); at most ${
@@ -427,7 +594,12 @@ export async function main(args: readonly string[]): Promise<number> {
     );
     return 1;
   }
-  await report(samples, cli.outDir);
+  try {
+    await report(samples, cli);
+  } catch (e) {
+    console.error(`usbkit bench: ${(e as Error).message}`);
+    return 1;
+  }
   return samples.finished ? 0 : 1;
 }
 

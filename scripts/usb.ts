@@ -25,8 +25,17 @@
 
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsbError } from "../src/errors.ts";
-import { EXIT_FAILED, exitCodeFor } from "../src/exit_codes.ts";
-import { listDevices, type ListOptions } from "../src/enumeration.ts";
+import {
+  EXIT_FAILED,
+  exitCodeFor,
+  type ExitSignal,
+  signalExitCode,
+} from "../src/exit_codes.ts";
+import {
+  listDevices,
+  type ListOptions,
+  type UsbDeviceInfo,
+} from "../src/enumeration.ts";
 import { selectDevice } from "../src/selector.ts";
 import { SERVE_HELP, serveCommand } from "./serve_device.ts";
 import {
@@ -199,6 +208,64 @@ ${ROOT_OPTIONS_HELP}`,
         io.out(formatDeviceTree(info, usbfs));
       }
       return 0;
+    },
+  },
+  watch: {
+    summary: "print devices as they are plugged in and unplugged",
+    help: `usb watch [<selector>] [--json] [--all] [--snapshot]
+
+Prints a line each time a USB device is plugged in (add) or unplugged
+(remove), until Ctrl-C. Events come from the kernel's uevents: udevd is not
+needed. An add is printed once the kernel has configured the device.
+
+  <selector>   only devices this selector matches (as \`usb describe\` takes it)
+  --json       one JSON object per line: "type" ("add" or "remove") and the
+               same device fields as \`usb list --json\`
+  --all        include root hubs
+  --snapshot   first print the devices present now, as add lines
+
+exit status: 130 after Ctrl-C (SIGINT), 143 after SIGTERM, 1 on a failure`,
+    async run(args, io) {
+      const { values, positionals } = parse("watch", args, {
+        help: { type: "boolean", short: "h" },
+        json: { type: "boolean" },
+        all: { type: "boolean" },
+        snapshot: { type: "boolean" },
+      }, 1);
+      if (values.help) {
+        io.out(commands.watch!.help);
+        return 0;
+      }
+      const { watchDevices } = await import("../src/hotplug.ts");
+      const watcher = watchDevices({
+        ...(positionals[0] === undefined ? {} : { filter: positionals[0] }),
+        snapshot: values.snapshot ?? false,
+      });
+      let stoppedBy: ExitSignal | undefined;
+      const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
+        const h = () => {
+          stoppedBy ??= sig;
+          void watcher.close();
+        };
+        Deno.addSignalListener(sig, h);
+        return () => Deno.removeSignalListener(sig, h);
+      });
+      try {
+        io.err("watching USB devices (Ctrl-C to stop)");
+        if (!values.json) io.out(WATCH_HEADER);
+        for await (const { type, device } of watcher) {
+          if (device.isRootHub && !values.all) continue;
+          io.out(
+            values.json
+              ? JSON.stringify({ type, ...(toJson(device) as object) })
+              : formatWatchLine(type, device),
+          );
+        }
+      } finally {
+        for (const remove of handlers) remove();
+        await watcher.close();
+      }
+      return stoppedBy === undefined ? 0 : signalExitCode(stoppedBy);
     },
   },
   rebind: {
@@ -394,6 +461,28 @@ function parse<O extends NonNullable<ParseArgsConfig["options"]>>(
     );
   }
   return parsed;
+}
+
+const WATCH_HEADER =
+  "TIME         EVENT  BUS DEV PORT     ID        SPEED      " +
+  "PRODUCT";
+
+/** One `usb watch` line: fixed columns, since lines are printed as they come. */
+function formatWatchLine(type: string, d: UsbDeviceInfo): string {
+  const hex4 = (n: number) => n.toString(16).padStart(4, "0");
+  const p3 = (n: number) => String(n).padStart(3, "0");
+  const name = [d.manufacturerName, d.productName].filter((x) =>
+    x !== undefined
+  ).join(" ");
+  const serial = d.serialNumber === undefined
+    ? ""
+    : ` serial ${d.serialNumber}`;
+  const time = new Date().toISOString().slice(11, 23);
+  return `${time} ${type.padEnd(6)} ${p3(d.busNumber)} ${p3(d.deviceAddress)} ${
+    d.portPath.padEnd(8)
+  } ${hex4(d.vendorId)}:${hex4(d.productId)} ${d.speed.padEnd(10)} ${
+    name || "-"
+  }${serial}`.trimEnd();
 }
 
 function listOptions(

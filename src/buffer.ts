@@ -14,8 +14,9 @@
  * @module
  */
 
+import { Capability } from "./capabilities.ts";
+import type { UrbBuffer, UrbEngine } from "./engine.ts";
 import { Errno, errorFromErrno, UsbError } from "./errors.ts";
-import type { UrbBuffer, UrbEngine } from "./transfer.ts";
 
 const PAGE = 4096;
 
@@ -158,6 +159,14 @@ export class UsbBuffer {
     return { kind: "array", array: this.#held!, offset };
   }
 
+  /**
+   * While in flight, the ordinary memory the kernel copies to and from
+   * (null for mapped memory, whose region is {@linkcode base}).
+   */
+  get kernelArray(): Uint8Array<ArrayBuffer> | null {
+    return this.#held;
+  }
+
   /** The transfer is over: a fresh view comes back. Used by Endpoint. */
   complete(): void {
     if (!this.#inFlight) return;
@@ -254,7 +263,7 @@ export class BufferPool {
         "allocBuffer: the device was closed",
       );
     }
-    const capMmap = (this.#engine.capabilities & 0x20) !== 0; // USBDEVFS_CAP_MMAP
+    const capMmap = (this.#engine.capabilities & Capability.MMAP) !== 0;
     if (options.zeroCopy === false || !capMmap) {
       const why = options.zeroCopy === false
         ? "zeroCopy: false was requested"
@@ -278,14 +287,9 @@ export class BufferPool {
         );
       }
     }
-    const err = new Int32Array(1);
-    const base = this.#engine.h.sym.usbkit_mmap(
-      this.#engine.handle,
-      bytes,
-      err,
-    );
-    if (base === null) {
-      const errno = err[0] ?? -Errno.EIO;
+    const base = this.#engine.usbfs.mmap(bytes);
+    if (typeof base === "number") {
+      const errno = base;
       if (errno === -Errno.ENOMEM) {
         this.#trim();
         const e = errorFromErrno(errno, `allocBuffer(${size})`);
@@ -356,7 +360,7 @@ export class BufferPool {
   }
 
   #unmap(base: Deno.PointerObject, bytes: number): void {
-    this.#engine.h.sym.usbkit_munmap(base, bytes);
+    this.#engine.usbfs.munmap(base, bytes);
     this.#mapped -= bytes;
   }
 

@@ -5,22 +5,34 @@
  * @module
  */
 
-import { errorFromErrno } from "./errors.ts";
-import { cString, helper } from "./ffi.ts";
 import type { Speed } from "./enumeration.ts";
+import { probe } from "./usbfs.ts";
+
+/**
+ * The USBDEVFS_CAP_* bits, from include/uapi/linux/usbdevice_fs.h.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Capability } from "./capabilities.ts";
+ * assert.equal(Capability.MMAP, 0x20);
+ * ```
+ */
+export const Capability = {
+  ZERO_PACKET: 0x01,
+  BULK_CONTINUATION: 0x02,
+  NO_PACKET_SIZE_LIM: 0x04,
+  BULK_SCATTER_GATHER: 0x08,
+  REAP_AFTER_DISCONNECT: 0x10,
+  MMAP: 0x20,
+  DROP_PRIVILEGES: 0x40,
+  CONNINFO_EX: 0x80,
+  SUSPEND: 0x100,
+} as const;
 
 /** Capability bit names, from include/uapi/linux/usbdevice_fs.h (USBDEVFS_CAP_*). */
-export const CAPABILITY_BITS: readonly (readonly [number, string])[] = [
-  [0x01, "ZERO_PACKET"],
-  [0x02, "BULK_CONTINUATION"],
-  [0x04, "NO_PACKET_SIZE_LIM"],
-  [0x08, "BULK_SCATTER_GATHER"],
-  [0x10, "REAP_AFTER_DISCONNECT"],
-  [0x20, "MMAP"],
-  [0x40, "DROP_PRIVILEGES"],
-  [0x80, "CONNINFO_EX"],
-  [0x100, "SUSPEND"],
-];
+export const CAPABILITY_BITS: readonly (readonly [number, string])[] = Object
+  .entries(Capability).map(([name, bit]) => [bit, name] as const);
 
 /** The capabilities of one usbfs device node. */
 export interface Capabilities {
@@ -109,19 +121,10 @@ export function idsOfDevnode(
  * ```
  */
 export function readCapabilities(devnode: string): Capabilities {
-  const { sym } = helper();
-  const out = new Int32Array(2);
-  const r = sym.usbkit_probe(cString(devnode), out);
-  if (r < 0) {
-    throw errorFromErrno(r, `cannot read the capabilities of ${devnode}`, {
-      devnode,
-      ...idsOfDevnode(devnode),
-    });
-  }
-  const bits = out[0] ?? 0;
+  const [bits, speed] = probe(devnode, { devnode, ...idsOfDevnode(devnode) });
   return {
     bits,
     names: capabilityNames(bits),
-    speed: speedFromKernel(out[1] ?? 0),
+    speed: speedFromKernel(speed),
   };
 }

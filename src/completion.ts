@@ -3,14 +3,34 @@
  *
  * The helper's reaper thread writes a fixed-size record per reaped URB into a
  * ring in shared memory. This module reads the ring through long-lived typed
- * arrays and keeps at most one parked `usbkit_wait` call, and only while URBs
- * are in flight, so an idle process can exit. A wakeup drains every record
- * published so far; nothing is allocated per completion.
+ * arrays and dispatches each record once: to the device's sink (a URB of a
+ * transfer) or to a helper-side stream's sink (a stream chunk, which the
+ * reaper resubmits by itself). Nothing is allocated per completion.
+ *
+ * Waking up. While anything is in flight the loop keeps one wait going. With
+ * `USBKIT_WAKE=spin` (the default) it first spins briefly in native code on
+ * the ring's head (yielding the CPU each round, so a reaper pinned to the
+ * same CPU runs), after letting the code that the last completions resumed
+ * submit more; only when nothing arrives in that window does it park in a
+ * `nonblocking` wait on the helper's eventfd. `USBKIT_WAKE=park` always
+ * parks. The park is race-free: the helper marks the consumer parked with a
+ * native atomic store and re-checks the head before it polls, and the reaper
+ * rings the doorbell only for a parked consumer (helper/src/ring.rs).
+ * `USBKIT_SPIN_US` sets the spin window (default 400 µs).
  *
  * @module
  */
 
-import { type Helper, helper } from "./ffi.ts";
+import {
+  monotonicMs,
+  ringAck,
+  ringDoorbell,
+  type RingMemory,
+  ringOpen,
+  ringShutdown,
+  ringSpin,
+  ringWait,
+} from "./usbfs.ts";
 
 /** Receives the completions of one open device. */
 export interface CompletionSink {
@@ -25,8 +45,92 @@ export interface CompletionSink {
   deviceGone(): void;
 }
 
+/** Receives the records of one helper-side stream (src/usbfs.ts `HelperStream`). */
+export interface StreamSink {
+  /** Buffer `index` came back from the kernel: `status` 0 or -errno. */
+  chunk(index: number, status: number, actualLength: number): void;
+  /** A resubmit failed with -errno `status`: the helper halted the stream. */
+  halted(status: number): void;
+  /** The stream was stopped and nothing is left in the kernel. */
+  ended(): void;
+  /** True while the kernel holds URBs of the stream (a record may come). */
+  readonly expecting: boolean;
+}
+
+/**
+ * Counters of the completion loop, for benchmarks: how often it woke, how
+ * many records each wake drained, and how long records waited between the
+ * reaper and JavaScript.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { latencyPercentile, type CompletionStats } from "./completion.ts";
+ * const s: CompletionStats = {
+ *   wake: "spin", spinUs: 400, wakeups: 1, spins: 3, spinHits: 2, drains: 3, records: 3,
+ *   latencyUs: new Uint32Array(32),
+ * };
+ * s.latencyUs[5] = 3; // three records waited 16-31 µs
+ * assert.equal(latencyPercentile(s.latencyUs, 0.5), 32);
+ * ```
+ */
+export interface CompletionStats {
+  /** The wakeup strategy in use (`USBKIT_WAKE`). */
+  readonly wake: "spin" | "park";
+  /** The spin window, in microseconds (0 with `park`). */
+  readonly spinUs: number;
+  /** Parked waits that returned. */
+  wakeups: number;
+  /** Spins started (each before a park would have been). */
+  spins: number;
+  /** Spins that saw records arrive, so no park was needed. */
+  spinHits: number;
+  /** Drains that found records. */
+  drains: number;
+  /** Records drained (URB and stream completions). */
+  records: number;
+  /**
+   * Records by reap → drain latency, from the record's reap time: bucket 0
+   * is under 1 µs, bucket b ≥ 1 is [2^(b-1), 2^b) µs. Use
+   * {@linkcode latencyPercentile}.
+   */
+  readonly latencyUs: Uint32Array;
+}
+
+/**
+ * The upper bound, in µs, of the histogram bucket holding quantile `q`
+ * (0..1) of {@linkcode CompletionStats.latencyUs}; NaN when it is empty.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { latencyPercentile } from "./completion.ts";
+ * const h = new Uint32Array(32);
+ * h[1] = 1; // 1 µs
+ * h[9] = 9; // 256-511 µs
+ * assert.equal(latencyPercentile(h, 0.5), 512);
+ * assert.ok(Number.isNaN(latencyPercentile(new Uint32Array(32), 0.5)));
+ * ```
+ */
+export function latencyPercentile(hist: Uint32Array, q: number): number {
+  let total = 0;
+  for (const n of hist) total += n;
+  if (total === 0) return NaN;
+  const want = Math.max(1, Math.ceil(total * q));
+  let seen = 0;
+  for (let b = 0; b < hist.length; b++) {
+    seen += hist[b]!;
+    if (seen >= want) return b === 0 ? 1 : 2 ** b;
+  }
+  return NaN;
+}
+
 /** Record kinds, from helper/src/ring.rs. */
-const KIND_GONE = 1;
+const KIND_URB = 0,
+  KIND_GONE = 1,
+  KIND_STREAM = 2,
+  KIND_STREAM_END = 3,
+  KIND_STREAM_HALT = 4;
 /** Word offsets in a record, from helper/src/ring.rs. */
 const REC_KIND = 0,
   REC_DEVICE = 1,
@@ -35,35 +139,44 @@ const REC_KIND = 0,
   REC_ACTUAL = 4,
   REC_ERRORS = 5;
 
+/** Consecutive spin rounds before the loop parks anyway, so timers and I/O get a turn. */
+const MAX_SPINS_IN_ROW = 64;
+
+function envOf(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // no --allow-env: the defaults
+  }
+}
+
 class CompletionLoop {
-  readonly #h: Helper;
-  #handle: Deno.PointerObject;
-  #words: Int32Array<ArrayBuffer>;
-  #mask: number;
-  #stride: number;
+  readonly #ring: RingMemory;
   #tail = 0;
   #inflight = 0;
   #parked = false;
-  /** Parked waits that returned, and records drained: their ratio is the batching. */
-  readonly stats = { wakeups: 0, records: 0 };
+  readonly #spinUs: number;
+  readonly stats: CompletionStats;
   readonly #sinks = new Map<number, CompletionSink>();
+  readonly #streams = new Map<number, StreamSink>();
+  /** The same sinks, for the allocation-free check before a spin. */
+  #streamList: StreamSink[] = [];
 
-  constructor(h: Helper) {
-    this.#h = h;
-    const r = h.sym.usbkit_init();
-    if (r < 0) throw new Error(`usbkit_init failed: errno ${-r}`);
-    const handle = h.sym.usbkit_ring_handle();
-    const records = h.sym.usbkit_ring_records();
-    if (handle === null || records === null) {
-      throw new Error("usbkit ring missing after init");
-    }
-    this.#handle = handle;
-    const bytes = h.sym.usbkit_ring_bytes();
-    this.#words = new Int32Array(
-      Deno.UnsafePointerView.getArrayBuffer(records, bytes),
-    );
-    this.#mask = h.layout.ringCapacity - 1;
-    this.#stride = h.layout.recordWords;
+  constructor() {
+    this.#ring = ringOpen();
+    const wake = envOf("USBKIT_WAKE") === "park" ? "park" : "spin";
+    const us = Number(envOf("USBKIT_SPIN_US") ?? 400);
+    this.#spinUs = wake === "park" || !(us >= 0 && us <= 100_000) ? 0 : us;
+    this.stats = {
+      wake,
+      spinUs: this.#spinUs,
+      wakeups: 0,
+      spins: 0,
+      spinHits: 0,
+      drains: 0,
+      records: 0,
+      latencyUs: new Uint32Array(32),
+    };
   }
 
   register(deviceId: number, sink: CompletionSink): void {
@@ -73,17 +186,28 @@ class CompletionLoop {
   unregister(deviceId: number): void {
     this.drain();
     this.#sinks.delete(deviceId);
-    // A parked wait with nothing left in flight would hold the process open.
-    if (this.#parked && this.#inflight === 0) {
-      this.#h.sym.usbkit_ring_doorbell(this.#handle);
-    }
+    this.#nudge();
     this.#maybeShutdown();
+  }
+
+  /** A helper-side stream starts: its records go to `sink`, and the loop waits while it lives. */
+  streamStarted(id: number, sink: StreamSink): void {
+    this.#streams.set(id, sink);
+    this.#streamList = [...this.#streams.values()];
+    if (!this.#parked) void this.#park();
+  }
+
+  /** The stream was freed. */
+  streamEnded(id: number): void {
+    if (!this.#streams.delete(id)) return;
+    this.#streamList = [...this.#streams.values()];
+    this.#nudge();
   }
 
   /** A URB was handed to the kernel. */
   submitted(): void {
     this.#inflight++;
-    if (!this.#parked) this.#park();
+    if (!this.#parked) void this.#park();
   }
 
   /**
@@ -94,9 +218,23 @@ class CompletionLoop {
    */
   submitFailed(): void {
     this.#inflight--;
-    if (this.#parked && this.#inflight === 0) {
-      this.#h.sym.usbkit_ring_doorbell(this.#handle);
-    }
+    this.#nudge();
+  }
+
+  /** Wakes a parked wait that has nothing left to wait for. */
+  #nudge(): void {
+    if (this.#parked && !this.#busy) ringDoorbell(this.#ring.handle);
+  }
+
+  get #busy(): boolean {
+    return this.#inflight > 0 || this.#streams.size > 0;
+  }
+
+  /** True when a record may come soon: worth a spin. */
+  get #expecting(): boolean {
+    if (this.#inflight > 0) return true;
+    for (const s of this.#streamList) if (s.expecting) return true;
+    return false;
   }
 
   /**
@@ -105,54 +243,93 @@ class CompletionLoop {
    * with `reportError` after the batch, and the loop goes on.
    */
   drain(): void {
-    const sym = this.#h.sym;
-    const words = this.#words;
+    const { words, times, mask, stride, handle } = this.#ring;
     let tail = this.#tail;
-    let head = sym.usbkit_ring_ack(this.#handle, tail);
-    const errors: unknown[] = [];
+    let head = ringAck(handle, tail);
+    if (tail === head) return;
+    this.stats.drains++;
+    const hist = this.stats.latencyUs;
+    let errors: unknown[] | undefined;
     while (tail !== head) {
+      const now = monotonicMs();
       // Gone records first: a URB killed by an unplug (EPROTO, ESHUTDOWN)
       // is published in the same batch as its device's gone record, and must
       // be reported as a disconnection, not as an I/O error.
       for (let t = tail; t !== head; t = (t + 1) >>> 0) {
-        const base = (t & this.#mask) * this.#stride;
+        const base = (t & mask) * stride;
         if (words[base + REC_KIND] === KIND_GONE) {
           try {
             this.#sinks.get(words[base + REC_DEVICE]!)?.deviceGone();
           } catch (e) {
-            errors.push(e);
+            (errors ??= []).push(e);
           }
         }
       }
       for (; tail !== head; tail = (tail + 1) >>> 0) {
-        const base = (tail & this.#mask) * this.#stride;
-        if (words[base + REC_KIND] === KIND_GONE) continue;
-        this.#inflight--;
+        const base = (tail & mask) * stride;
+        const kind = words[base + REC_KIND]!;
+        if (kind === KIND_GONE) continue;
         this.stats.records++;
+        const us = (now - times[(base >>> 1) + 3]!) * 1000;
+        hist[us < 1 ? 0 : Math.min(31, 32 - Math.clz32(us))]!++;
         try {
-          this.#sinks.get(words[base + REC_DEVICE]!)?.urbCompleted(
-            words[base + REC_SLOT]!,
-            words[base + REC_STATUS]!,
-            words[base + REC_ACTUAL]!,
-            words[base + REC_ERRORS]!,
-          );
+          if (kind === KIND_URB) {
+            this.#inflight--;
+            this.#sinks.get(words[base + REC_DEVICE]!)?.urbCompleted(
+              words[base + REC_SLOT]!,
+              words[base + REC_STATUS]!,
+              words[base + REC_ACTUAL]!,
+              words[base + REC_ERRORS]!,
+            );
+          } else {
+            const sink = this.#streams.get(words[base + REC_SLOT]!);
+            if (sink === undefined) continue;
+            if (kind === KIND_STREAM) {
+              sink.chunk(
+                words[base + REC_ERRORS]!,
+                words[base + REC_STATUS]!,
+                words[base + REC_ACTUAL]!,
+              );
+            } else if (kind === KIND_STREAM_END) sink.ended();
+            else if (kind === KIND_STREAM_HALT) {
+              sink.halted(words[base + REC_STATUS]!);
+            }
+          }
         } catch (e) {
-          errors.push(e);
+          (errors ??= []).push(e);
         }
       }
       this.#tail = tail;
-      head = sym.usbkit_ring_ack(this.#handle, tail);
+      head = ringAck(handle, tail);
     }
     this.#tail = tail;
     // A throwing sink is a bug: make it visible without breaking the ring.
-    for (const e of errors) reportError(e);
+    if (errors) { for (const e of errors) reportError(e); }
   }
 
   async #park(): Promise<void> {
     this.#parked = true;
+    const handle = this.#ring.handle;
     try {
-      while (this.#inflight > 0) {
-        await this.#h.sym.usbkit_wait(this.#handle, -1);
+      let inRow = 0;
+      while (this.#busy) {
+        if (this.#spinUs > 0 && inRow < MAX_SPINS_IN_ROW) {
+          // Let the code the last drain resumed (or the caller that just
+          // submitted) run first: it may submit more before we spin.
+          await null;
+          if (!this.#busy) break;
+          if (this.#expecting) {
+            this.stats.spins++;
+            if (ringSpin(handle, this.#tail, this.#spinUs) !== this.#tail) {
+              this.stats.spinHits++;
+              inRow++;
+              this.drain();
+              continue;
+            }
+          }
+        }
+        inRow = 0;
+        await ringWait(handle, -1);
         this.stats.wakeups++;
         this.drain();
       }
@@ -163,10 +340,9 @@ class CompletionLoop {
   }
 
   #maybeShutdown(): void {
-    if (this.#sinks.size > 0 || this.#parked || this.#inflight > 0) return;
-    // Views of the ring must be detached before the helper frees it.
-    this.#words.buffer.transfer(0);
-    this.#h.sym.usbkit_shutdown();
+    if (this.#sinks.size > 0 || this.#parked || this.#busy) return;
+    // Views of the ring are detached before the helper frees it.
+    ringShutdown(this.#ring);
     if (current === this) current = undefined;
   }
 }
@@ -180,17 +356,20 @@ let current: CompletionLoop | undefined;
  * @example
  * ```ts ignore
  * import { completions } from "./completion.ts";
- * completions().drain();
+ * const { wakeups, records } = completions().stats;
+ * console.log(`${records / wakeups} completions per wakeup`);
  * ```
  */
 export function completions(): {
   register(deviceId: number, sink: CompletionSink): void;
   unregister(deviceId: number): void;
+  streamStarted(id: number, sink: StreamSink): void;
+  streamEnded(id: number): void;
   submitted(): void;
   submitFailed(): void;
   drain(): void;
-  readonly stats: { wakeups: number; records: number };
+  readonly stats: CompletionStats;
 } {
-  current ??= new CompletionLoop(helper());
+  current ??= new CompletionLoop();
   return current;
 }

@@ -14,27 +14,26 @@ import type {
 import { listDevices, type UsbDeviceInfo } from "./enumeration.ts";
 import { type OpenResource, trackOpen, untrackOpen } from "./cleanup.ts";
 import { clearDetach, recordDetach } from "./driver_journal.ts";
-import { Errno, errorFromErrno, UsbError } from "./errors.ts";
-import { cString, helper } from "./ffi.ts";
+import { Errno, UsbError } from "./errors.ts";
+import type { Endpoint } from "./endpoint.ts";
 import { Interface } from "./interface.ts";
-import {
-  type AllocBufferOptions,
-  BufferPool,
-  type UsbBuffer,
-} from "./buffer.ts";
+import { type AllocBufferOptions, BufferPool, UsbBuffer } from "./buffer.ts";
 import {
   checkSelector,
   type DeviceSelector,
   selectDevice,
 } from "./selector.ts";
+import { UrbEngine, UrbType } from "./engine.ts";
+import { type BatchRequest, type BatchResult, Transfer } from "./transfer.ts";
+import type { InResult, OutResult, TransferOptions } from "./urb.ts";
+import { Usbfs } from "./usbfs.ts";
 import {
-  type InResult,
-  type OutResult,
-  Transfer,
-  type TransferOptions,
-  UrbEngine,
-  UrbType,
-} from "./transfer.ts";
+  findAgain,
+  type ReopenInfo,
+  type ReopenOptions,
+  type ResetResult,
+  UnplugWatch,
+} from "./hotplug.ts";
 import {
   checkBoolean,
   checkBytes,
@@ -44,9 +43,12 @@ import {
   checkOptions,
   checkString,
   checkTransferOptions,
+  describeValue,
   hex,
   invalidArgument,
   MAX_TRANSFER_BYTES,
+  plainBytes,
+  readTransferOptions,
 } from "./validate.ts";
 
 /** A control transfer's setup packet, WebUSB style. */
@@ -188,6 +190,119 @@ function writeSetup(
   buf[7] = length >> 8;
 }
 
+/** The first 6 bytes of the setup packet being sent: see {@linkcode setupInto}. */
+const SETUP = new Uint8Array(8);
+const SETUP_KEYS = [
+  "requestType",
+  "recipient",
+  "request",
+  "value",
+  "index",
+] as const;
+const setupRead: unknown[] = [
+  undefined,
+  undefined,
+  undefined,
+  undefined,
+  undefined,
+];
+
+function isInt(v: unknown, max: number): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max &&
+    !Object.is(v, -0);
+}
+
+/**
+ * {@linkcode checkSetup} without allocating when the packet is good: reads
+ * each field once, writes bmRequestType, bRequest, wValue and wIndex into
+ * {@linkcode SETUP}, returns bRequest. A bad packet throws what
+ * `checkSetup` throws.
+ */
+function setupInto(method: string, value: unknown, dir: "in" | "out"): number {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return checkSetup(method, value).request;
+  }
+  for (let i = 0; i < 5; i++) {
+    try {
+      setupRead[i] = (value as Record<string, unknown>)[SETUP_KEYS[i]!];
+    } catch (e) {
+      throw new UsbError(
+        "invalid-argument",
+        `${method}: setup.${SETUP_KEYS[i]} could not be read: ${
+          describeValue(e)
+        }`,
+        { cause: e },
+      );
+    }
+  }
+  const requestType = setupRead[0], recipient = setupRead[1];
+  const request = setupRead[2], v = setupRead[3], index = setupRead[4];
+  if (
+    typeof requestType === "string" &&
+    Object.hasOwn(REQUEST_TYPES, requestType) &&
+    typeof recipient === "string" && Object.hasOwn(RECIPIENTS, recipient) &&
+    isInt(request, 0xff) && isInt(v, 0xffff) && isInt(index, 0xffff)
+  ) {
+    SETUP[0] = (dir === "in" ? 0x80 : 0) |
+      (REQUEST_TYPES[requestType as keyof typeof REQUEST_TYPES] << 5) |
+      RECIPIENTS[recipient as keyof typeof RECIPIENTS];
+    SETUP[1] = request;
+    SETUP[2] = v & 0xff;
+    SETUP[3] = v >> 8;
+    SETUP[4] = index & 0xff;
+    SETUP[5] = index >> 8;
+    return request;
+  }
+  // Report it as checkSetup does, from the values read once.
+  const s = checkSetup(method, {
+    requestType,
+    recipient,
+    request,
+    value: v,
+    index,
+  });
+  writeSetup(SETUP, dir, s, 0);
+  return s.request;
+}
+
+/** The most requests one `transferBatch` call takes. */
+const MAX_BATCH = 4096;
+
+/** Reads `transferBatch`'s requests into a plain array, each element once. */
+function readRequests(value: unknown): unknown[] {
+  const allowed =
+    `an array of 1 to ${MAX_BATCH} requests ({ endpoint, data } or { endpoint, length })`;
+  if (!Array.isArray(value)) {
+    throw invalidArgument("transferBatch: requests", value, allowed);
+  }
+  let n: number;
+  try {
+    n = value.length;
+  } catch (e) {
+    throw new UsbError(
+      "invalid-argument",
+      `transferBatch: requests.length could not be read: ${describeValue(e)}`,
+      { cause: e },
+    );
+  }
+  if (!(n >= 1 && n <= MAX_BATCH)) {
+    throw invalidArgument("transferBatch: requests", value, allowed);
+  }
+  const out: unknown[] = [];
+  for (let i = 0; i < n; i++) {
+    try {
+      out.push(value[i]);
+    } catch (e) {
+      throw new UsbError(
+        "invalid-argument",
+        `transferBatch: requests[${i}] could not be read: ${describeValue(e)}`,
+        { cause: e },
+      );
+    }
+  }
+  return out;
+}
+
 /**
  * Encodes a setup packet into the first 8 bytes of `buf` (USB 2.0, 9.3).
  * Every argument is checked ({@linkcode checkSetup}; `length` from 0 to
@@ -267,6 +382,10 @@ export class Device {
   #claimed = new Map<number, Interface>();
   #closed = false;
   #langId: number | undefined;
+  /** Hotplug (src/hotplug.ts): `disconnected`, `reset()`'s outcome, `reopen()`. */
+  readonly #unplug: UnplugWatch;
+  #reenumerated = false;
+  #reopened: ReopenInfo | undefined;
   /** What the exit cleanup (src/cleanup.ts) calls on a signal or at exit. */
   readonly #exitHook: OpenResource = {
     close: () => this.close(),
@@ -290,48 +409,26 @@ export class Device {
     this.capabilities = engine.capabilities;
     this.speed = speedFromKernel(speed);
     this.#configurationValue = info.activeConfiguration ?? 0;
+    this.#unplug = new UnplugWatch(info);
+    const onGone = engine.onGone;
+    engine.onGone = () => {
+      onGone?.();
+      this.#unplug.markGone();
+    };
   }
 
   /** Opens a listed device. Prefer {@linkcode open}. */
   static openInfo(info: UsbDeviceInfo, options: OpenOptions = {}): Device {
     checkInfo("openInfo", info);
     const opened = checkOpenOptions("openInfo", options);
-    const h = helper();
-    const err = new Int32Array(1);
-    // usbkit_open needs the reaper machinery; creating it is idempotent.
-    const init = h.sym.usbkit_init();
-    if (init < 0) {
-      throw errorFromErrno(init, "starting the usbkit reaper thread");
-    }
     const ids = {
       vendorId: info.vendorId,
       productId: info.productId,
       devnode: info.devnode,
     };
-    const handle = h.sym.usbkit_open(
-      cString(info.devnode),
-      opened.maxUrbs,
-      err,
-    );
-    if (handle === null) {
-      const e = err[0] ?? -Errno.EIO;
-      if (e === -Errno.ENOENT) {
-        throw new UsbError(
-          "not-found",
-          `${info.devnode} does not exist: the device is gone`,
-          {
-            errno: Errno.ENOENT,
-            hint: "run `deno task usb list` to see what is attached",
-          },
-        );
-      }
-      throw errorFromErrno(e, `cannot open ${info.devnode}`, ids);
-    }
-    const caps = new Uint32Array(1);
-    h.sym.usbkit_get_capabilities(handle, caps);
-    const speed = h.sym.usbkit_get_speed(handle);
-    const engine = new UrbEngine(h, handle, caps[0] ?? 0);
-    engine.ids = ids;
+    const usbfs = Usbfs.open(info.devnode, opened.maxUrbs, ids);
+    const speed = usbfs.speed();
+    const engine = new UrbEngine(usbfs);
     const id = `${hex(info.vendorId, 4, "")}:${hex(info.productId, 4, "")}`;
     engine.describe = () => `device ${id} at ${info.portPath}`;
     const device = new Device(info, engine, speed, opened);
@@ -361,9 +458,36 @@ export class Device {
     return capabilityNames(this.capabilities);
   }
 
-  /** True once usbfs reported the device gone. */
-  get disconnected(): boolean {
-    return this.#engine.gone;
+  /**
+   * Resolves when the device is unplugged (or re-enumerates), with or
+   * without a transfer in flight: usbfs reporting it gone, or the kernel's
+   * `remove` uevent for it. Reading it the first time starts a uevent
+   * listener (src/hotplug.ts) that runs until the device goes or closes;
+   * after close() it no longer settles.
+   *
+   * @example
+   * ```ts ignore
+   * dev.disconnected.then(() => console.log("unplugged"));
+   * ```
+   */
+  get disconnected(): Promise<void> {
+    if (this.#engine.gone) this.#unplug.markGone();
+    return this.#closed && !this.#unplug.gone
+      ? new Promise<void>(() => {})
+      : this.#unplug.promise();
+  }
+
+  /** True once the device is known to be gone (usbfs or the kernel's uevent said so). */
+  get gone(): boolean {
+    return this.#engine.gone || this.#unplug.gone;
+  }
+
+  /**
+   * For a device that {@linkcode reopen} opened: the device before, and
+   * whether the address and the descriptors changed. Undefined otherwise.
+   */
+  get reopened(): ReopenInfo | undefined {
+    return this.#reopened;
   }
 
   /** True once closed. */
@@ -446,11 +570,10 @@ export class Device {
         },
       );
     }
-    const r = await this.#engine.h.sym.usbkit_set_configuration(
-      this.#engine.handle,
+    await this.#engine.usbfs.setConfiguration(
       n,
+      `selecting configuration ${n}`,
     );
-    this.#engine.check(r, `selecting configuration ${n}`);
     this.#configurationValue = n;
   }
 
@@ -498,16 +621,14 @@ export class Device {
         },
       );
     }
-    const { sym } = this.#engine.h;
-    const handle = this.#engine.handle;
+    const usbfs = this.#engine.usbfs;
     const driver = this.#driverOf(n);
     let detached: string | undefined;
     if (
       detachKernelDriver && driver !== undefined && driver !== "usbfs"
     ) {
-      const r = sym.usbkit_disconnect_claim(handle, n);
-      this.#engine.check(
-        r,
+      usbfs.check(
+        usbfs.disconnectClaim(n),
         `detaching ${driver} from interface ${n}`,
         this.#holder(n),
       );
@@ -523,22 +644,15 @@ export class Device {
         driver,
       });
     } else {
-      const r = sym.usbkit_claim_interface(handle, n);
-      if (r < 0) {
-        if (r === -Errno.EBUSY) {
-          const holder = this.#holder(n);
-          const e = errorFromErrno(
-            r,
-            `cannot claim interface ${n} of ${this.#engine.describe()}`,
-            {
-              ...this.#engine.ids,
-              holder,
-            },
-          );
-          throw e;
-        }
-        this.#engine.check(r, `claiming interface ${n}`);
+      const r = usbfs.claim(n);
+      if (r === -Errno.EBUSY) {
+        usbfs.check(
+          r,
+          `cannot claim interface ${n} of ${this.#engine.describe()}`,
+          this.#holder(n),
+        );
       }
+      usbfs.check(r, `claiming interface ${n}`);
     }
     const iface = new Interface(
       this.#engine,
@@ -557,15 +671,7 @@ export class Device {
   }
 
   #driverOf(n: number): string | undefined {
-    const out = new Uint8Array(256);
-    const r = this.#engine.h.sym.usbkit_get_driver(
-      this.#engine.handle,
-      n,
-      out,
-      out.length,
-    );
-    if (r < 0) return undefined;
-    return new TextDecoder().decode(out.subarray(0, r));
+    return this.#engine.usbfs.driver(n);
   }
 
   #holder(n: number): string {
@@ -578,16 +684,42 @@ export class Device {
       : "another usbfs user";
   }
 
-  /** Starts a control transfer; every argument was checked. */
+  /**
+   * Starts a control transfer on a pooled Transfer, its setup packet and
+   * data stage in the transfer's scratch buffer. The setup packet was
+   * checked into {@linkcode SETUP} by {@linkcode setupInto} just before
+   * (nothing ran in between), `request` is its bRequest; `data` was checked.
+   */
   #control(
+    method: string,
     dir: "in" | "out",
-    setup: SetupPacket,
-    buf: Uint8Array<ArrayBuffer>,
+    request: number,
+    length: number,
+    data: Uint8Array | null,
     options: CheckedTransferOptions,
-  ) {
-    const what = `control ${dir.toUpperCase()} request ${hex(setup.request)}`;
-    const t = new Transfer(this.#engine, dir, what, buf, 8);
-    return t.start(UrbType.control, 0, 0, false, options);
+  ): Promise<unknown> {
+    this.#live(method);
+    const t = Transfer.get(this.#engine, -1);
+    const buf = t.scratch(8 + length);
+    for (let i = 0; i < 6; i++) buf[i] = SETUP[i]!;
+    buf[6] = length & 0xff;
+    buf[7] = length >> 8;
+    if (data !== null) buf.set(data, 8);
+    t.add(
+      dir,
+      UrbType.control,
+      0,
+      buf,
+      8,
+      8 + length,
+      false,
+      false,
+      dir === "in"
+        ? `control IN request ${hex(request)}`
+        : `control OUT request ${hex(request)}`,
+      true,
+    );
+    return t.start(options);
   }
 
   #controlIn(
@@ -596,10 +728,17 @@ export class Device {
     length: number,
     options: CheckedTransferOptions,
   ): Promise<InResult> {
-    this.#live(method);
-    const buf = new Uint8Array(8 + length);
-    writeSetup(buf, "in", setup, length);
-    return this.#control("in", setup, buf, options) as Promise<InResult>;
+    const request = setupInto(method, setup, "in");
+    return this.#control(
+      method,
+      "in",
+      request,
+      length,
+      null,
+      options,
+    ) as Promise<
+      InResult
+    >;
   }
 
   /**
@@ -622,10 +761,19 @@ export class Device {
     options: TransferOptions = {},
   ): Promise<InResult> {
     try {
-      const s = checkSetup("controlTransferIn", setup);
+      const request = setupInto("controlTransferIn", setup, "in");
       const n = checkInteger("controlTransferIn: length", length, 0, 0xffff);
-      const o = checkTransferOptions("controlTransferIn", options);
-      return this.#controlIn("controlTransferIn", s, n, o);
+      const o = readTransferOptions("controlTransferIn", options, false, false);
+      return this.#control(
+        "controlTransferIn",
+        "in",
+        request,
+        n,
+        null,
+        o,
+      ) as Promise<
+        InResult
+      >;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -651,17 +799,182 @@ export class Device {
     options: TransferOptions = {},
   ): Promise<OutResult> {
     try {
-      const s = checkSetup("controlTransferOut", setup);
-      const bytes = checkBytes("controlTransferOut: data", data, 0xffff);
-      const o = checkTransferOptions("controlTransferOut", options);
-      this.#live("controlTransferOut");
-      const buf = new Uint8Array(8 + bytes.length);
-      writeSetup(buf, "out", s, bytes.length);
-      buf.set(bytes, 8);
-      return this.#control("out", s, buf, o) as Promise<OutResult>;
+      const request = setupInto("controlTransferOut", setup, "out");
+      const bytes = plainBytes("controlTransferOut: data", data, 0xffff);
+      const o = readTransferOptions(
+        "controlTransferOut",
+        options,
+        false,
+        false,
+      );
+      return this.#control(
+        "controlTransferOut",
+        "out",
+        request,
+        bytes.length,
+        bytes,
+        o,
+      ) as Promise<OutResult>;
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Submits many bulk or interrupt transfers at once and resolves when all
+   * are over, with their results in order: for a request/response protocol,
+   * one promise for 16 OUT/IN pairs instead of 32. Each request is
+   * `{ endpoint, data }` (OUT: a Uint8Array or a UsbBuffer) or
+   * `{ endpoint, length }` (IN: a byte count); its endpoint must belong to
+   * a claimed interface. Every request is checked before anything is
+   * submitted: a bad one rejects with `invalid-argument` naming it
+   * (`transferBatch: requests[3].endpoint`). `timeout` and `signal` apply
+   * to the whole batch. A stall or babble is a request's `status`; any
+   * other failure rejects with a UsbError whose `requestIndex` says which
+   * request failed, whose `data`/`bytesTransferred` are that request's
+   * partial data, and whose `results` are the results of the requests
+   * before it. The kernel runs requests on different endpoints
+   * concurrently, and those on one endpoint in order.
+   *
+   * @example 16 request/response pairs on a loopback function
+   * ```ts ignore
+   * const requests = [];
+   * for (let i = 0; i < 16; i++) {
+   *   requests.push({ endpoint: 0x01, data: new Uint8Array(64).fill(i) });
+   *   requests.push({ endpoint: 0x81, length: 64 });
+   * }
+   * const results = await dev.transferBatch(requests, { timeout: 1000 });
+   * console.log(results[1]); // { status: "ok", data: Uint8Array(64) [0, 0, ...] }
+   * ```
+   */
+  transferBatch(
+    requests: readonly BatchRequest[],
+    options: TransferOptions = {},
+  ): Promise<BatchResult[]> {
+    try {
+      const o = checkTransferOptions("transferBatch", options);
+      this.#live("transferBatch");
+      const list = readRequests(requests);
+      const t = Transfer.get(this.#engine, -1);
+      try {
+        const seen = new Set<UsbBuffer>();
+        for (let i = 0; i < list.length; i++) {
+          this.#batchRequest(t, `transferBatch: requests[${i}]`, list[i], seen);
+        }
+        const urbs = t.urbCount();
+        if (urbs > this.#engine.freeSlots) {
+          throw new UsbError(
+            "no-memory",
+            `transferBatch: the ${list.length} requests need ${urbs} URBs, ` +
+              `and ${this.#engine.freeSlots} of the ${this.#engine.slotCount} URB slots of ${this.#engine.describe()} are free`,
+            {
+              hint:
+                "send fewer requests at once, or open the device with a larger { maxUrbs }",
+            },
+          );
+        }
+      } catch (e) {
+        t.discardRequests();
+        throw e;
+      }
+      return t.start(o, true) as Promise<BatchResult[]>;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  #batchRequest(
+    t: Transfer,
+    name: string,
+    request: unknown,
+    seen: Set<UsbBuffer>,
+  ): void {
+    const r = checkOptions(name, request, ["endpoint", "data", "length"]);
+    const address = checkInteger(`${name}.endpoint`, r.endpoint, 0, 0xff);
+    let ep: Endpoint | undefined;
+    for (const iface of this.#claimed.values()) {
+      ep = iface.findEndpoint(address);
+      if (ep !== undefined) break;
+    }
+    if (ep === undefined) {
+      throw invalidArgument(
+        `${name}.endpoint`,
+        address,
+        "the address of an endpoint of a claimed interface",
+        this.#claimed.size === 0
+          ? "claim the interface first: no interface is claimed"
+          : `the claimed interfaces have: ${
+            [...this.#claimed.values()].flatMap((i) =>
+              i.endpoints.map((e) => hex(e.address))
+            ).join(", ")
+          }`,
+      );
+    }
+    if (r.data !== undefined && r.length !== undefined) {
+      throw invalidArgument(
+        name,
+        request,
+        "an OUT request { endpoint, data } or an IN request { endpoint, length }, not both",
+      );
+    }
+    if (r.data !== undefined) {
+      let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
+      if (UsbBuffer.is(r.data)) {
+        const b = r.data;
+        if (b.released || b.inFlight || seen.has(b)) {
+          throw invalidArgument(
+            `${name}.data`,
+            b,
+            "a UsbBuffer that was not released and that no other transfer or request owns",
+          );
+        }
+        this.#pool.checkOwner(b, `${name}.data`);
+        seen.add(b);
+        mem = b;
+      } else {
+        const bytes = checkBytes(`${name}.data`, r.data);
+        mem = bytes.buffer instanceof ArrayBuffer
+          ? bytes as Uint8Array<ArrayBuffer>
+          : new Uint8Array(bytes);
+      }
+      ep.addToBatch(
+        t,
+        name,
+        "out",
+        mem,
+        mem instanceof Uint8Array ? mem.length : mem.size,
+        this.#interfaceOf(ep.address),
+      );
+      return;
+    }
+    if (r.length === undefined) {
+      throw invalidArgument(
+        name,
+        request,
+        "an OUT request { endpoint, data } or an IN request { endpoint, length }",
+      );
+    }
+    const n = checkInteger(`${name}.length`, r.length, 0, MAX_TRANSFER_BYTES);
+    let mem: Uint8Array<ArrayBuffer>;
+    try {
+      mem = new Uint8Array(n);
+    } catch (e) {
+      throw new UsbError(
+        "no-memory",
+        `${name}.length: JavaScript could not allocate ${n} bytes`,
+        { cause: e },
+      );
+    }
+    ep.addToBatch(t, name, "in", mem, n, this.#interfaceOf(ep.address));
+  }
+
+  #interfaceOf(address: number): number {
+    for (const iface of this.#claimed.values()) {
+      if (iface.findEndpoint(address) !== undefined) {
+        return iface.interfaceNumber;
+      }
+    }
+    return -1;
   }
 
   /**
@@ -741,17 +1054,61 @@ export class Device {
 
   /**
    * Resets the device (USBDEVFS_RESET). Claimed interfaces stay claimed.
+   * Resolves with whether the device re-enumerated (see `ResetResult` in
+   * src/hotplug.ts): then this `Device` is disconnected and
+   * {@linkcode reopen} opens the new one.
    *
    * @example
    * ```ts ignore
-   * await dev.reset();
+   * const { reenumerated } = await dev.reset();
+   * if (reenumerated) dev = await dev.reopen();
    * ```
    */
-  async reset(): Promise<void> {
+  async reset(): Promise<ResetResult> {
     this.#live("reset");
     await this.#engine.cancelAll("reset");
-    const r = await this.#engine.h.sym.usbkit_reset(this.#engine.handle);
-    this.#engine.check(r, "resetting the device");
+    try {
+      await this.#engine.usbfs.reset("resetting the device");
+    } catch (e) {
+      // hub.c usb_reset_and_verify_device: changed descriptors (or a device
+      // that did not come back) end in a logical disconnect and -ENODEV.
+      if (!(e instanceof UsbError) || e.code !== "disconnected") throw e;
+      this.#reenumerated = true;
+      this.#unplug.markGone();
+      return { reenumerated: true };
+    }
+    return { reenumerated: false };
+  }
+
+  /**
+   * Opens the same physical device again (the device at the same port
+   * path), after {@linkcode reset} or a replug: closes this one if it is
+   * open, waits until the device is there and openable (a new incarnation
+   * if this one is gone or re-enumerated), and returns it as a new
+   * `Device`, whose {@linkcode reopened} says whether the address and the
+   * descriptors changed. `options.timeout` defaults to 10000 ms.
+   *
+   * @example
+   * ```ts ignore
+   * const { reenumerated } = await dev.reset();
+   * await using again = await dev.reopen();
+   * console.log(reenumerated, again.reopened?.addressChanged, again.reopened?.descriptorsChanged);
+   * ```
+   */
+  async reopen(options: ReopenOptions = {}): Promise<Device> {
+    const again = findAgain(this.info, options);
+    const opened = checkOpenOptions("reopen", again.open);
+    const mustBeNew = this.#reenumerated || this.gone;
+    if (!this.#closed) await this.close();
+    const found = await again.wait(mustBeNew);
+    const device = Device.openInfo(found.info, {
+      maxUrbs: opened.maxUrbs,
+      ...(opened.maxBufferBytes === undefined
+        ? {}
+        : { maxBufferBytes: opened.maxBufferBytes }),
+    });
+    device.#reopened = found.report;
+    return device;
   }
 
   /**
@@ -778,7 +1135,8 @@ export class Device {
       for (const iface of released) await iface.bindDetachedDriver();
       for (const iface of released) iface.finishRelease();
       this.#pool.close();
-      await this.#engine.h.sym.usbkit_close(this.#engine.handle);
+      await this.#unplug.stop();
+      await this.#engine.usbfs.close();
       this.#engine.dispose();
     } finally {
       untrackOpen(this.#exitHook);
@@ -793,17 +1151,17 @@ export class Device {
    */
   #emergencyRelease(): void {
     if (this.#closed && this.#claimed.size === 0) return;
-    const sym = this.#engine.h.sym;
+    const usbfs = this.#engine.usbfs;
     if (this.#engine.gone) return;
     // The kernel kills each interface's URBs as it releases it. Every claim
     // goes before any driver is bound (cdc_acm spans two interfaces).
     for (const iface of this.#claimed.values()) {
-      sym.usbkit_release_interface(this.#engine.handle, iface.interfaceNumber);
+      usbfs.release(iface.interfaceNumber);
     }
     for (const iface of this.#claimed.values()) {
       if (iface.detachedDriver === undefined) continue;
       const n = iface.interfaceNumber;
-      if (sym.usbkit_connect_driver_sync(this.#engine.handle, n) >= 0) {
+      if (usbfs.connectDriverSync(n) >= 0) {
         clearDetach(this.info.portPath, n);
       }
     }

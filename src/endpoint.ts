@@ -25,17 +25,13 @@ import {
   InStream,
   readableOf,
   type StreamOptions,
-  writableOf,
   type WritableOptions,
 } from "./stream.ts";
-import {
-  type InResult,
-  type OutResult,
-  Transfer,
-  type TransferOptions,
-  type UrbEngine,
-  UrbType,
-} from "./transfer.ts";
+import { OutStream, type OutStreamOptions, writableOf } from "./out_stream.ts";
+import { Capability } from "./capabilities.ts";
+import { type UrbEngine, UrbType } from "./engine.ts";
+import { Transfer } from "./transfer.ts";
+import type { InResult, OutResult, TransferOptions } from "./urb.ts";
 import {
   checkBoolean,
   checkBytes,
@@ -44,6 +40,8 @@ import {
   hex,
   invalidArgument,
   MAX_TRANSFER_BYTES,
+  plainBytes,
+  readTransferOptions,
 } from "./validate.ts";
 
 /** What an Endpoint needs from its interface. */
@@ -104,6 +102,12 @@ export class Endpoint {
   readonly #engine: UrbEngine;
   readonly #pool: BufferPool;
   readonly #owner: EndpointOwner;
+  /** For messages, made once: "bulk IN on endpoint 0x81". */
+  readonly #what: string;
+  /** The URB type of transferIn/transferOut. */
+  readonly #urbType: number;
+  /** Bulk with BULK_CONTINUATION: split transfers end as one. */
+  readonly #continuation: boolean;
 
   /** Made by Interface; not for direct use. */
   constructor(
@@ -120,6 +124,12 @@ export class Endpoint {
     this.direction = descriptor.direction;
     this.type = descriptor.type;
     this.maxPacketSize = descriptor.packetSize;
+    this.#what = `${this.type} ${this.direction.toUpperCase()} on endpoint ${
+      hex(this.address)
+    }`;
+    this.#urbType = this.type === "bulk" ? UrbType.bulk : UrbType.interrupt;
+    this.#continuation = this.type === "bulk" &&
+      (engine.capabilities & Capability.BULK_CONTINUATION) !== 0;
     // The address and type go to the helper: they must not be writable.
     Object.freeze(this);
   }
@@ -172,10 +182,6 @@ export class Endpoint {
     }
   }
 
-  #what(dir: "in" | "out"): string {
-    return `${this.type} ${dir.toUpperCase()} on endpoint ${hex(this.address)}`;
-  }
-
   /**
    * Reads up to `length` bytes: a byte count (an integer from 0 to
    * 2147483647), or a UsbBuffer from `allocBuffer()` to read into (then
@@ -195,12 +201,12 @@ export class Endpoint {
     options: TransferOptions & { length?: number } = {},
   ): Promise<InResult> {
     try {
-      const o = checkTransferOptions("transferIn", options, ["length"]);
+      const o = readTransferOptions("transferIn", options, true, false);
       let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
       let size: number;
       if (UsbBuffer.is(length)) {
         this.#checkBuffer("transferIn: length", length);
-        size = this.#bufferLength(length, o.extra.length, "transferIn");
+        size = this.#bufferLength(length, o.length, "transferIn");
         this.#check("in", "transferIn");
         mem = length;
       } else {
@@ -211,26 +217,23 @@ export class Endpoint {
           MAX_TRANSFER_BYTES,
           "pass a byte count, or a UsbBuffer from device.allocBuffer()",
         );
-        this.#noLengthOption("transferIn", o.extra.length);
+        this.#noLengthOption("transferIn", o.length);
         this.#check("in", "transferIn");
         mem = allocate(size, "transferIn");
       }
-      const t = new Transfer(
-        this.#engine,
+      const t = Transfer.get(this.#engine, this.#owner.interfaceNumber);
+      t.add(
         "in",
-        this.#what("in"),
+        this.#urbType,
+        this.address,
         mem,
         0,
-        this.#owner.interfaceNumber,
         size,
+        this.#continuation,
+        false,
+        this.#what,
       );
-      return t.start(
-        this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
-        this.address,
-        this.#engine.maxUrbBytes,
-        this.type === "bulk" && (this.#engine.capabilities & 0x02) !== 0,
-        o,
-      ) as Promise<InResult>;
+      return t.start(o) as Promise<InResult>;
     } catch (e) {
       return Promise.reject(e);
     }
@@ -255,46 +258,90 @@ export class Endpoint {
     options: TransferOptions & { zeroPacket?: boolean; length?: number } = {},
   ): Promise<OutResult> {
     try {
-      const o = checkTransferOptions("transferOut", options, [
-        "zeroPacket",
-        "length",
-      ]);
-      const zeroPacket = checkBoolean(
-        "transferOut: options.zeroPacket",
-        o.extra.zeroPacket,
-      ) ?? false;
+      const o = readTransferOptions("transferOut", options, true, true);
+      const zeroPacket = o.zeroPacket === undefined
+        ? false
+        : checkBoolean("transferOut: options.zeroPacket", o.zeroPacket)!;
       let mem: Uint8Array<ArrayBuffer> | UsbBuffer;
       let size: number;
       if (UsbBuffer.is(data)) {
         this.#checkBuffer("transferOut: data", data);
-        size = this.#bufferLength(data, o.extra.length, "transferOut");
+        size = this.#bufferLength(data, o.length, "transferOut");
         mem = data;
       } else {
-        mem = ownBytes(checkBytes("transferOut: data", data));
+        mem = ownBytes(plainBytes("transferOut: data", data));
         size = mem.length;
-        this.#noLengthOption("transferOut", o.extra.length);
+        this.#noLengthOption("transferOut", o.length);
       }
       this.#check("out", "transferOut");
-      const t = new Transfer(
-        this.#engine,
+      const t = Transfer.get(this.#engine, this.#owner.interfaceNumber);
+      t.add(
         "out",
-        this.#what("out"),
+        this.#urbType,
+        this.address,
         mem,
         0,
-        this.#owner.interfaceNumber,
         size,
-      );
-      return t.start(
-        this.type === "bulk" ? UrbType.bulk : UrbType.interrupt,
-        this.address,
-        this.#engine.maxUrbBytes,
-        this.type === "bulk" && (this.#engine.capabilities & 0x02) !== 0,
-        o,
+        this.#continuation,
         zeroPacket,
-      ) as Promise<OutResult>;
+        this.#what,
+      );
+      return t.start(o) as Promise<OutResult>;
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Checks one request of `Device.transferBatch` against this endpoint and
+   * adds it to `t`. `name` is the request, for messages: `"transferBatch:
+   * requests[3]"`. Not for direct use.
+   */
+  addToBatch(
+    t: Transfer,
+    name: string,
+    dir: "in" | "out",
+    mem: Uint8Array<ArrayBuffer> | UsbBuffer,
+    length: number,
+    interfaceNumber: number,
+  ): void {
+    this.checkUsable("transferBatch");
+    if (this.direction !== dir) {
+      throw new UsbError(
+        "invalid-argument",
+        `${name}.endpoint: ${
+          hex(this.address)
+        } is an ${this.direction.toUpperCase()} endpoint, ` +
+          `but the request ${
+            dir === "in" ? "reads ({ length })" : "writes ({ data })"
+          }`,
+        {
+          hint: dir === "in"
+            ? "an OUT request is { endpoint, data }"
+            : "an IN request is { endpoint, length }",
+        },
+      );
+    }
+    if (this.type === "isochronous") {
+      throw new UsbError(
+        "invalid-argument",
+        `${name}.endpoint: ${hex(this.address)} is an isochronous endpoint`,
+        { hint: "transferBatch takes bulk and interrupt endpoints" },
+      );
+    }
+    t.add(
+      dir,
+      this.#urbType,
+      this.address,
+      mem,
+      0,
+      length,
+      this.#continuation,
+      false,
+      this.#what,
+      false,
+      interfaceNumber,
+    );
   }
 
   /** `options.length` is for UsbBuffers: with an array or a count it is an error. */
@@ -488,13 +535,12 @@ export class Endpoint {
         this.descriptor.companion.mult;
     const o = checkIsoStreamOptions("isochronousStream", options, {
       maxInFlight: this.#engine.slotCount,
-      maxPackets: this.#engine.h.layout.maxIsoPackets,
+      maxPackets: this.#engine.layout.maxIsoPackets,
       packetLength: this.maxPacketSize * transactions,
     });
     this.#check("in", "isochronousStream", true);
     return new IsoInStream(
       this.#engine,
-      this.#pool,
       this,
       this.#owner.interfaceNumber,
       o,
@@ -520,11 +566,32 @@ export class Endpoint {
     this.#check("in", "stream");
     return new InStream(
       this.#engine,
-      this.#pool,
       this,
       this.#owner.interfaceNumber,
       o,
     );
+  }
+
+  /**
+   * Streams OUT with `inFlight` transfers always queued, fed by the helper
+   * (see `OutStreamOptions`: `transferSize` per send, `inFlight`, `signal`,
+   * `zeroCopy`). `buffer()` lends a free buffer to fill; `send(length)`
+   * detaches it and queues it; `close()` waits for everything sent and
+   * resolves with the bytes written. The options are checked first.
+   *
+   * @example
+   * ```ts ignore
+   * await using out = ep.outStream({ transferSize: 65536, inFlight: 16 });
+   * const buf = await out.buffer();
+   * buf.fill(0x55);
+   * out.send(); // buf is detached: the kernel owns the memory now
+   * console.log(await out.close()); // 65536
+   * ```
+   */
+  outStream(options: OutStreamOptions = {}): OutStream {
+    const o = checkStreamOptions("outStream", options, this.#engine.slotCount);
+    this.#check("out", "outStream");
+    return new OutStream(this.#engine, this, this.#owner.interfaceNumber, o);
   }
 
   /**
@@ -557,7 +624,6 @@ export class Endpoint {
       this.#check("in", "openReadable");
       return new InStream(
         this.#engine,
-        this.#pool,
         this,
         this.#owner.interfaceNumber,
         o,
@@ -571,9 +637,10 @@ export class Endpoint {
   }
 
   /**
-   * A WritableStream of this OUT endpoint: each chunk is one transfer, with
-   * up to `inFlight` queued. A chunk that is not bytes errors the stream
-   * with `invalid-argument`.
+   * A WritableStream of this OUT endpoint on an {@linkcode outStream} of
+   * 64 KiB buffers: each chunk is sent in `transferSize` pieces (one send
+   * for a chunk up to 64 KiB), with up to `inFlight` queued. A chunk that
+   * is not bytes errors the stream with `invalid-argument`.
    *
    * @example
    * ```ts ignore
@@ -589,7 +656,15 @@ export class Endpoint {
       this.#engine.slotCount,
     );
     this.#check("out", "openWritable");
-    return writableOf((chunk) => this.transferOut(chunk), { inFlight });
+    return writableOf(() => {
+      this.#check("out", "openWritable");
+      return new OutStream(this.#engine, this, this.#owner.interfaceNumber, {
+        transferSize: 65536,
+        inFlight,
+        signal: undefined,
+        zeroCopy: undefined,
+      });
+    });
   }
 
   /**
@@ -603,12 +678,8 @@ export class Endpoint {
   async clearHalt(): Promise<void> {
     // usbfs would claim a released interface again to clear the halt.
     this.checkUsable("clearHalt");
-    const r = await this.#engine.h.sym.usbkit_clear_halt(
-      this.#engine.handle,
+    await this.#engine.usbfs.clearHalt(
       this.address,
-    );
-    this.#engine.check(
-      r,
       `clearing the halt on endpoint ${hex(this.address)}`,
     );
   }

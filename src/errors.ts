@@ -7,8 +7,6 @@
  * @module
  */
 
-import { hex } from "./validate.ts";
-
 /**
  * The stable error codes. Programs switch on these; the message and the hint
  * are for people and may change.
@@ -50,6 +48,23 @@ export interface UsbErrorOptions {
   data?: Uint8Array;
   /** The underlying error, if any. */
   cause?: unknown;
+  /** `transferBatch`: the results of the requests before the one that failed. */
+  results?: readonly BatchItemResult[];
+  /** `transferBatch`: the index of the request that failed (-1: none did). */
+  requestIndex?: number;
+}
+
+/**
+ * A request's result in `UsbError.results` (from `transferBatch`): an
+ * `InResult` (with `data`) or an `OutResult` (with `bytesWritten`).
+ */
+export interface BatchItemResult {
+  /** `"ok"`, `"stall"` or `"babble"`. */
+  readonly status: "ok" | "stall" | "babble";
+  /** IN: the bytes received. */
+  readonly data?: Uint8Array<ArrayBuffer>;
+  /** OUT: the bytes the device accepted. */
+  readonly bytesWritten?: number;
 }
 
 /**
@@ -82,6 +97,18 @@ export class UsbError extends Error {
   readonly bytesTransferred: number;
   /** Data already received when an IN transfer failed or was cancelled. */
   readonly data: Uint8Array | undefined;
+  /**
+   * `transferBatch`: the results of the requests before the one that failed
+   * or was cancelled, in order (see {@linkcode requestIndex}); undefined
+   * for other calls.
+   */
+  readonly results: readonly BatchItemResult[] | undefined;
+  /**
+   * `transferBatch`: the index of the request that failed or was
+   * cancelled (its partial data is `data`/`bytesTransferred`); -1 when all
+   * had ended; undefined for other calls.
+   */
+  readonly requestIndex: number | undefined;
 
   /**
    * @param code the stable code
@@ -104,6 +131,8 @@ export class UsbError extends Error {
     this.bytesTransferred = options.bytesTransferred ?? options.data?.length ??
       0;
     this.data = options.data;
+    this.results = options.results;
+    this.requestIndex = options.requestIndex;
   }
 
   /**
@@ -194,7 +223,12 @@ export interface ErrnoContext {
   holder?: string;
 }
 
-const hex4 = (n: number) => hex(n, 4, "");
+/** Four hex digits; a value that is not a non-negative safe integer is printed as it is, never as 00-1. */
+const hex4 = (n: number) =>
+  typeof n === "number" && Number.isSafeInteger(n) && n >= 0 &&
+    !Object.is(n, -0)
+    ? n.toString(16).padStart(4, "0")
+    : String(n);
 
 /**
  * The udev rule that gives the current user's group access to a device.

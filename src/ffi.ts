@@ -16,7 +16,7 @@
 import { UsbError } from "./errors.ts";
 
 /** The ABI version this file was written for (helper/src/lib.rs ABI_VERSION). */
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 const symbols = {
   usbkit_abi_version: { parameters: [], result: "u32" },
@@ -34,6 +34,35 @@ const symbols = {
     nonblocking: true,
   },
   usbkit_ring_doorbell: { parameters: ["pointer"], result: "void" },
+  /** The short spin before parking: sync, bounded by its f64 microseconds. */
+  usbkit_ring_spin: { parameters: ["pointer", "u32", "f64"], result: "u32" },
+  usbkit_now_ms: { parameters: [], result: "f64" },
+  // Helper-side streams (helper/src/stream.rs), called from src/usbfs.ts section B.
+  usbkit_stream_open: {
+    parameters: [
+      "pointer",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "u32",
+      "buffer",
+      "u32",
+      "u32",
+      "buffer",
+    ],
+    result: "pointer",
+  },
+  usbkit_stream_id: { parameters: ["pointer"], result: "u32" },
+  usbkit_stream_ctl: { parameters: ["pointer"], result: "pointer" },
+  usbkit_stream_ctl_bytes: { parameters: ["pointer"], result: "u32" },
+  usbkit_stream_buffer: { parameters: ["pointer", "u32"], result: "pointer" },
+  usbkit_stream_urbs: { parameters: ["pointer"], result: "pointer" },
+  usbkit_stream_urbs_bytes: { parameters: ["pointer"], result: "u32" },
+  usbkit_stream_refill: { parameters: ["pointer", "pointer"], result: "i32" },
+  usbkit_stream_stop: { parameters: ["pointer", "pointer"], result: "i32" },
+  usbkit_stream_free: { parameters: ["pointer", "pointer"], result: "i32" },
   usbkit_open: { parameters: ["buffer", "u32", "buffer"], result: "pointer" },
   usbkit_close: { parameters: ["pointer"], result: "i32", nonblocking: true },
   usbkit_device_id: { parameters: ["pointer"], result: "u32" },
@@ -125,6 +154,25 @@ const symbols = {
     nonblocking: true,
   },
   usbkit_usbip_close: { parameters: ["i32"], result: "i32" },
+  // Hotplug (helper/src/netlink.rs), called from src/usbfs.ts section C.
+  usbkit_hotplug_open: {
+    parameters: ["i32", "i32", "buffer"],
+    result: "pointer",
+  },
+  /** The parked wait for uevents: nonblocking. */
+  usbkit_hotplug_wait: {
+    parameters: ["pointer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  usbkit_hotplug_read: {
+    parameters: ["pointer", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
+  /** Joins the listener's thread (it wakes at once): sync. */
+  usbkit_hotplug_stop: { parameters: ["pointer"], result: "i32" },
+  usbkit_hotplug_free: { parameters: ["pointer"], result: "void" },
+  usbkit_hotplug_rcvbuf: { parameters: ["pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The helper's symbols, as Deno FFI exposes them. */

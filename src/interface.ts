@@ -9,7 +9,7 @@
 import type { AlternateSetting, InterfaceDescriptor } from "./descriptors.ts";
 import { Endpoint } from "./endpoint.ts";
 import { UsbError } from "./errors.ts";
-import type { UrbEngine } from "./transfer.ts";
+import type { UrbEngine } from "./engine.ts";
 import type { BufferPool } from "./buffer.ts";
 import { checkInteger, hex } from "./validate.ts";
 
@@ -122,6 +122,11 @@ export class Interface {
     return ep;
   }
 
+  /** The endpoint with this address in the current alternate setting, or undefined. Not for direct use. */
+  findEndpoint(address: number): Endpoint | undefined {
+    return this.#endpoints.get(address);
+  }
+
   /** Every endpoint of the current alternate setting. */
   get endpoints(): Endpoint[] {
     return [...this.#endpoints.values()];
@@ -161,13 +166,9 @@ export class Interface {
     if (this.#engine.gone) {
       throw this.#engine.disconnectedError("selectAlternate");
     }
-    const r = await this.#engine.h.sym.usbkit_set_interface(
-      this.#engine.handle,
+    await this.#engine.usbfs.setInterface(
       this.interfaceNumber,
       n,
-    );
-    this.#engine.check(
-      r,
       `selecting alternate setting ${n} of interface ${this.interfaceNumber}`,
     );
     this.#alternate = alt;
@@ -202,10 +203,7 @@ export class Interface {
     this.#claimed = false;
     await this.#engine.cancelAll("released", this.interfaceNumber);
     if (!this.#engine.gone) {
-      this.#engine.h.sym.usbkit_release_interface(
-        this.#engine.handle,
-        this.interfaceNumber,
-      );
+      this.#engine.usbfs.release(this.interfaceNumber);
     }
     return true;
   }
@@ -213,10 +211,7 @@ export class Interface {
   /** Binds the kernel driver usbkit detached again (USBDEVFS_CONNECT). Not for direct use. */
   async bindDetachedDriver(): Promise<void> {
     if (this.detachedDriver === undefined || this.#engine.gone) return;
-    await this.#engine.h.sym.usbkit_connect_driver(
-      this.#engine.handle,
-      this.interfaceNumber,
-    );
+    await this.#engine.usbfs.connectDriver(this.interfaceNumber);
   }
 
   /** The last step of a release: the device forgets the claim. Not for direct use. */

@@ -1,40 +1,30 @@
 /**
- * Isochronous IN streaming with N URBs always in flight: a zero-copy async
- * iterator of per-URB results.
+ * Isochronous IN streaming with N URBs always in flight, fed by the helper:
+ * a zero-copy async iterator of per-URB results.
  *
- * The stream owns `inFlight` buffers (usbfs-mapped where possible), one URB
- * each, and keeps all of them queued. Each result it yields describes one
- * URB: per packet its status, its length and a view of exactly the bytes
- * received (the gap rule of src/isochronous.ts: the stale bytes after a
- * short packet are never in a view). The views, and the result object, are
- * valid until the next iteration: then the views are detached and the
- * buffer goes back to the kernel. The URB lifecycle is `IsoUrbs`, the one
- * `isochronousTransferIn` uses; the result and packet objects are reused, so
- * the steady path allocates only the packets' views.
+ * The stream is a helper-side stream (src/stream.ts `StreamCore`): the
+ * helper's reaper resubmits its URBs itself from a pool of buffers
+ * (`inFlight` queued plus spares), one URB struct each. Each result it
+ * yields describes one URB: per packet its status, its length and a view of
+ * exactly the bytes received (the gap rule of src/isochronous.ts: the stale
+ * bytes after a short packet are never in a view), read from that buffer's
+ * own URB struct. The views, and the result object, are valid until the
+ * next iteration: then the views are detached and the buffer goes back to
+ * the helper. The result and packet objects are reused, so the steady path
+ * allocates only the buffer's fresh view and the packets' views.
  *
  * @module
  */
 
-import type { BufferPool, UsbBuffer } from "./buffer.ts";
-import { Errno, UsbError } from "./errors.ts";
+import { type CancelReason, type UrbEngine, UrbType } from "./engine.ts";
 import {
   checkIsoPacketLengths,
   concatIsoIn,
   type IsoInPacket,
-  isoUrbError,
-  isoUrbFailed,
-  IsoUrbs,
   MAX_ISO_PACKET,
   viewIsoInPackets,
 } from "./isochronous.ts";
-import {
-  type Cancellable,
-  cancelledBecause,
-  type CancelReason,
-  isDisconnectStatus,
-  listenForAbort,
-  type UrbEngine,
-} from "./transfer.ts";
+import { StreamCore, streamSpares } from "./stream.ts";
 import {
   checkBoolean,
   checkInteger,
@@ -282,7 +272,9 @@ export interface IsoStreamEndpoint {
  * with an error when it is stopped by anything other than the loop itself:
  * an aborted signal, `close()` of the device, `release()` of the interface
  * or `reset()` make the next (or the pending) `next()` throw a `cancelled`
- * UsbError that says which.
+ * UsbError that says which; a disconnection is `disconnected`, a URB that
+ * failed as a whole an error from its status (src/urb.ts `urbError`).
+ * Failed packets are not errors: each packet says how it went.
  *
  * @example
  * ```ts ignore
@@ -294,235 +286,148 @@ export interface IsoStreamEndpoint {
  * }
  * ```
  */
-export class IsoInStream
-  implements AsyncIterableIterator<IsoStreamResult>, Cancellable {
+export class IsoInStream implements AsyncIterableIterator<IsoStreamResult> {
+  readonly #core: StreamCore;
   readonly #engine: UrbEngine;
-  readonly #address: number;
-  readonly #what: string;
-  readonly #buffers: UsbBuffer[];
-  readonly #urbs: IsoUrbs[];
+  readonly #lengths: readonly number[];
+  readonly #size: number;
   readonly #results: IsoStreamResult[];
-  /** Per URB: 1 when it completed and was not yet delivered. */
-  readonly #ready: Uint8Array;
+  readonly #actual: Int32Array;
+  readonly #packetStatus: Int32Array;
   readonly #concatenate: boolean;
-  readonly #signal: AbortSignal | undefined;
-  #next = 0;
   #current = -1;
-  /** Wakes a `next()` waiting for its URB. */
-  #waiter: (() => void) | undefined;
-  /** Wakes `#stop` waiting for the URBs to come back. */
-  #stopWaiter: (() => void) | undefined;
-  #ended = false;
-  /** Why the stream ended, when something other than the loop ended it. */
-  #endError: UsbError | undefined;
-  #stopping: Promise<void> | undefined;
-  #onAbort = () => {
-    this.#waiter?.();
-  };
-  #unlisten: (() => void) | undefined;
   /** Packets delivered so far. */
   packets = 0;
   /** Bytes delivered so far. */
   bytes = 0;
-  /** Interface number, for release(). */
-  readonly tag: number;
-  /** Settles when the stream is over. */
-  settled: Promise<unknown> = Promise.resolve();
 
   /** Made by `Endpoint.isochronousStream`, with options from {@linkcode checkIsoStreamOptions}. */
   constructor(
     engine: UrbEngine,
-    pool: BufferPool,
     ep: IsoStreamEndpoint,
     tag: number,
     options: CheckedIsoStreamOptions,
   ) {
     this.#engine = engine;
-    this.#address = ep.address;
-    this.#what = `isochronous stream on endpoint ${hex(ep.address)}`;
-    this.tag = tag;
+    this.#lengths = [...options.packetLengths];
     this.#concatenate = options.concatenate;
-    this.#signal = options.signal;
-    const n = options.inFlight;
-    const lengths = options.packetLengths;
-    const size = Math.max(1, lengths.reduce((a, b) => a + b, 0));
-    this.#buffers = [];
-    try {
-      for (let i = 0; i < n; i++) {
-        this.#buffers.push(
-          pool.alloc(
-            size,
-            options.zeroCopy === false ? { zeroCopy: false } : {},
-          ),
-        );
-      }
-    } catch (e) {
-      for (const b of this.#buffers) b.release();
-      throw e;
+    const size = Math.max(1, this.#lengths.reduce((a, b) => a + b, 0));
+    this.#size = size;
+    const n = options.inFlight + streamSpares(options.inFlight, size);
+    this.#core = new StreamCore(engine, {
+      what: `isochronous stream on endpoint ${hex(ep.address)}`,
+      tag,
+      signal: options.signal,
+      unit: "packets",
+      spec: {
+        type: UrbType.iso,
+        endpoint: ep.address,
+        flags: engine.layout.flagIsoAsap,
+        size,
+        inFlight: options.inFlight,
+        buffers: n,
+        isoLengths: this.#lengths,
+        zeroCopy: options.zeroCopy !== false,
+      },
+    });
+    this.#results = [];
+    for (let i = 0; i < n; i++) {
+      this.#results.push({
+        packets: [],
+        bytes: 0,
+        startFrame: 0,
+        errorCount: 0,
+      });
     }
-    this.#urbs = this.#buffers.map((b, i) =>
-      new IsoUrbs(engine, b, lengths, () => this.#completed(i))
-    );
-    this.#results = this.#buffers.map(() => ({
-      packets: [],
-      bytes: 0,
-      startFrame: 0,
-      errorCount: 0,
-    }));
-    this.#ready = new Uint8Array(n);
-    try {
-      if (this.#signal) {
-        this.#unlisten = listenForAbort(
-          this.#signal,
-          this.#onAbort,
-          this.#what,
-        );
-      }
-      this.#urbs[0]!.submit(this.#address, this.#what);
-    } catch (e) {
-      // Nothing is in flight: give everything back and report now.
-      this.#unlisten?.();
-      for (const b of this.#buffers) b.release();
-      throw e;
-    }
-    engine.track(this);
-    for (let i = 1; i < n; i++) {
-      try {
-        this.#urbs[i]!.submit(this.#address, this.#what);
-      } catch (e) {
-        // Some URBs are in flight: they are given back, and the first
-        // next() reports the error.
-        this.#endError = this.#asUsbError(e);
-        void this.#stop();
-        break;
-      }
-    }
+    this.#actual = new Int32Array(this.#lengths.length);
+    this.#packetStatus = new Int32Array(this.#lengths.length);
+    this.#core.start();
   }
 
   /** True when the buffers are usbfs-mapped (zero-copy). */
   get zeroCopy(): boolean {
-    return this.#buffers[0]?.zeroCopy ?? false;
+    return this.#core.zeroCopy;
   }
 
-  /** IsoUrbs callback: URB `i` is back. */
-  #completed(i: number): void {
-    this.#ready[i] = 1;
-    if (i === this.#next || this.#ended) this.#waiter?.();
-    this.#stopWaiter?.();
+  /** URBs the kernel holds now. */
+  get queued(): number {
+    return this.#core.queued;
   }
 
-  #cancelled(why: string): UsbError {
-    return new UsbError(
-      "cancelled",
-      `${this.#what} ${why} after ${this.packets} packets`,
-      this.#signal?.aborted ? { hint: "its AbortSignal was aborted" } : {},
-    );
+  /** Buffers in the pool: `inFlight` plus the spares. */
+  get buffers(): number {
+    return this.#core.buffers;
   }
 
-  /** True when next() must not deliver: stopped, or the signal aborted. */
-  get #over(): boolean {
-    return this.#ended || this.#signal?.aborted === true;
+  /** Settles when the stream is over (for close()). */
+  get settled(): Promise<unknown> {
+    return this.#core.settled;
   }
 
   /**
-   * The end of the iteration: throws why the stream was stopped, unless the
-   * loop itself stopped it (`break`, `return()`).
-   */
-  async #finished(): Promise<IteratorResult<IsoStreamResult>> {
-    if (
-      this.#endError === undefined && !this.#ended && this.#signal?.aborted
-    ) {
-      this.#endError = this.#cancelled("was cancelled");
-    }
-    await this.#stop();
-    if (this.#endError !== undefined) throw this.#endError;
-    return { done: true, value: undefined };
-  }
-
-  /**
-   * The next URB's result, in submission order. Throws a `cancelled`
-   * UsbError when the signal was aborted, the device closed, the interface
-   * released or the device reset; `disconnected` when the device went away;
-   * and again on every later call.
+   * The next URB's result, in order. Throws a `cancelled` UsbError when the
+   * signal was aborted, the device closed, the interface released or the
+   * device reset; `disconnected` when the device went away; and again on
+   * every later call.
    */
   async next(): Promise<IteratorResult<IsoStreamResult>> {
-    if (this.#over) return await this.#finished();
+    const core = this.#core;
     if (this.#current >= 0) {
-      // The previous result's views die here; its buffer goes back in flight.
+      // The previous result's views die here; its buffer goes back.
       const prev = this.#current;
       this.#current = -1;
-      try {
-        this.#urbs[prev]!.submit(this.#address, this.#what);
-      } catch (e) {
-        return await this.#fail(e);
+      if (!core.over) {
+        try {
+          core.giveBack(prev);
+        } catch (e) {
+          return await core.fail(e);
+        }
       }
     }
-    const i = this.#next;
-    while (this.#ready[i] !== 1) {
-      if (this.#over) return await this.#finished();
-      await new Promise<void>((r) => (this.#waiter = r));
-      this.#waiter = undefined;
+    while (core.ready === 0) {
+      if (core.over) return await core.finish();
+      await core.wait();
     }
     // A URB that completed while the stream was being stopped is not data.
-    if (this.#over) return await this.#finished();
-    this.#next = (i + 1) % this.#urbs.length;
-    this.#ready[i] = 0;
-    const failure = this.#failure(this.#urbs[i]!);
-    if (failure !== undefined) return await this.#fail(failure);
+    if (core.over) return await core.finish();
+    const i = core.shift();
+    const error = core.statusError();
+    if (error !== undefined) return await core.fail(error);
     this.#current = i;
     return { done: false, value: this.#deliver(i) };
   }
 
-  /** Ends the stream with `error`, which every later `next()` throws too. */
-  async #fail(error: unknown): Promise<never> {
-    this.#endError ??= this.#asUsbError(error);
-    await this.#stop();
-    throw this.#endError;
-  }
-
-  #asUsbError(e: unknown): UsbError {
-    return e instanceof UsbError
-      ? e
-      : new UsbError("io", `${this.#what}: ${String(e)}`, { cause: e });
-  }
-
-  /** Why URB set `u` ended the stream, if it did (failed packets do not). */
-  #failure(u: IsoUrbs): unknown {
-    if (u.submitError !== undefined) return u.submitError;
-    if (this.#engine.gone || isDisconnectStatus(u.status)) {
-      return this.#engine.disconnectedError(this.#what);
-    }
-    if (u.status === -Errno.ENOENT || u.status === -Errno.ECONNRESET) {
-      return this.#cancelled("was cancelled");
-    }
-    return isoUrbFailed(u.status)
-      ? isoUrbError(this.#what, u.status)
-      : undefined;
-  }
-
-  /** Fills URB `i`'s reused result object: the gap rule, then the counters. */
+  /** Fills buffer `i`'s reused result from its URB struct: the gap rule, then the counters. */
   #deliver(i: number): IsoStreamResult {
-    const u = this.#urbs[i]!;
+    const l = this.#engine.layout;
+    const urbs = this.#core.hs.urbs;
+    const slot = i * l.slotSize;
+    for (let k = 0; k < this.#lengths.length; k++) {
+      const off = slot + l.isoDescOffset + k * l.isoDescSize;
+      this.#actual[k] = urbs.getUint32(off + 4, true);
+      this.#packetStatus[k] = urbs.getInt32(off + 8, true);
+    }
     const r = this.#results[i]!;
     const received = viewIsoInPackets(
-      u.bytes,
-      u.lengths,
-      u.actual,
-      u.packetStatus,
+      this.#core.lend(i, this.#size),
+      this.#lengths,
+      this.#actual,
+      this.#packetStatus,
       r.packets,
     );
     r.bytes = received;
-    r.startFrame = u.startFrame;
-    r.errorCount = u.errorCount;
+    r.startFrame = urbs.getInt32(slot + l.urbStartFrame, true);
+    r.errorCount = urbs.getInt32(slot + l.urbErrorCount, true);
     if (this.#concatenate) r.data = concatIsoIn(r.packets, received);
-    this.packets += u.lengths.length;
+    this.packets += this.#lengths.length;
     this.bytes += received;
+    this.#core.done = this.packets;
     return r;
   }
 
-  /** Stops the stream: cancels queued URBs and returns the buffers. */
+  /** Stops the stream: cancels queued URBs and frees the buffers. */
   async return(): Promise<IteratorResult<IsoStreamResult>> {
-    await this.#stop();
+    await this.#core.stop();
     return { done: true, value: undefined };
   }
 
@@ -531,34 +436,12 @@ export class IsoInStream
    * or the next one, throws a `cancelled` UsbError saying which.
    */
   cancel(reason: CancelReason = "cancelled"): void {
-    if (!this.#ended) {
-      this.#endError ??= this.#cancelled(cancelledBecause(reason));
-    }
-    void this.#stop();
-    // Wake a next() that is waiting for its URB: it reports #endError.
-    this.#waiter?.();
+    this.#core.cancel(reason);
   }
 
-  #stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#ended = true;
-      this.#unlisten?.();
-      const done = new Promise<void>((resolve) => {
-        const check = () => {
-          if (this.#urbs.some((u) => u.inFlight)) return;
-          this.#stopWaiter = undefined;
-          resolve();
-        };
-        this.#stopWaiter = check;
-        check();
-      });
-      for (const u of this.#urbs) if (u.inFlight) u.discard();
-      await done;
-      this.#engine.untrack(this);
-      for (const b of this.#buffers) if (!b.released) b.release();
-    })();
-    this.settled = this.#stopping;
-    return this.#stopping;
+  /** `await using` support: stops the stream. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#core.stop();
   }
 
   /** `for await` support. */

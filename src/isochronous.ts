@@ -18,17 +18,15 @@
  */
 
 import type { UsbBuffer } from "./buffer.ts";
-import { Errno, errnoName, UsbError, type UsbErrorCode } from "./errors.ts";
+import { type UrbEngine, UrbType } from "./engine.ts";
+import { Errno, type UsbError, type UsbErrorOptions } from "./errors.ts";
 import {
-  type Cancellable,
-  cancelledBecause,
-  type CancelReason,
   isDisconnectStatus,
-  listenForAbort,
-  type UrbEngine,
-  type UrbOwner,
-  UrbType,
-} from "./transfer.ts";
+  UrbBatch,
+  urbError,
+  urbOutcome,
+  UrbSet,
+} from "./urb.ts";
 import {
   type CheckedTransferOptions,
   checkInteger,
@@ -272,13 +270,14 @@ export function assembleIsoIn(
 }
 
 /**
- * The URBs of one iso transfer over one buffer: the URB lifecycle every iso
- * transfer shares. `submit()` hands the buffer to the kernel (a UsbBuffer is
- * acquired, its views detached) as URBs of at most 128 packets; as each URB
- * is reaped its packets' `actual_length` and status are read before the slot
- * is reused; when the last one is reaped the buffer comes back (a fresh
- * view) and `onDone` runs. It can then be submitted again: a stream does,
- * and nothing is allocated for the bookkeeping.
+ * The URBs of one iso transfer over one buffer: the iso split on the shared
+ * URB lifecycle ({@linkcode UrbSet}, src/urb.ts). `submit()` hands the
+ * buffer to the kernel (a UsbBuffer is acquired, its views detached) as
+ * URBs of at most 128 packets; as each URB is reaped its packets'
+ * `actual_length` and status are read before the slot is reused; when the
+ * last one is reaped the buffer comes back (a fresh view) and `onDone`
+ * runs. It can then be submitted again: a stream does, and nothing is
+ * allocated for the bookkeeping.
  *
  * Not part of the public API: `Endpoint` uses it through
  * {@linkcode IsoTransfer} and `isochronousStream`.
@@ -294,7 +293,7 @@ export function assembleIsoIn(
  * urbs.submit(0x81, "isochronous IN on endpoint 0x81");
  * ```
  */
-export class IsoUrbs implements UrbOwner {
+export class IsoUrbs extends UrbSet {
   /** The buffer: an array (the kernel copies) or a UsbBuffer (mapped, or fallback memory). */
   readonly mem: Uint8Array<ArrayBuffer> | UsbBuffer;
   /** Each packet's slot length, as submitted. */
@@ -312,15 +311,7 @@ export class IsoUrbs implements UrbOwner {
    * in `packetStatus`); else the first other status, a disconnection first.
    */
   status = 0;
-  /** Why a URB after the first could not be submitted (the others were discarded). */
-  submitError: unknown = undefined;
-  readonly #engine: UrbEngine;
-  readonly #onDone: () => void;
   readonly #perUrb: number;
-  readonly #slots: Int32Array;
-  /** Per URB: 1 while the kernel has it. */
-  readonly #pending: Uint8Array;
-  #remaining = 0;
 
   /**
    * @param engine the device's URB engine
@@ -334,21 +325,14 @@ export class IsoUrbs implements UrbOwner {
     lengths: readonly number[],
     onDone: () => void,
   ) {
-    this.#engine = engine;
+    const perUrb = engine.layout.maxIsoPackets;
+    super(engine, Math.ceil(lengths.length / perUrb));
+    this.#perUrb = perUrb;
     this.mem = mem;
     this.lengths = [...lengths];
-    this.#onDone = onDone;
+    this.onDone = onDone;
     this.actual = new Int32Array(lengths.length);
     this.packetStatus = new Int32Array(lengths.length);
-    this.#perUrb = engine.h.layout.maxIsoPackets;
-    const urbs = Math.ceil(lengths.length / this.#perUrb);
-    this.#slots = new Int32Array(urbs);
-    this.#pending = new Uint8Array(urbs);
-  }
-
-  /** True from `submit()` until every URB has been reaped. */
-  get inFlight(): boolean {
-    return this.#remaining > 0;
   }
 
   /** The buffer's bytes (a UsbBuffer's current view). */
@@ -363,73 +347,58 @@ export class IsoUrbs implements UrbOwner {
    * once they are reaped.
    */
   submit(endpoint: number, what: string): void {
+    this.begin();
     this.status = 0;
     this.errorCount = 0;
     this.startFrame = 0;
-    this.submitError = undefined;
     this.actual.fill(0);
     this.packetStatus.fill(0);
     const mem = this.mem;
-    if (!(mem instanceof Uint8Array)) mem.acquire(what);
+    if (!(mem instanceof Uint8Array)) this.acquire(mem, what);
+    const array = mem instanceof Uint8Array ? mem : mem.kernelArray;
+    const base = mem instanceof Uint8Array ? null : mem.base;
     const per = this.#perUrb;
-    const flags = this.#engine.h.layout.flagIsoAsap;
+    const flags = this.engine.layout.flagIsoAsap;
     const count = this.lengths.length;
-    for (let first = 0, index = 0, offset = 0; first < count; index++) {
+    for (let first = 0, offset = 0; first < count;) {
       const packets = Math.min(per, count - first);
       let bytes = 0;
       for (let i = first; i < first + packets; i++) bytes += this.lengths[i]!;
-      try {
-        this.#slots[index] = this.#engine.submit(
-          this,
-          index,
-          UrbType.iso,
-          endpoint,
-          flags,
-          mem instanceof Uint8Array
-            ? { kind: "array", array: mem, offset }
-            : mem.urbBuffer(offset),
-          bytes,
-          packets,
-          this.lengths,
-          first,
-        );
-      } catch (e) {
-        if (this.#remaining === 0) {
-          if (!(mem instanceof Uint8Array)) mem.complete();
-          throw e;
-        }
-        this.submitError = e;
-        this.discard();
-        return;
-      }
-      this.#pending[index] = 1;
-      this.#remaining++;
+      const ok = this.push(
+        UrbType.iso,
+        endpoint,
+        flags,
+        array,
+        base,
+        offset,
+        bytes,
+        bytes,
+        0,
+        false,
+        packets,
+        this.lengths,
+        first,
+      );
+      if (!ok) return;
       first += packets;
       offset += bytes;
     }
   }
 
-  /** Asks the kernel to give back every URB still in flight. */
-  discard(): void {
-    for (let i = 0; i < this.#slots.length; i++) {
-      if (this.#pending[i] === 1) this.#engine.discard(this.#slots[i]!);
-    }
-  }
-
-  /** UrbOwner: reads the per-packet records before the slot is reused. */
-  urbDone(
+  /** UrbSet hook: reads the per-packet records before the slot is reused. */
+  override reaped(
     index: number,
-    status: number,
-    _actual: number,
-    errors: number,
     slot: number,
+    status: number,
+    errors: number,
   ): void {
-    const l = this.#engine.h.layout;
-    const slab = this.#engine.slab;
+    const engine = this.engine;
+    const l = engine.layout;
+    const slab = engine.slab;
     const first = index * this.#perUrb;
     const count = Math.min(this.#perUrb, this.lengths.length - first);
     for (let i = 0; i < count; i++) {
-      const off = this.#engine.isoDescOffset(slot, i);
+      const off = engine.isoDescOffset(slot, i);
       this.actual[first + i] = slab.getUint32(off + 4, true);
       this.packetStatus[first + i] = slab.getInt32(off + 8, true);
     }
@@ -446,32 +415,20 @@ export class IsoUrbs implements UrbOwner {
     ) {
       this.status = status;
     }
-    this.#pending[index] = 0;
-    if (--this.#remaining === 0) {
-      if (!(this.mem instanceof Uint8Array)) this.mem.complete();
-      this.#onDone();
-    }
   }
 }
 
-/** One iso transfer, split into URBs of at most 128 packets. */
-export class IsoTransfer implements Cancellable {
-  readonly #engine: UrbEngine;
+/**
+ * One iso transfer, split into URBs of at most 128 packets: the iso split
+ * ({@linkcode IsoUrbs}) and assembly on the shared lifecycle
+ * ({@linkcode UrbBatch}, src/urb.ts). A URB that fails as a whole rejects
+ * with {@linkcode urbError}'s classification (a stall is code `stall`):
+ * an iso result has no status of its own to carry it.
+ */
+export class IsoTransfer extends UrbBatch<IsoInResult | IsoOutResult> {
   readonly #dir: "in" | "out";
-  readonly #what: string;
-  readonly #urbs: IsoUrbs;
-  #cancel: CancelReason | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #unlisten: (() => void) | undefined;
-  #onAbort = () => this.cancel("cancelled");
-  #resolve!: (v: IsoInResult | IsoOutResult) => void;
-  #reject!: (e: unknown) => void;
-  /** The interface this runs on. */
-  readonly tag: number;
-  /** Settles when over. */
-  readonly settled: Promise<unknown>;
-  /** What the caller awaits. */
-  readonly promise: Promise<IsoInResult | IsoOutResult>;
+  #endpoint = 0;
+  declare readonly urbs: IsoUrbs;
 
   constructor(
     engine: UrbEngine,
@@ -481,71 +438,33 @@ export class IsoTransfer implements Cancellable {
     lengths: number[],
     tag: number,
   ) {
-    this.#engine = engine;
+    super(new IsoUrbs(engine, mem, lengths, () => {}));
     this.#dir = dir;
-    this.#what = what;
-    this.#urbs = new IsoUrbs(engine, mem, lengths, () => this.#finish());
+    this.what = what;
     this.tag = tag;
-    this.promise = new Promise((res, rej) => {
-      this.#resolve = res;
-      this.#reject = rej;
-    });
-    this.settled = this.promise.catch(() => {});
   }
 
   /**
-   * Submits every URB. The options and packet lengths must have been
-   * checked (src/validate.ts): nothing here may fail on them once a URB is
-   * in flight.
+   * Submits every URB to `endpoint`. The options and packet lengths must
+   * have been checked (src/validate.ts): nothing here may fail on them once
+   * a URB is in flight.
    */
   start(
     endpoint: number,
     options: CheckedTransferOptions,
   ): Promise<IsoInResult | IsoOutResult> {
-    if (options.signal?.aborted) {
-      this.#reject(
-        new UsbError(
-          "cancelled",
-          `${this.#what} was cancelled before it started`,
-        ),
-      );
-      return this.promise;
-    }
-    try {
-      if (options.signal) {
-        this.#unlisten = listenForAbort(
-          options.signal,
-          this.#onAbort,
-          this.#what,
-        );
-      }
-      this.#urbs.submit(endpoint, this.#what);
-    } catch (e) {
-      this.#unlisten?.();
-      this.#reject(e);
-      return this.promise;
-    }
-    this.#engine.track(this);
-    if (options.timeout > 0) {
-      this.#timer = setTimeout(() => this.cancel("timeout"), options.timeout);
-    }
-    return this.promise;
+    this.#endpoint = endpoint;
+    return this.run(options);
   }
 
-  /** Gives back every URB in flight; the transfer then rejects with `reason`. */
-  cancel(reason: CancelReason): void {
-    if (this.#cancel !== undefined) return;
-    this.#cancel = reason;
-    this.#urbs.discard();
+  /** UrbBatch: the iso split. */
+  protected plan(): void {
+    this.urbs.submit(this.#endpoint, this.what);
   }
 
-  #finish(): void {
-    this.#engine.untrack(this);
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#unlisten?.();
-    const u = this.#urbs;
-    if (u.submitError !== undefined) return this.#reject(u.submitError);
-    const result = this.#dir === "in"
+  #result(): IsoInResult | IsoOutResult {
+    const u = this.urbs;
+    return this.#dir === "in"
       ? assembleIsoIn(u.bytes, u.lengths, u.actual, u.packetStatus)
       : {
         packets: u.lengths.map((_, i) => ({
@@ -554,29 +473,29 @@ export class IsoTransfer implements Cancellable {
           errno: u.packetStatus[i]!,
         })),
       };
-    if (this.#engine.gone || isDisconnectStatus(u.status)) {
-      const e = this.#engine.disconnectedError(this.#what);
-      return this.#reject(
-        new UsbError("disconnected", e.message, {
-          errno: Errno.ENODEV,
-          hint: e.hint ?? "",
-        }),
-      );
+  }
+
+  /** UrbBatch: what an error carries. */
+  protected partial(): UsbErrorOptions {
+    const u = this.urbs;
+    let moved = 0;
+    for (let i = 0; i < u.lengths.length; i++) moved += u.actual[i]!;
+    if (this.#dir === "out") return { bytesTransferred: moved };
+    const r = this.#result() as IsoInResult;
+    return { data: r.data, bytesTransferred: r.data.length };
+  }
+
+  /** UrbBatch: every URB reaped. */
+  protected settle(
+    resolve: (v: IsoInResult | IsoOutResult) => void,
+    reject: (e: unknown) => void,
+  ): void {
+    const status = this.urbs.status;
+    if (isoUrbFailed(status)) {
+      reject(urbError(this.what, status, this.urbs.engine.ids, this.partial()));
+      return;
     }
-    if (this.#cancel !== undefined) {
-      const code: UsbErrorCode = this.#cancel === "timeout"
-        ? "timeout"
-        : "cancelled";
-      return this.#reject(
-        new UsbError(code, `${this.#what} ${cancelledBecause(this.#cancel)}`, {
-          ...("data" in result ? { data: result.data } : {}),
-        }),
-      );
-    }
-    if (isoUrbFailed(u.status)) {
-      return this.#reject(isoUrbError(this.#what, u.status));
-    }
-    this.#resolve(result);
+    resolve(this.#result());
   }
 }
 
@@ -594,13 +513,14 @@ export class IsoTransfer implements Cancellable {
  * ```
  */
 export function isoUrbFailed(status: number): boolean {
-  return status !== 0 && status !== -Errno.ENOENT &&
-    status !== -Errno.ECONNRESET;
+  const o = urbOutcome(status);
+  return o !== "ok" && o !== "cancelled";
 }
 
 /**
  * The error for an iso URB that failed as a whole (per-packet failures are
- * in the packets' statuses, and are not errors).
+ * in the packets' statuses, and are not errors): {@linkcode urbError}, the
+ * classification every path uses.
  *
  * @example
  * ```ts
@@ -609,10 +529,9 @@ export function isoUrbFailed(status: number): boolean {
  * const e = isoUrbError("isochronous IN on endpoint 0x81", -71);
  * assert.equal(e.code, "io");
  * assert.equal(e.message, "isochronous IN on endpoint 0x81 failed with EPROTO");
+ * assert.equal(isoUrbError("isochronous IN on endpoint 0x81", -32).code, "stall");
  * ```
  */
 export function isoUrbError(what: string, status: number): UsbError {
-  return new UsbError("io", `${what} failed with ${errnoName(-status)}`, {
-    errno: -status,
-  });
+  return urbError(what, status);
 }

@@ -180,11 +180,11 @@ export async function rebindDetached(
 async function connect(info: UsbDeviceInfo, n: number): Promise<void> {
   const dev = Device.openInfo(info, { maxUrbs: 8 });
   try {
-    const r = await dev.engine.h.sym.usbkit_connect_driver(
-      dev.engine.handle,
-      n,
+    const usbfs = dev.engine.usbfs;
+    usbfs.check(
+      await usbfs.connectDriver(n),
+      `binding a kernel driver to interface ${n}`,
     );
-    dev.engine.check(r, `binding a kernel driver to interface ${n}`);
   } finally {
     await dev.close();
   }

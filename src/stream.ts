@@ -1,28 +1,35 @@
 /**
- * Streaming with N transfers always in flight: a zero-copy async iterator for
- * bulk and interrupt IN, and Web Streams on top of it.
+ * Streaming with N transfers always in flight, fed by the helper: a
+ * zero-copy async iterator for bulk and interrupt IN, the stream core that
+ * the IN, isochronous IN and OUT streams share, and Web Streams on top.
  *
- * The iterator owns `inFlight` buffers (usbfs-mapped where possible) and keeps
- * all of them queued. Each chunk it yields is a view of one buffer, valid
- * until the next iteration: then the view is detached and the buffer goes
- * back to the kernel. Nothing is allocated per URB; the URB bookkeeping lives
- * in typed arrays.
+ * A stream is a helper-side stream (helper/src/stream.rs): the helper's
+ * reaper resubmits its URBs itself from a pool of buffers (`inFlight` queued
+ * plus spares), so the kernel's queue stays full however late JavaScript
+ * is. JavaScript hands a buffer back by writing its index to a queue in
+ * shared memory, and receives completed chunks in batches through the
+ * completion ring. Each chunk is a fresh view of one buffer, valid until the
+ * next iteration: then the view is detached and the buffer goes back to the
+ * helper. Nothing else is allocated per chunk.
  *
  * @module
  */
 
-import type { BufferPool, UsbBuffer } from "./buffer.ts";
-import { Errno, errnoName, UsbError } from "./errors.ts";
+import { completions, type StreamSink } from "./completion.ts";
+import {
+  type Cancellable,
+  type CancelReason,
+  type UrbEngine,
+  UrbType,
+} from "./engine.ts";
+import { UsbError } from "./errors.ts";
 import {
   cancelledBecause,
-  type CancelReason,
-  isDisconnectStatus,
   listenForAbort,
-  type OutResult,
-  type UrbEngine,
-  type UrbOwner,
-  UrbType,
-} from "./transfer.ts";
+  urbError,
+  urbOutcome,
+} from "./urb.ts";
+import { HelperStream, StreamCtl, type StreamSpec } from "./usbfs.ts";
 import {
   checkBoolean,
   checkInteger,
@@ -140,12 +147,384 @@ export interface StreamEndpoint {
 }
 
 /**
- * A running IN stream: an async iterator of chunks.
+ * Spare buffers beyond `inFlight`: as many again, within 8 MiB for the
+ * whole pool (usbfs_memory_mb is 16 MiB for the whole system by default),
+ * and at least 2 (the chunk the user holds, and one more).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { streamSpares } from "./stream.ts";
+ * assert.equal(streamSpares(16, 65536), 16);
+ * assert.equal(streamSpares(16, 512 * 1024), 2);
+ * ```
+ */
+export function streamSpares(inFlight: number, size: number): number {
+  const budget = Math.floor((8 * 1024 * 1024) / Math.max(1, size)) - inFlight;
+  return Math.max(2, Math.min(inFlight, budget));
+}
+
+/** What {@linkcode StreamCore} is made with. */
+export interface StreamCoreOptions {
+  /** Names the stream in messages: "stream on endpoint 0x81". */
+  readonly what: string;
+  /** Interface number, for release(). */
+  readonly tag: number;
+  /** Stops the stream when aborted. */
+  readonly signal: AbortSignal | undefined;
+  /** What the helper streams. */
+  readonly spec: StreamSpec;
+  /** "bytes" or "packets", for the cancellation message. */
+  readonly unit: string;
+}
+
+/**
+ * The stream core the IN, isochronous IN and OUT streams share: the helper
+ * stream, the FIFO of completed buffers, handing buffers back, the one view
+ * per buffer JavaScript lends out, status classification (src/urb.ts), the
+ * end of the stream (signal, cancel by close/release/reset, errors) and the
+ * stop that discards, waits for every URB to be reaped, and only then
+ * frees the memory.
+ *
+ * @example
+ * ```ts ignore
+ * const core = new StreamCore(engine, { what: "stream on endpoint 0x81", tag: 0, signal: undefined, spec, unit: "bytes" });
+ * core.start();
+ * while (core.ready === 0) await core.wait();
+ * const i = core.shift(); // core.status, core.actual describe it
+ * ```
+ */
+export class StreamCore implements Cancellable, StreamSink {
+  readonly #engine: UrbEngine;
+  readonly hs: HelperStream;
+  readonly what: string;
+  readonly tag: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #unit: string;
+  readonly #n: number;
+  readonly #inFlight: number;
+  readonly #ctl: Int32Array<ArrayBuffer>;
+  /** Completed buffers, in completion order: a ring of `#n`. */
+  readonly #fifo: Int32Array;
+  readonly #fifoStatus: Int32Array;
+  readonly #fifoActual: Int32Array;
+  #fifoHead = 0;
+  #fifoLen = 0;
+  /** The view lent out per buffer, detached when the buffer goes back. */
+  readonly #views: (Uint8Array<ArrayBuffer> | undefined)[];
+  #retHead: number;
+  #waiter: (() => void) | undefined;
+  #endWaiter: (() => void) | undefined;
+  #ended = false;
+  #drained = false;
+  #endError: UsbError | undefined;
+  #stopping: Promise<void> | undefined;
+  #unlisten: (() => void) | undefined;
+  #wake = () => this.#waiter?.();
+  /** Status and length of the buffer {@linkcode shift} returned last. */
+  status = 0;
+  /** See {@linkcode status}. */
+  actual = 0;
+  /** Units delivered, for messages (the owner adds to it). */
+  done = 0;
+  /** Settles (never rejects) when the stream is over. */
+  settled: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Creates the helper stream; {@linkcode start} submits. Throws, with
+   * nothing left allocated, on bad state or memory.
+   */
+  constructor(engine: UrbEngine, options: StreamCoreOptions) {
+    this.#engine = engine;
+    this.what = options.what;
+    this.tag = options.tag;
+    this.#signal = options.signal;
+    this.#unit = options.unit;
+    this.#n = options.spec.buffers;
+    this.#inFlight = options.spec.inFlight;
+    if (this.#signal) {
+      this.#unlisten = listenForAbort(this.#signal, this.#wake, this.what);
+    }
+    try {
+      this.hs = HelperStream.open(engine.usbfs, options.spec, this.what);
+    } catch (e) {
+      this.#unlisten?.();
+      throw e;
+    }
+    this.#ctl = this.hs.ctl;
+    this.#retHead = this.#ctl[StreamCtl.retHead]!;
+    this.#fifo = new Int32Array(this.#n);
+    this.#fifoStatus = new Int32Array(this.#n);
+    this.#fifoActual = new Int32Array(this.#n);
+    this.#views = new Array(this.#n).fill(undefined);
+  }
+
+  /**
+   * Starts the stream: registers for its records and submits the first
+   * URBs (IN streams start with every buffer handed back). A first submit
+   * that fails frees everything and throws.
+   */
+  start(): void {
+    completions().streamStarted(this.hs.id, this);
+    const r = this.hs.refill();
+    if ((r < 0 || this.#signal?.aborted) && this.queued === 0) {
+      // Nothing reached the kernel: free everything and report now.
+      this.hs.stop();
+      this.#free();
+      this.#unlisten?.();
+      if (this.#signal?.aborted) throw this.#cancelled("was cancelled");
+      throw this.#submitError(r);
+    }
+    this.#engine.track(this);
+    if (r < 0) {
+      // Some URBs are in flight: they are discarded, and the first call
+      // reports the error.
+      this.#endError = this.#submitError(r);
+      void this.stop();
+    }
+  }
+
+  /** True when the buffers are usbfs-mapped (zero-copy). */
+  get zeroCopy(): boolean {
+    return this.hs.mapped;
+  }
+
+  /** Buffers in the pool. */
+  get buffers(): number {
+    return this.#n;
+  }
+
+  /** URBs the kernel holds now (the helper's shared counter; 0 once freed). */
+  get queued(): number {
+    return this.#ctl.byteLength === 0
+      ? 0
+      : Atomics.load(this.#ctl, StreamCtl.queued);
+  }
+
+  /** URBs submitted in all, by the helper and by refills. */
+  get submitted(): number {
+    return this.#ctl.byteLength === 0
+      ? this.#submitted
+      : Atomics.load(this.#ctl, StreamCtl.submits);
+  }
+
+  /** {@linkcode submitted} when the stream was freed. */
+  #submitted = 0;
+
+  /** StreamSink: a record may still come. */
+  get expecting(): boolean {
+    return this.queued > 0;
+  }
+
+  /** StreamSink: buffer `index` came back from the kernel. */
+  chunk(index: number, status: number, actual: number): void {
+    if (this.#ended) return;
+    const at = (this.#fifoHead + this.#fifoLen) % this.#n;
+    this.#fifo[at] = index;
+    this.#fifoStatus[at] = status;
+    this.#fifoActual[at] = actual;
+    this.#fifoLen++;
+    this.#waiter?.();
+  }
+
+  /** StreamSink: a resubmit failed; the stream ends with that error. */
+  halted(status: number): void {
+    this.#endError ??= this.#submitError(status);
+    this.#waiter?.();
+  }
+
+  /** StreamSink: stopped, and the kernel holds nothing more. */
+  ended(): void {
+    this.#drained = true;
+    this.#endWaiter?.();
+  }
+
+  /** Completed buffers not yet taken. */
+  get ready(): number {
+    return this.#fifoLen;
+  }
+
+  /**
+   * True when the stream cannot deliver: stopped, failed, or its signal
+   * aborted. Then {@linkcode finish} says how it ended.
+   */
+  get over(): boolean {
+    return this.#ended || this.#endError !== undefined ||
+      this.#signal?.aborted === true;
+  }
+
+  /** Takes the oldest completed buffer; its `status` and `actual` are set. */
+  shift(): number {
+    const h = this.#fifoHead;
+    const i = this.#fifo[h]!;
+    this.status = this.#fifoStatus[h]!;
+    this.actual = this.#fifoActual[h]!;
+    this.#fifoHead = (h + 1) % this.#n;
+    this.#fifoLen--;
+    return i;
+  }
+
+  /**
+   * Resolves at the next record, end or abort. Throws when nothing can
+   * come: the device is gone and the kernel holds nothing of the stream.
+   */
+  wait(): Promise<void> {
+    if (this.queued === 0 && this.#engine.gone) {
+      this.#endError ??= this.#engine.disconnectedError(this.what);
+      return Promise.resolve();
+    }
+    return new Promise<void>((r) => {
+      this.#waiter = () => {
+        this.#waiter = undefined;
+        r();
+      };
+    });
+  }
+
+  /**
+   * The error for the status of the buffer {@linkcode shift} returned, or
+   * undefined when it is data (`ok`, or an iso URB whose packets say which
+   * failed).
+   */
+  statusError(): UsbError | undefined {
+    const outcome = urbOutcome(this.status);
+    if (outcome === "ok") return undefined;
+    if (this.#engine.gone || outcome === "disconnected") {
+      return this.#engine.disconnectedError(this.what);
+    }
+    if (outcome === "cancelled") return this.#cancelled("was cancelled");
+    return urbError(this.what, this.status, this.#engine.ids);
+  }
+
+  /** A fresh view of buffer `i`, lent out until {@linkcode giveBack}. */
+  lend(i: number, length: number): Uint8Array<ArrayBuffer> {
+    const v = this.hs.view(i, length);
+    this.#views[i] = v;
+    return v;
+  }
+
+  /** The view of buffer `i` lent out now, if any. */
+  lent(i: number): Uint8Array<ArrayBuffer> | undefined {
+    return this.#views[i];
+  }
+
+  /**
+   * Hands buffer `i` back to the helper (for OUT, to be sent with `length`
+   * bytes): its view is detached first, so the kernel owns the memory
+   * alone. When fewer than `inFlight` are queued, one sync call refills.
+   * Throws (and ends the stream) when that submit fails.
+   */
+  giveBack(i: number, length = 0): void {
+    const v = this.#views[i];
+    if (v !== undefined) {
+      v.buffer.transfer(0);
+      this.#views[i] = undefined;
+    }
+    const ctl = this.#ctl;
+    const h = this.#retHead;
+    Atomics.store(ctl, StreamCtl.header + this.#n + i, length);
+    Atomics.store(ctl, StreamCtl.header + (h >>> 0) % this.#n, i);
+    this.#retHead = (h + 1) | 0;
+    Atomics.store(ctl, StreamCtl.retHead, this.#retHead);
+    if (Atomics.load(ctl, StreamCtl.queued) < this.#inFlight) {
+      const r = this.hs.refill();
+      if (r < 0) {
+        this.#endError ??= this.#submitError(r);
+        throw this.#endError;
+      }
+    }
+  }
+
+  #submitError(r: number): UsbError {
+    if (this.#engine.gone || r === -19) {
+      return this.#engine.disconnectedError(this.what);
+    }
+    return this.#engine.usbfs.error(r, `${this.what}: submitting`);
+  }
+
+  #cancelled(why: string): UsbError {
+    return new UsbError(
+      "cancelled",
+      `${this.what} ${why} after ${this.done} ${this.#unit}`,
+      this.#signal?.aborted ? { hint: "its AbortSignal was aborted" } : {},
+    );
+  }
+
+  /** Ends the stream with `e` (kept for every later call), stops it, throws. */
+  async fail(e: unknown): Promise<never> {
+    this.#endError ??= e instanceof UsbError
+      ? e
+      : new UsbError("io", `${this.what}: ${String(e)}`, { cause: e });
+    await this.stop();
+    throw this.#endError;
+  }
+
+  /**
+   * The end of an iteration: stops the stream, then throws why it ended,
+   * unless the loop itself stopped it (`break`, `return()`).
+   */
+  async finish(): Promise<{ done: true; value: undefined }> {
+    if (
+      this.#endError === undefined && !this.#ended && this.#signal?.aborted
+    ) {
+      this.#endError = this.#cancelled("was cancelled");
+    }
+    await this.stop();
+    if (this.#endError !== undefined) throw this.#endError;
+    return { done: true, value: undefined };
+  }
+
+  /**
+   * Cancellable: close(), release() and reset() stop the stream; a waiting
+   * or later call throws a `cancelled` UsbError saying which.
+   */
+  cancel(reason: CancelReason = "cancelled"): void {
+    if (!this.#ended) {
+      this.#endError ??= this.#cancelled(cancelledBecause(reason));
+    }
+    void this.stop();
+    this.#waiter?.();
+  }
+
+  /**
+   * Stops: the helper discards every URB; once the last is reaped the
+   * views are detached and the memory freed. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#ended = true;
+      this.#unlisten?.();
+      if (this.hs.stop() > 0 && !this.#drained) {
+        await new Promise<void>((r) => (this.#endWaiter = r));
+        this.#endWaiter = undefined;
+      }
+      this.#engine.untrack(this);
+      this.#free();
+    })();
+    this.settled = this.#stopping;
+    this.#waiter?.();
+    return this.#stopping;
+  }
+
+  #free(): void {
+    this.#submitted = Atomics.load(this.#ctl, StreamCtl.submits);
+    for (let i = 0; i < this.#views.length; i++) {
+      this.#views[i]?.buffer.transfer(0);
+      this.#views[i] = undefined;
+    }
+    completions().streamEnded(this.hs.id);
+    this.hs.free();
+  }
+}
+
+/**
+ * A running IN stream: an async iterator of chunks, fed by the helper.
  *
  * The stream ends with an error when it is stopped by anything other than
  * the loop itself: an aborted signal, `close()` of the device, `release()`
  * of the interface or `reset()` all make the next (or the pending) `next()`
- * throw a `cancelled` UsbError that says which.
+ * throw a `cancelled` UsbError that says which. A stall is a `stall`
+ * UsbError, a disconnection `disconnected` (src/urb.ts `urbError`).
  *
  * @example
  * ```ts ignore
@@ -158,226 +537,103 @@ export interface StreamEndpoint {
  * ```
  */
 export class InStream
-  implements AsyncIterableIterator<Uint8Array<ArrayBuffer>>, UrbOwner {
-  readonly #engine: UrbEngine;
-  readonly #ep: StreamEndpoint;
-  readonly #buffers: UsbBuffer[];
-  readonly #slots: Int32Array;
-  readonly #status: Int32Array;
-  readonly #actual: Int32Array;
-  /** 0 idle, 1 in flight, 2 completed and not yet read. */
-  readonly #state: Uint8Array;
-  readonly #size: number;
-  readonly #signal: AbortSignal | undefined;
-  #next = 0;
+  implements AsyncIterableIterator<Uint8Array<ArrayBuffer>> {
+  readonly #core: StreamCore;
   #current = -1;
-  /** Wakes a `next()` waiting for its chunk. */
-  #waiter: (() => void) | undefined;
-  /** Wakes `#stop` waiting for the URBs to come back. */
-  #stopWaiter: (() => void) | undefined;
-  #ended = false;
-  /** Why the stream ended, when something other than the loop ended it. */
-  #endError: UsbError | undefined;
-  #stopping: Promise<void> | undefined;
-  #onAbort = () => {
-    this.#waiter?.();
+  /** Reused: a result is read before the next iteration. */
+  readonly #result: { done: false; value: Uint8Array<ArrayBuffer> } = {
+    done: false,
+    value: new Uint8Array(0),
   };
-  #unlisten: (() => void) | undefined;
   /** Bytes delivered so far. */
   bytes = 0;
-  /** Interface number, for release(). */
-  readonly tag: number;
-  /** Settles when the stream is over. */
-  settled: Promise<unknown> = Promise.resolve();
 
   /** Made by `Endpoint.stream`, with options from {@linkcode checkStreamOptions}. */
   constructor(
     engine: UrbEngine,
-    pool: BufferPool,
     ep: StreamEndpoint,
     tag: number,
     options: CheckedStreamOptions,
   ) {
-    this.#engine = engine;
-    this.#ep = ep;
-    this.tag = tag;
-    this.#size = options.transferSize;
-    const n = options.inFlight;
-    this.#buffers = [];
-    try {
-      for (let i = 0; i < n; i++) {
-        this.#buffers.push(
-          pool.alloc(
-            this.#size,
-            options.zeroCopy === false ? { zeroCopy: false } : {},
-          ),
-        );
-      }
-    } catch (e) {
-      for (const b of this.#buffers) b.release();
-      throw e;
-    }
-    this.#slots = new Int32Array(n).fill(-1);
-    this.#status = new Int32Array(n);
-    this.#actual = new Int32Array(n);
-    this.#state = new Uint8Array(n);
-    this.#signal = options.signal;
-    try {
-      if (this.#signal) {
-        this.#unlisten = listenForAbort(this.#signal, this.#onAbort, "stream");
-      }
-      this.#submit(0);
-    } catch (e) {
-      // Nothing is in flight: give everything back and report now.
-      this.#unlisten?.();
-      for (const b of this.#buffers) b.release();
-      throw e;
-    }
-    engine.track(this);
-    for (let i = 1; i < n; i++) {
-      try {
-        this.#submit(i);
-      } catch (e) {
-        // Some URBs are in flight: they are given back, and the first
-        // next() reports the error.
-        this.#endError = e instanceof UsbError
-          ? e
-          : new UsbError("io", `stream: ${String(e)}`, { cause: e });
-        void this.#stop();
-        break;
-      }
-    }
+    const size = options.transferSize;
+    this.#core = new StreamCore(engine, {
+      what: `stream on endpoint ${hex(ep.address)}`,
+      tag,
+      signal: options.signal,
+      unit: "bytes",
+      spec: {
+        type: ep.type === "interrupt" ? UrbType.interrupt : UrbType.bulk,
+        endpoint: ep.address,
+        flags: 0,
+        size,
+        inFlight: options.inFlight,
+        buffers: options.inFlight + streamSpares(options.inFlight, size),
+        isoLengths: [],
+        zeroCopy: options.zeroCopy !== false,
+      },
+    });
+    this.#core.start();
   }
 
   /** True when the buffers are usbfs-mapped (zero-copy). */
   get zeroCopy(): boolean {
-    return this.#buffers[0]?.zeroCopy ?? false;
+    return this.#core.zeroCopy;
   }
 
-  #submit(i: number): void {
-    const b = this.#buffers[i]!;
-    b.acquire("stream");
-    this.#state[i] = 1;
-    try {
-      this.#slots[i] = this.#engine.submit(
-        this,
-        i,
-        this.#ep.type === "interrupt" ? UrbType.interrupt : UrbType.bulk,
-        this.#ep.address,
-        0,
-        b.urbBuffer(0),
-        this.#size,
-        0,
-      );
-    } catch (e) {
-      this.#state[i] = 0;
-      b.complete();
-      throw e;
-    }
+  /** URBs the kernel holds now: the helper keeps it at `inFlight` while it has buffers. */
+  get queued(): number {
+    return this.#core.queued;
   }
 
-  /** UrbOwner. */
-  urbDone(index: number, status: number, actualLength: number): void {
-    this.#status[index] = status;
-    this.#actual[index] = actualLength;
-    this.#state[index] = 2;
-    this.#buffers[index]!.complete();
-    if (index === this.#next || this.#ended) this.#waiter?.();
-    this.#stopWaiter?.();
+  /** Buffers in the pool: `inFlight` plus the spares. */
+  get buffers(): number {
+    return this.#core.buffers;
   }
 
-  #cancelled(why: string): UsbError {
-    return new UsbError(
-      "cancelled",
-      `stream on endpoint ${
-        hex(this.#ep.address)
-      } ${why} after ${this.bytes} bytes`,
-      this.#signal?.aborted ? { hint: "its AbortSignal was aborted" } : {},
-    );
+  /** URBs submitted in all, by the helper's reaper and by refills. */
+  get submitted(): number {
+    return this.#core.submitted;
   }
 
-  /** True when next() must not deliver: stopped, or the signal aborted. */
-  get #over(): boolean {
-    return this.#ended || this.#signal?.aborted === true;
+  /** Settles when the stream is over (for close()). */
+  get settled(): Promise<unknown> {
+    return this.#core.settled;
   }
 
   /**
-   * The end of the iteration: throws why the stream was stopped, unless the
-   * loop itself stopped it (`break`, `return()`).
-   */
-  async #finished(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
-    if (
-      this.#endError === undefined && !this.#ended && this.#signal?.aborted
-    ) {
-      this.#endError = this.#cancelled("was cancelled");
-    }
-    await this.#stop();
-    if (this.#endError !== undefined) throw this.#endError;
-    return { done: true, value: undefined };
-  }
-
-  /**
-   * The next chunk, in submission order. Throws a `cancelled` UsbError when
-   * the signal was aborted, the device closed, the interface released or
-   * the device reset; and again on every later call.
+   * The next chunk, in order. Throws a `cancelled` UsbError when the signal
+   * was aborted, the device closed, the interface released or the device
+   * reset; and again on every later call.
    */
   async next(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
-    if (this.#over) return await this.#finished();
+    const core = this.#core;
     if (this.#current >= 0) {
-      // The previous chunk's view dies here; its buffer goes back in flight.
+      // The previous chunk's view dies here; its buffer goes back.
       const prev = this.#current;
       this.#current = -1;
-      try {
-        this.#submit(prev);
-      } catch (e) {
-        await this.#stop();
-        throw e;
+      if (!core.over) {
+        try {
+          core.giveBack(prev);
+        } catch (e) {
+          return await core.fail(e);
+        }
       }
     }
-    const i = this.#next;
-    while (this.#state[i] !== 2) {
-      if (this.#over) return await this.#finished();
-      await new Promise<void>((r) => (this.#waiter = r));
-      this.#waiter = undefined;
+    while (core.ready === 0) {
+      if (core.over) return await core.finish();
+      await core.wait();
     }
     // A chunk that completed while the stream was being stopped is not data.
-    if (this.#over) return await this.#finished();
-    this.#next = (i + 1) % this.#buffers.length;
-    this.#state[i] = 0;
-    const status = this.#status[i]!;
-    if (status !== 0 && status !== -Errno.EREMOTEIO) {
-      await this.#stop();
-      if (this.#engine.gone || isDisconnectStatus(status)) {
-        throw this.#engine.disconnectedError("stream");
-      }
-      if (status === -Errno.ENOENT || status === -Errno.ECONNRESET) {
-        throw this.#cancelled("was cancelled");
-      }
-      const code = status === -Errno.EPIPE
-        ? "stall"
-        : status === -Errno.EOVERFLOW
-        ? "babble"
-        : "io";
-      throw new UsbError(
-        code,
-        `stream on endpoint ${hex(this.#ep.address)} failed with ${
-          errnoName(-status)
-        }`,
-        {
-          errno: -status,
-          ...(status === -Errno.EPIPE
-            ? {
-              hint:
-                "the endpoint halted: clearHalt() it, then start a new stream",
-            }
-            : {}),
-        },
-      );
-    }
+    if (core.over) return await core.finish();
+    const i = core.shift();
+    const error = core.statusError();
+    if (error !== undefined) return await core.fail(error);
     this.#current = i;
-    const n = this.#actual[i]!;
+    const n = core.actual;
     this.bytes += n;
-    return { done: false, value: this.#buffers[i]!.bytes.subarray(0, n) };
+    core.done = this.bytes;
+    this.#result.value = core.lend(i, n);
+    return this.#result;
   }
 
   /**
@@ -389,21 +645,19 @@ export class InStream
    * ```
    */
   keep(): Uint8Array<ArrayBuffer> {
-    if (this.#current < 0) {
+    const v = this.#current < 0 ? undefined : this.#core.lent(this.#current);
+    if (v === undefined) {
       throw new UsbError(
         "invalid-argument",
         "keep(): there is no current chunk",
       );
     }
-    return this.#buffers[this.#current]!.bytes.slice(
-      0,
-      this.#actual[this.#current]!,
-    );
+    return v.slice();
   }
 
-  /** Stops the stream: cancels queued URBs and returns the buffers. */
+  /** Stops the stream: cancels queued URBs and frees the buffers. */
   async return(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
-    await this.#stop();
+    await this.#core.stop();
     return { done: true, value: undefined };
   }
 
@@ -412,36 +666,12 @@ export class InStream
    * or the next one, throws a `cancelled` UsbError saying which.
    */
   cancel(reason: CancelReason = "cancelled"): void {
-    if (!this.#ended) {
-      this.#endError ??= this.#cancelled(cancelledBecause(reason));
-    }
-    void this.#stop();
-    // Wake a next() that is waiting for its chunk: it reports #endError.
-    this.#waiter?.();
+    this.#core.cancel(reason);
   }
 
-  #stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#ended = true;
-      this.#unlisten?.();
-      const done = new Promise<void>((resolve) => {
-        const check = () => {
-          if (this.#state.includes(1)) return;
-          this.#stopWaiter = undefined;
-          resolve();
-        };
-        this.#stopWaiter = check;
-        check();
-      });
-      for (let i = 0; i < this.#buffers.length; i++) {
-        if (this.#state[i] === 1) this.#engine.discard(this.#slots[i]!);
-      }
-      await done;
-      this.#engine.untrack(this);
-      for (const b of this.#buffers) if (!b.released) b.release();
-    })();
-    this.settled = this.#stopping;
-    return this.#stopping;
+  /** `await using` support: stops the stream. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#core.stop();
   }
 
   /** `for await` support. */
@@ -507,36 +737,4 @@ export function checkWritableOptions(
     1,
     maxInFlight,
   );
-}
-
-/**
- * A WritableStream of an OUT endpoint with up to `inFlight` transfers queued.
- * Each chunk written is one transfer.
- */
-export function writableOf(
-  send: (chunk: Uint8Array) => Promise<OutResult>,
-  options: WritableOptions = {},
-): WritableStream<Uint8Array> {
-  const max = options.inFlight ?? 16;
-  const pending: Promise<OutResult>[] = [];
-  const settle = async (p: Promise<OutResult> | undefined) => {
-    const r = await p;
-    if (r && r.status !== "ok") {
-      throw new UsbError("stall", "the OUT endpoint stalled", {
-        hint: "clearHalt() it",
-      });
-    }
-  };
-  return new WritableStream<Uint8Array>({
-    async write(chunk) {
-      pending.push(send(chunk));
-      while (pending.length >= max) await settle(pending.shift());
-    },
-    async close() {
-      while (pending.length > 0) await settle(pending.shift());
-    },
-    async abort() {
-      await Promise.allSettled(pending);
-    },
-  });
 }

@@ -1,743 +1,466 @@
 /**
- * URB submission for one open device: the pool of URB slots, splitting of
- * large transfers, completion bookkeeping, timeouts, cancellation and the
- * translation of URB status into results and errors.
+ * Bulk, interrupt and control transfers, one at a time or as a batch:
+ * splitting each request into URBs of at most `maxUrbBytes`, and
+ * assembling the result. The URB lifecycle itself (buffer, submit with
+ * rollback, timeout, signal, cancel, statuses) is src/urb.ts.
+ *
+ * Transfer objects are pooled per device: a transfer's state (per-URB
+ * typed arrays, per-request arrays, the control scratch buffer) is reused,
+ * so a steady stream of `transferIn`/`transferOut`/control calls allocates
+ * one promise per call, the result object and the data a copying
+ * `transferIn` returns.
  *
  * @module
  */
 
-import { completions, type CompletionSink } from "./completion.ts";
-import {
-  Errno,
-  errnoName,
-  errorFromErrno,
-  UsbError,
-  type UsbErrorCode,
-} from "./errors.ts";
-import type { Helper } from "./ffi.ts";
 import type { UsbBuffer } from "./buffer.ts";
-import { type CheckedTransferOptions, hex } from "./validate.ts";
+import { type UrbEngine, UrbType } from "./engine.ts";
+import { Errno, type UsbErrorOptions } from "./errors.ts";
+import {
+  type InResult,
+  type OutResult,
+  type TransferStatus,
+  UrbBatch,
+  urbError,
+  urbOutcome,
+  UrbSet,
+} from "./urb.ts";
+import type { CheckedTransferOptions } from "./validate.ts";
 
-/** `USBDEVFS_URB_TYPE_*` from include/uapi/linux/usbdevice_fs.h. */
-export const UrbType = { iso: 0, interrupt: 1, control: 2, bulk: 3 } as const;
+/** Requests a pooled Transfer is sized for before it grows. */
+const INITIAL_REQUESTS = 4;
+/** URBs a pooled Transfer is sized for before it grows. */
+const INITIAL_URBS = 8;
+/** Idle transfer objects kept per device. */
+const POOL_LIMIT = 64;
 
-/** Result status of a transfer, as in WebUSB. */
-export type TransferStatus = "ok" | "stall" | "babble";
+const pools = new WeakMap<UrbEngine, Transfer[]>();
+
+/** What a request of a batch returned: an InResult or an OutResult. */
+export type BatchResult = InResult | OutResult;
+
+/** An IN request of `Device.transferBatch`: read up to `length` bytes. */
+export interface BatchInRequest {
+  /** The IN endpoint's address (0x81 is IN 1), of a claimed interface. */
+  endpoint: number;
+  /** Bytes to read: an integer from 0 to 2147483647. */
+  length: number;
+}
+
+/** An OUT request of `Device.transferBatch`: write `data`. */
+export interface BatchOutRequest {
+  /** The OUT endpoint's address (0x01 is OUT 1), of a claimed interface. */
+  endpoint: number;
+  /** The bytes to send: a Uint8Array (or another view), or a UsbBuffer. */
+  data: Uint8Array | UsbBuffer;
+}
 
 /**
- * Options of every transfer. Checked before anything starts: a bad value
- * rejects with code `invalid-argument` (see src/validate.ts).
+ * A request of `Device.transferBatch`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import type { TransferOptions } from "./transfer.ts";
- * const o: TransferOptions = { timeout: 1000, signal: new AbortController().signal };
- * assert.ok(o.timeout === 1000);
+ * import type { BatchRequest } from "./transfer.ts";
+ * const pair: BatchRequest[] = [{ endpoint: 0x01, data: new Uint8Array(64) }, { endpoint: 0x81, length: 64 }];
+ * assert.equal(pair.length, 2);
  * ```
  */
-export interface TransferOptions {
-  /**
-   * Milliseconds before the transfer is cancelled with code `"timeout"`: a
-   * finite number from 0 to 2147483647 (2³¹−1, the most `setTimeout`
-   * honours). 0, absent or `Infinity`: no timeout. Negative numbers, `NaN`,
-   * and finite numbers above 2147483647 are `invalid-argument`.
-   */
-  timeout?: number;
-  /**
-   * Cancels the transfer with code `"cancelled"` when aborted. Must be a real
-   * `AbortSignal` (an object that only looks like one is `invalid-argument`).
-   */
-  signal?: AbortSignal;
-}
-
-/** Where a URB's data lives: a JS array (the kernel copies) or a mapped region. */
-export type UrbBuffer =
-  | { kind: "array"; array: Uint8Array<ArrayBuffer>; offset: number }
-  | { kind: "mapped"; base: Deno.PointerObject; offset: number };
-
-/** One URB of a transfer, as its owner sees it when it completes. */
-export interface UrbOwner {
-  /** Called once per URB, in reap order. */
-  urbDone(
-    index: number,
-    status: number,
-    actualLength: number,
-    errorCount: number,
-    slot: number,
-  ): void;
-}
+export type BatchRequest = BatchInRequest | BatchOutRequest;
 
 /**
- * What ended a transfer early on the caller's side. `closed`, `released` and
- * `reset` are reported as code `cancelled` with a message that says the
- * device was closed, the interface released or the device reset.
- */
-export type CancelReason =
-  | "timeout"
-  | "cancelled"
-  | "closed"
-  | "released"
-  | "reset";
-
-/**
- * The words a cancellation message ends with: "was cancelled because the
- * device was closed".
+ * One bulk, interrupt or control transfer, or a batch of them submitted at
+ * once, each split into as many URBs as it needs, completing as one.
+ * Get one with {@linkcode Transfer.get}, {@linkcode add} requests, then
+ * {@linkcode start}; it goes back to its device's pool when settled.
  *
  * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { cancelledBecause } from "./transfer.ts";
- * assert.equal(cancelledBecause("released"), "was cancelled because its interface was released");
+ * ```ts ignore
+ * const t = Transfer.get(engine, 0);
+ * t.add("in", UrbType.bulk, 0x81, new Uint8Array(512), 0, 512, true, false, "bulk IN on endpoint 0x81");
+ * const r = await t.start({ timeout: 0, signal: undefined });
  * ```
  */
-export function cancelledBecause(reason: CancelReason): string {
-  switch (reason) {
-    case "timeout":
-      return "timed out";
-    case "closed":
-      return "was cancelled because the device was closed";
-    case "released":
-      return "was cancelled because its interface was released";
-    case "reset":
-      return "was cancelled because the device was reset";
-    default:
-      return "was cancelled";
-  }
-}
+export class Transfer extends UrbBatch<unknown> {
+  #n = 0;
+  #batch = false;
+  #in = new Uint8Array(INITIAL_REQUESTS);
+  #type = new Uint8Array(INITIAL_REQUESTS);
+  #endpoint = new Uint8Array(INITIAL_REQUESTS);
+  #continuation = new Uint8Array(INITIAL_REQUESTS);
+  #zeroPacket = new Uint8Array(INITIAL_REQUESTS);
+  #copyOut = new Uint8Array(INITIAL_REQUESTS);
+  #dataOffset = new Int32Array(INITIAL_REQUESTS);
+  #length = new Int32Array(INITIAL_REQUESTS);
+  #firstUrb = new Int32Array(INITIAL_REQUESTS);
+  #iface = new Int32Array(INITIAL_REQUESTS);
+  #mem: (Uint8Array<ArrayBuffer> | UsbBuffer | null)[] = [];
+  #what: string[] = [];
+  #scratch = new Uint8Array(8 + 64);
 
-/**
- * Listens for `signal`'s abort, before anything is submitted, so that a
- * signal that cannot be listened to (a hostile Proxy of one) fails the call
- * cleanly. Returns the unsubscribe function, which never throws.
- *
- * @throws {UsbError} `invalid-argument` when the signal refuses the listener
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { listenForAbort } from "./transfer.ts";
- * const ac = new AbortController();
- * let aborted = 0;
- * const stop = listenForAbort(ac.signal, () => aborted++, "transferIn");
- * stop();
- * ac.abort();
- * assert.equal(aborted, 0);
- * ```
- */
-export function listenForAbort(
-  signal: AbortSignal,
-  onAbort: () => void,
-  what: string,
-): () => void {
-  try {
-    signal.addEventListener("abort", onAbort, { once: true });
-  } catch (e) {
-    throw new UsbError(
-      "invalid-argument",
-      `${what}: options.signal does not take an abort listener`,
-      { cause: e },
-    );
-  }
-  return () => {
-    try {
-      signal.removeEventListener("abort", onAbort);
-    } catch {
-      // Nothing more can be done about a signal that refuses this.
-    }
-  };
-}
-
-/** Statuses that mean the device went away (hcd.c / devio.c at disconnect). */
-export function isDisconnectStatus(status: number): boolean {
-  return status === -Errno.ENODEV || status === -Errno.ESHUTDOWN;
-}
-
-/** Anything in flight that close() or release() must be able to stop. */
-export interface Cancellable {
-  /** The interface number it runs on; -1 for control. */
-  readonly tag: number;
-  /** Gives back its URBs; it then settles. */
-  cancel(reason: CancelReason): void;
-  /** Settles (never rejects) when it is over. */
-  readonly settled: Promise<unknown>;
-}
-
-/**
- * The URB engine of one open device. Not part of the public API: Device,
- * Interface and Endpoint use it.
- */
-export class UrbEngine implements CompletionSink {
-  readonly h: Helper;
-  readonly handle: Deno.PointerObject;
-  readonly deviceId: number;
-  readonly capabilities: number;
-  /** Largest URB for bulk/interrupt data before splitting. */
-  readonly maxUrbBytes: number;
-  /** The URB slots, viewed as bytes, for iso packet descriptors. */
-  readonly slab: DataView<ArrayBuffer>;
-  #free: Int32Array;
-  #freeTop: number;
-  /** URB slots in all: the most URBs in flight at once. */
-  readonly slotCount: number;
-  #owners: (UrbOwner | undefined)[];
-  #ownerIndex: Int32Array;
-  #gone = false;
-  #pending = new Set<Cancellable>();
-  /** Called with the device itself when usbfs reports it gone. */
-  onGone: (() => void) | undefined;
-  /** Describes the device in error messages. */
-  describe: () => string = () => "the device";
-  /** Ids for the udev hint. */
-  ids: { vendorId?: number; productId?: number; devnode?: string } = {};
-
-  constructor(h: Helper, handle: Deno.PointerObject, capabilities: number) {
-    this.h = h;
-    this.handle = handle;
-    this.capabilities = capabilities;
-    this.deviceId = h.sym.usbkit_device_id(handle);
-    const slabPtr = h.sym.usbkit_slab(handle)!;
-    const slabBytes = h.sym.usbkit_slab_bytes(handle);
-    this.slab = new DataView(
-      Deno.UnsafePointerView.getArrayBuffer(slabPtr, slabBytes),
-    );
-    const nslots = Math.floor(slabBytes / h.layout.slotSize);
-    this.slotCount = nslots;
-    this.#free = new Int32Array(nslots);
-    for (let i = 0; i < nslots; i++) this.#free[i] = nslots - 1 - i;
-    this.#freeTop = nslots;
-    this.#owners = new Array(nslots).fill(undefined);
-    this.#ownerIndex = new Int32Array(nslots);
-    // With scatter-gather the kernel takes large URBs without one big
-    // contiguous allocation (devio.c, USB_SG_SIZE pieces); without it,
-    // libusb's 16 KiB is the safe size.
-    this.maxUrbBytes = (capabilities & 0x08) !== 0 ? 256 * 1024 : 16 * 1024;
-    completions().register(this.deviceId, this);
-  }
-
-  /** True once usbfs reported the device gone. */
-  get gone(): boolean {
-    return this.#gone;
-  }
-
-  /** URB slots not in use. */
-  get freeSlots(): number {
-    return this.#freeTop;
-  }
-
-  /** Transfers and streams tracked as pending (close() would cancel them). */
-  get pendingCount(): number {
-    return this.#pending.size;
-  }
-
-  /** The error every call on a gone device gets. */
-  disconnectedError(what: string): UsbError {
-    return new UsbError(
-      "disconnected",
-      `${what}: ${this.describe()} was disconnected`,
-      {
-        errno: Errno.ENODEV,
-        hint:
-          "plug it back in and open it again; close() still releases what usbkit holds",
-      },
-    );
-  }
-
-  /** Checks a helper return value; throws an actionable error for -errno. */
-  check(r: number, what: string, holder?: string): number {
-    if (r >= 0) return r;
-    if (r === -Errno.ENODEV) {
-      this.#gone = true;
-      throw this.disconnectedError(what);
-    }
-    throw errorFromErrno(r, what, {
-      ...this.ids,
-      ...(holder === undefined ? {} : { holder }),
-    });
+  private constructor(engine: UrbEngine) {
+    super(new UrbSet(engine, INITIAL_URBS));
   }
 
   /**
-   * Submits one URB. Returns the slot. Throws on a submit error (nothing is
-   * then in flight for this URB).
+   * A transfer of `engine`'s device from its pool (or a new one), with no
+   * requests yet. `tag` is the interface number (-1 for control).
    */
-  submit(
-    owner: UrbOwner,
-    index: number,
-    type: number,
-    endpoint: number,
-    flags: number,
-    buffer: UrbBuffer | null,
-    length: number,
-    packets: number,
-    isoLengths?: ArrayLike<number>,
-    isoStart = 0,
-  ): number {
-    if (this.#gone) throw this.disconnectedError("submitting a transfer");
-    if (this.#freeTop === 0) {
-      throw new UsbError(
-        "no-memory",
-        `all ${this.#free.length} URB slots of ${this.describe()} are in flight`,
-        {
-          hint:
-            "wait for some transfers to complete, or open the device with a larger { maxUrbs }",
-        },
-      );
+  static get(engine: UrbEngine, tag: number): Transfer {
+    const pool = pools.get(engine);
+    const t = pool?.pop() ?? new Transfer(engine);
+    t.tag = tag;
+    t.#n = 0;
+    t.#batch = false;
+    return t;
+  }
+
+  /** Transfers idle in `engine`'s pool (for tests). */
+  static pooled(engine: UrbEngine): number {
+    return pools.get(engine)?.length ?? 0;
+  }
+
+  /**
+   * A scratch buffer of at least `bytes` bytes owned by this transfer, for
+   * a control request's setup packet and data stage (reused, never
+   * returned to the caller).
+   */
+  scratch(bytes: number): Uint8Array<ArrayBuffer> {
+    if (this.#scratch.length < bytes) {
+      this.#scratch = new Uint8Array(Math.max(bytes, this.#scratch.length * 2));
     }
-    const slot = this.#free[--this.#freeTop]!;
-    if (isoLengths !== undefined) {
-      // iso_frame_desc[i].length, read by the kernel at submit.
-      for (let i = 0; i < packets; i++) {
-        const off = this.isoDescOffset(slot, i);
-        this.slab.setUint32(off, isoLengths[isoStart + i]!, true);
-        this.slab.setUint32(off + 4, 0, true);
-        this.slab.setUint32(off + 8, 0, true);
-      }
-    }
-    const loop = completions();
-    loop.submitted();
-    let r: number;
-    try {
-      r = this.#submitUrb(
-        slot,
-        type,
-        endpoint,
-        flags,
-        buffer,
-        length,
-        packets,
-      );
-    } catch (e) {
-      // The FFI call refused an argument: nothing reached the kernel. Undo
-      // the in-flight count, or a parked wait would keep the process alive.
-      loop.submitFailed();
-      this.#free[this.#freeTop++] = slot;
-      throw e;
-    }
-    if (r < 0) {
-      loop.submitFailed();
-      this.#free[this.#freeTop++] = slot;
-      this.check(r, `submitting a transfer to endpoint ${hex(endpoint)}`);
-    }
-    this.#owners[slot] = owner;
-    this.#ownerIndex[slot] = index;
-    return slot;
+    return this.#scratch;
   }
 
-  #submitUrb(
-    slot: number,
-    type: number,
-    endpoint: number,
-    flags: number,
-    buffer: UrbBuffer | null,
-    length: number,
-    packets: number,
-  ): number {
-    const sym = this.h.sym;
-    if (buffer === null) {
-      return sym.usbkit_submit(
-        this.handle,
-        slot,
-        type,
-        endpoint,
-        flags,
-        null,
-        0,
-        length,
-        packets,
-      );
-    }
-    if (buffer.kind === "array") {
-      return sym.usbkit_submit(
-        this.handle,
-        slot,
-        type,
-        endpoint,
-        flags,
-        buffer.array,
-        buffer.offset,
-        length,
-        packets,
-      );
-    }
-    return sym.usbkit_submit_mapped(
-      this.handle,
-      slot,
-      type,
-      endpoint,
-      flags,
-      buffer.base,
-      buffer.offset,
-      length,
-      packets,
-    );
+  #growRequests(): void {
+    const n = this.#in.length * 2;
+    const g8 = (a: Uint8Array) => {
+      const b = new Uint8Array(n);
+      b.set(a);
+      return b;
+    };
+    const g32 = (a: Int32Array) => {
+      const b = new Int32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.#in = g8(this.#in);
+    this.#type = g8(this.#type);
+    this.#endpoint = g8(this.#endpoint);
+    this.#continuation = g8(this.#continuation);
+    this.#zeroPacket = g8(this.#zeroPacket);
+    this.#copyOut = g8(this.#copyOut);
+    this.#dataOffset = g32(this.#dataOffset);
+    this.#length = g32(this.#length);
+    this.#firstUrb = g32(this.#firstUrb);
+    this.#iface = g32(this.#iface);
   }
 
-  /** Asks the kernel to give back a URB now (it completes with -ENOENT). */
-  discard(slot: number): void {
-    this.h.sym.usbkit_discard(this.handle, slot);
-  }
-
-  /** Byte offset of slot `slot`'s iso packet descriptor `i` in {@linkcode slab}. */
-  isoDescOffset(slot: number, i: number): number {
-    const l = this.h.layout;
-    return slot * l.slotSize + l.isoDescOffset + i * l.isoDescSize;
-  }
-
-  /** CompletionSink: a URB was reaped. */
-  urbCompleted(
-    slot: number,
-    status: number,
-    actualLength: number,
-    errorCount: number,
-  ): void {
-    const owner = this.#owners[slot];
-    const index = this.#ownerIndex[slot]!;
-    this.#owners[slot] = undefined;
-    try {
-      owner?.urbDone(index, status, actualLength, errorCount, slot);
-    } finally {
-      // The slot is reused only after its owner has read its iso descriptors.
-      this.#free[this.#freeTop++] = slot;
-    }
-  }
-
-  /** CompletionSink: usbfs reports the device gone. */
-  deviceGone(): void {
-    this.#gone = true;
-    this.onGone?.();
-  }
-
-  /** Tracks a transfer so close() can cancel it. */
-  track(t: Cancellable): void {
-    this.#pending.add(t);
-  }
-
-  /** Stops tracking a finished transfer. */
-  untrack(t: Cancellable): void {
-    this.#pending.delete(t);
-  }
-
-  /** Cancels every pending transfer (of one interface, if given) and waits until all have settled. */
-  async cancelAll(
-    reason: CancelReason,
-    interfaceNumber?: number,
-  ): Promise<void> {
-    const all = [...this.#pending].filter((t) =>
-      interfaceNumber === undefined || t.tag === interfaceNumber
-    );
-    for (const t of all) t.cancel(reason);
-    await Promise.allSettled(all.map((t) => t.settled));
-  }
-
-  /** Unregisters from the completion loop (after the helper closed the fd). */
-  dispose(): void {
-    completions().unregister(this.deviceId);
-    this.slab.buffer.transfer(0);
-  }
-}
-
-/** The result of an IN transfer. */
-export interface InResult {
-  /** `"ok"`, `"stall"` (the endpoint halted) or `"babble"` (the device sent too much). */
-  status: TransferStatus;
-  /** The bytes received (on a stall: those received before it). */
-  data: Uint8Array<ArrayBuffer>;
-}
-
-/** The result of an OUT transfer. */
-export interface OutResult {
-  /** `"ok"` or `"stall"`. */
-  status: TransferStatus;
-  /** The bytes the device accepted. */
-  bytesWritten: number;
-}
-
-/**
- * One bulk, interrupt or control transfer, split into as many URBs as it
- * needs, completing as one.
- */
-export class Transfer implements UrbOwner {
-  readonly #engine: UrbEngine;
-  readonly #dir: "in" | "out";
-  readonly #what: string;
-  readonly #mem: Uint8Array<ArrayBuffer> | UsbBuffer;
-  /** Bytes used from the start of #mem, setup packet included. */
-  readonly #length: number;
-  /** Bytes of the buffer before the data (8 for a control setup packet). */
-  readonly #dataOffset: number;
-  #slots: number[] = [];
-  #lengths: number[] = [];
-  #actual: number[] = [];
-  #status: number[] = [];
-  #remaining = 0;
-  #cancel: CancelReason | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #unlisten: (() => void) | undefined;
-  #onAbort = () => this.cancel("cancelled");
-  #resolve!: (v: InResult | OutResult) => void;
-  #reject!: (e: unknown) => void;
-  /** The interface number whose endpoint this runs on; -1 for control. */
-  readonly tag: number;
-  /** Settles (never rejects) when the transfer is over. */
-  readonly settled: Promise<unknown>;
-  /** The promise the caller awaits. */
-  readonly promise: Promise<InResult | OutResult>;
-
-  constructor(
-    engine: UrbEngine,
+  /**
+   * Adds a request. `mem` holds `length` bytes from its start, of which the
+   * first `dataOffset` are not data (8: a control setup packet; the data
+   * then starts at 8). `continuation` marks URBs after the first with
+   * BULK_CONTINUATION and IN URBs before the last with SHORT_NOT_OK, so the
+   * kernel cancels the rest of a request after a short or failed URB.
+   * `copyOut`: the IN data is copied out of `mem` (the control scratch).
+   */
+  add(
     dir: "in" | "out",
-    what: string,
+    type: number,
+    endpoint: number,
     mem: Uint8Array<ArrayBuffer> | UsbBuffer,
     dataOffset: number,
-    tag = -1,
-    length = mem instanceof Uint8Array ? mem.length : mem.size,
-  ) {
-    this.tag = tag;
-    this.#engine = engine;
-    this.#dir = dir;
-    this.#what = what;
-    this.#mem = mem;
-    this.#length = length;
-    this.#dataOffset = dataOffset;
-    this.promise = new Promise((res, rej) => {
-      this.#resolve = res;
-      this.#reject = rej;
-    });
-    this.settled = this.promise.catch(() => {});
+    length: number,
+    continuation: boolean,
+    zeroPacket: boolean,
+    what: string,
+    copyOut = false,
+    interfaceNumber = this.tag,
+  ): void {
+    const i = this.#n;
+    if (i === this.#in.length) this.#growRequests();
+    this.#in[i] = dir === "in" ? 1 : 0;
+    this.#type[i] = type;
+    this.#endpoint[i] = endpoint;
+    this.#continuation[i] = continuation ? 1 : 0;
+    this.#zeroPacket[i] = zeroPacket ? 1 : 0;
+    this.#copyOut[i] = copyOut ? 1 : 0;
+    this.#dataOffset[i] = dataOffset;
+    this.#length[i] = length;
+    this.#firstUrb[i] = -1;
+    this.#iface[i] = interfaceNumber;
+    this.#mem[i] = mem;
+    this.#what[i] = what;
+    this.#n = i + 1;
+    if (i === 0) this.what = what;
+  }
+
+  /** Cancellable: true when a request runs on interface `n`. */
+  runsOn(n: number): boolean {
+    for (let i = 0; i < this.#n; i++) if (this.#iface[i] === n) return true;
+    return false;
+  }
+
+  /** Puts back an unstarted transfer (its requests were refused). */
+  discardRequests(): void {
+    this.recycle();
+  }
+
+  /** URBs request `i` needs. */
+  #urbsOf(i: number, maxUrb: number): number {
+    const total = this.#length[i]! - this.#dataOffset[i]!;
+    return this.#type[i] === UrbType.control || total === 0
+      ? 1
+      : Math.ceil(total / maxUrb);
+  }
+
+  /** URBs the requests added so far need. */
+  urbCount(): number {
+    const maxUrb = this.urbs.engine.maxUrbBytes;
+    let n = 0;
+    for (let i = 0; i < this.#n; i++) n += this.#urbsOf(i, maxUrb);
+    return n;
   }
 
   /**
-   * Submits the transfer as URBs of at most `maxUrb` bytes. `continuation`
-   * marks URBs after the first with BULK_CONTINUATION, so the kernel cancels
-   * the rest of the transfer after a short or failed URB. The options must
-   * have been checked (src/validate.ts `checkTransferOptions`): nothing here
-   * may fail on them after a URB is in flight.
+   * Submits every request; resolves with the result (InResult or
+   * OutResult), or with the results in order when `batch`.
    */
-  start(
-    type: number,
-    endpoint: number,
-    maxUrb: number,
-    continuation: boolean,
-    options: CheckedTransferOptions,
-    zeroPacket = false,
-  ): Promise<InResult | OutResult> {
-    const { signal, timeout } = options;
-    if (signal?.aborted) {
-      // Nothing was acquired or submitted: reject without #finish, which
-      // would hand back a UsbBuffer another transfer may own.
-      this.#reject(
-        new UsbError(
-          "cancelled",
-          `${this.#what} was cancelled before it started (the signal was already aborted)`,
-          this.#dir === "in"
-            ? { data: new Uint8Array(0), bytesTransferred: 0 }
-            : { bytesTransferred: 0 },
-        ),
-      );
-      return this.promise;
+  start(options: CheckedTransferOptions, batch = false): Promise<unknown> {
+    this.#batch = batch;
+    if (batch) this.what = "transferBatch";
+    return this.run(options);
+  }
+
+  /** UrbBatch: acquire the buffers, submit the URBs in request order. */
+  protected plan(): void {
+    const urbs = this.urbs;
+    const maxUrb = urbs.engine.maxUrbBytes;
+    const l = urbs.engine.layout;
+    for (let r = 0; r < this.#n; r++) {
+      const mem = this.#mem[r]!;
+      if (!(mem instanceof Uint8Array)) urbs.acquire(mem, this.#what[r]!);
     }
-    const l = this.#engine.h.layout;
-    const total = this.#length - this.#dataOffset;
-    const mem = this.#mem;
-    try {
-      if (signal) {
-        this.#unlisten = listenForAbort(signal, this.#onAbort, this.#what);
-      }
-      if (!(mem instanceof Uint8Array)) mem.acquire(this.#what);
-    } catch (e) {
-      this.#unlisten?.();
-      this.#reject(e);
-      return this.promise;
-    }
-    const isControl = type === UrbType.control;
-    const count = isControl || total === 0 ? 1 : Math.ceil(total / maxUrb);
-    try {
+    for (let r = 0; r < this.#n; r++) {
+      const mem = this.#mem[r]!;
+      const isIn = this.#in[r] === 1;
+      const type = this.#type[r]!;
+      const isControl = type === UrbType.control;
+      const dataOffset = this.#dataOffset[r]!;
+      const total = this.#length[r]! - dataOffset;
+      const count = this.#urbsOf(r, maxUrb);
+      const continuation = this.#continuation[r] === 1;
+      const array = mem instanceof Uint8Array ? mem : mem.kernelArray;
+      const base = mem instanceof Uint8Array ? null : mem.base;
+      this.#firstUrb[r] = urbs.count;
       for (let i = 0; i < count; i++) {
         const off = isControl ? 0 : i * maxUrb;
-        const len = isControl ? this.#length : Math.min(maxUrb, total - off);
+        const len = isControl
+          ? this.#length[r]!
+          : Math.min(maxUrb, total - off);
         let flags = 0;
         if (i > 0 && continuation) flags |= l.flagBulkContinuation;
-        if (continuation && this.#dir === "in" && i < count - 1) {
-          flags |= l.flagShortNotOk;
+        if (continuation && isIn && i < count - 1) flags |= l.flagShortNotOk;
+        if (this.#zeroPacket[r] === 1 && i === count - 1) {
+          flags |= l.flagZeroPacket;
         }
-        if (zeroPacket && i === count - 1) flags |= l.flagZeroPacket;
-        this.#lengths.push(isControl ? len - 8 : len);
-        this.#actual.push(0);
-        this.#status.push(0);
-        const slot = this.#engine.submit(
-          this,
-          i,
+        const ok = urbs.push(
           type,
-          endpoint,
+          this.#endpoint[r]!,
           flags,
-          mem instanceof Uint8Array
-            ? {
-              kind: "array",
-              array: mem,
-              offset: off + (isControl ? 0 : this.#dataOffset),
-            }
-            : mem.urbBuffer(off),
+          array,
+          base,
+          off + (isControl ? 0 : dataOffset),
           len,
-          0,
+          isControl ? len - 8 : len,
+          r,
+          true,
         );
-        this.#slots.push(slot);
-        this.#remaining++;
-      }
-    } catch (e) {
-      if (this.#remaining === 0) {
-        // Nothing in flight: the buffer goes back to its owner at once.
-        if (!(mem instanceof Uint8Array)) mem.complete();
-        this.#unlisten?.();
-        this.#reject(e);
-        return this.promise;
-      }
-      // Part of the transfer is in flight: give it back, then report.
-      this.#submitError = e;
-      this.cancel("cancelled");
-      return this.promise;
-    }
-    this.#engine.track(this);
-    if (timeout > 0) {
-      this.#timer = setTimeout(() => this.cancel("timeout"), timeout);
-    }
-    return this.promise;
-  }
-
-  #submitError: unknown;
-
-  /** Gives back every URB still in flight; the transfer then rejects with `reason`. */
-  cancel(reason: CancelReason): void {
-    if (this.#cancel !== undefined) return;
-    this.#cancel = reason;
-    for (let i = 0; i < this.#slots.length; i++) {
-      if (this.#actualDone[i] !== 1) this.#engine.discard(this.#slots[i]!);
-    }
-    if (this.#remaining === 0) this.#finish();
-  }
-
-  #actualDone: number[] = [];
-
-  /** UrbOwner: one URB of this transfer completed. */
-  urbDone(index: number, status: number, actualLength: number): void {
-    this.#actual[index] = actualLength;
-    this.#status[index] = status;
-    this.#actualDone[index] = 1;
-    this.#remaining--;
-    const short = this.#dir === "in" && actualLength < this.#lengths[index]!;
-    if (
-      (status !== 0 || short) && this.#remaining > 0 &&
-      this.#cancel === undefined
-    ) {
-      // The transfer ended here; URBs after it must not eat the next
-      // transfer's data. With BULK_CONTINUATION the kernel cancels them too.
-      for (let i = index + 1; i < this.#slots.length; i++) {
-        if (this.#actualDone[i] !== 1) this.#engine.discard(this.#slots[i]!);
+        if (!ok) return;
       }
     }
-    if (this.#remaining === 0) this.#finish();
   }
 
-  #finish(): void {
-    this.#engine.untrack(this);
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#unlisten?.();
-    // Bytes moved: contiguous from the start, up to the first short or
-    // failed URB.
-    let moved = 0;
-    let firstError = 0;
-    for (let i = 0; i < this.#actual.length; i++) {
-      moved += this.#actual[i]!;
-      const s = this.#status[i]!;
+  /**
+   * Request `r`'s outcome: bytes moved (contiguous from the start, up to
+   * the first short or failed URB) and the first failing status.
+   */
+  #moved(r: number): [number, number, boolean] {
+    const u = this.urbs;
+    const first = this.#firstUrb[r]!;
+    if (first < 0) return [0, 0, false];
+    let moved = 0, status = 0, complete = true;
+    for (let i = first; i < u.count && u.urbGroup[i] === r; i++) {
+      moved += u.urbActual[i]!;
+      const s = u.urbStatus[i]!;
       if (s !== 0 && s !== -Errno.EREMOTEIO) {
-        firstError = s;
+        status = s;
         break;
       }
-      if (this.#actual[i]! < this.#lengths[i]!) break;
+      if (u.urbActual[i]! < u.urbLength[i]!) break;
     }
-    let data: Uint8Array<ArrayBuffer>;
-    if (this.#mem instanceof Uint8Array) {
-      data = this.#mem.subarray(this.#dataOffset, this.#dataOffset + moved);
-    } else {
-      this.#mem.complete();
-      data = this.#mem.bytes.subarray(0, moved);
-    }
-    const partial = this.#dir === "in"
-      ? { data, bytesTransferred: moved }
-      : { bytesTransferred: moved };
-    if (this.#submitError !== undefined) {
-      this.#reject(this.#submitError);
-      return;
-    }
-    if (this.#engine.gone || this.#status.some(isDisconnectStatus)) {
-      const e = this.#engine.disconnectedError(this.#what);
-      this.#reject(
-        new UsbError("disconnected", e.message, {
-          ...partial,
-          errno: Errno.ENODEV,
-          hint: e.hint ?? "",
-        }),
-      );
-      return;
-    }
-    if (this.#cancel !== undefined) {
-      const code: UsbErrorCode = this.#cancel === "timeout"
-        ? "timeout"
-        : "cancelled";
-      const why = cancelledBecause(this.#cancel);
-      this.#reject(
-        new UsbError(
-          code,
-          `${this.#what} ${why} after ${moved} bytes`,
-          partial,
-        ),
-      );
-      return;
-    }
-    if (
-      firstError === 0 || firstError === -Errno.ENOENT ||
-      firstError === -Errno.ECONNRESET
-    ) {
-      this.#resolveWith("ok", data, moved);
-    } else if (firstError === -Errno.EPIPE) {
-      this.#resolveWith("stall", data, moved);
-    } else if (firstError === -Errno.EOVERFLOW) {
-      this.#resolveWith("babble", data, moved);
-    } else {
-      const err = errorFromErrno(firstError, this.#what, this.#engine.ids);
-      this.#reject(
-        new UsbError(
-          err.code,
-          `${this.#what} failed with ${errnoName(-firstError)}`,
-          {
-            ...partial,
-            errno: -firstError,
-            hint: err.hint ?? transferErrorHint(firstError),
-          },
-        ),
-      );
-    }
+    const last = first + this.#urbsOf(r, u.engine.maxUrbBytes);
+    if (last > u.count) complete = false;
+    return [moved, status, complete];
   }
 
-  #resolveWith(
-    status: TransferStatus,
-    data: Uint8Array<ArrayBuffer>,
-    moved: number,
+  #data(r: number, moved: number): Uint8Array<ArrayBuffer> {
+    const mem = this.#mem[r]!;
+    if (mem instanceof Uint8Array) {
+      const off = this.#dataOffset[r]!;
+      if (this.#copyOut[r] === 1) return mem.slice(off, off + moved);
+      return moved === mem.length && off === 0
+        ? mem
+        : mem.subarray(off, off + moved);
+    }
+    return mem.bytes.subarray(0, moved);
+  }
+
+  #result(r: number, status: TransferStatus, moved: number): BatchResult {
+    return this.#in[r] === 1
+      ? { status, data: this.#data(r, moved) }
+      : { status, bytesWritten: moved };
+  }
+
+  #partialOf(r: number, moved: number): UsbErrorOptions {
+    return this.#in[r] === 1
+      ? { data: this.#data(r, moved), bytesTransferred: moved }
+      : { bytesTransferred: moved };
+  }
+
+  /** The first request that did not end with a result (ok, stall, babble), or `#n`. */
+  #firstUnfinished(): number {
+    for (let r = 0; r < this.#n; r++) {
+      const [, status, complete] = this.#moved(r);
+      const o = urbOutcome(status);
+      if (!complete || (o !== "ok" && o !== "stall" && o !== "babble")) {
+        return r;
+      }
+    }
+    return this.#n;
+  }
+
+  #resultsBefore(end: number): BatchResult[] {
+    const out: BatchResult[] = [];
+    for (let r = 0; r < end; r++) {
+      const [moved, status] = this.#moved(r);
+      const o = urbOutcome(status);
+      out.push(
+        this.#result(r, o === "stall" || o === "babble" ? o : "ok", moved),
+      );
+    }
+    return out;
+  }
+
+  /** UrbBatch: what an error carries. */
+  protected partial(): UsbErrorOptions {
+    if (!this.#batch) {
+      const [moved] = this.#moved(0);
+      return this.#partialOf(0, moved);
+    }
+    const r = this.#firstUnfinished();
+    const results = this.#resultsBefore(r);
+    if (r === this.#n) return { results, requestIndex: -1 };
+    const [moved] = this.#moved(r);
+    return { ...this.#partialOf(r, moved), results, requestIndex: r };
+  }
+
+  /** UrbBatch: everything reaped, no cancel, no disconnection. */
+  protected settle(
+    resolve: (v: unknown) => void,
+    reject: (e: unknown) => void,
   ): void {
-    if (this.#dir === "in") this.#resolve({ status, data });
-    else this.#resolve({ status, bytesWritten: moved });
+    if (!this.#batch) {
+      const [moved, status] = this.#moved(0);
+      const o = urbOutcome(status);
+      if (o === "ok" || o === "cancelled") {
+        resolve(this.#result(0, "ok", moved));
+      } else if (o === "stall" || o === "babble") {
+        resolve(this.#result(0, o, moved));
+      } else {
+        reject(
+          urbError(
+            this.what,
+            status,
+            this.urbs.engine.ids,
+            this.#partialOf(0, moved),
+          ),
+        );
+      }
+      return;
+    }
+    const results: BatchResult[] = [];
+    for (let r = 0; r < this.#n; r++) {
+      const [moved, status] = this.#moved(r);
+      const o = urbOutcome(status);
+      if (o === "ok" || o === "cancelled") {
+        results.push(this.#result(r, "ok", moved));
+      } else if (o === "stall" || o === "babble") {
+        results.push(this.#result(r, o, moved));
+      } else {
+        const e = urbError(
+          `transferBatch: requests[${r}] (${this.#what[r]})`,
+          status,
+          this.urbs.engine.ids,
+          { ...this.#partialOf(r, moved), results, requestIndex: r },
+        );
+        reject(e);
+        return;
+      }
+    }
+    resolve(results);
+  }
+
+  /** UrbBatch: back to the pool, holding no caller memory. */
+  protected override recycle(): void {
+    for (let r = 0; r < this.#n; r++) {
+      this.#mem[r] = null;
+      this.#what[r] = "";
+    }
+    this.#n = 0;
+    const engine = this.urbs.engine;
+    let pool = pools.get(engine);
+    if (pool === undefined) {
+      pool = [];
+      pools.set(engine, pool);
+    }
+    if (pool.length < POOL_LIMIT) pool.push(this);
   }
 }
 
-function transferErrorHint(status: number): string {
-  switch (-status) {
-    case Errno.EPROTO:
-    case Errno.EILSEQ:
-    case Errno.ETIME:
-      return "a USB protocol error (bad CRC, bit stuffing or no response): check the cable and the device";
-    case Errno.ENOSR:
-    case Errno.ECOMM:
-      return "the host controller could not keep up (buffer under/overrun)";
-    default:
-      return "see the errno; usbfs status values are listed in Documentation/driver-api/usb/error-codes.rst";
-  }
+/**
+ * Starts one bulk, interrupt or control transfer on a pooled Transfer.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await transfer(engine, 0, "in", UrbType.bulk, 0x81, new Uint8Array(64), 0, 64, true, false, "bulk IN", options);
+ * ```
+ */
+export function transfer(
+  engine: UrbEngine,
+  tag: number,
+  dir: "in" | "out",
+  type: number,
+  endpoint: number,
+  mem: Uint8Array<ArrayBuffer> | UsbBuffer,
+  dataOffset: number,
+  length: number,
+  continuation: boolean,
+  zeroPacket: boolean,
+  what: string,
+  options: CheckedTransferOptions,
+): Promise<unknown> {
+  const t = Transfer.get(engine, tag);
+  t.add(
+    dir,
+    type,
+    endpoint,
+    mem,
+    dataOffset,
+    length,
+    continuation,
+    zeroPacket,
+    what,
+  );
+  return t.start(options);
 }

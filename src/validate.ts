@@ -670,3 +670,124 @@ export function hex(value: number, digits = 2, prefix = "0x"): string {
   }
   return prefix + value.toString(16).padStart(digits, "0");
 }
+
+/**
+ * The options of a hot transfer call (`transferIn`, `transferOut`, control
+ * transfers), read by {@linkcode readTransferOptions} into one shared
+ * object: valid until the next call, to be used at once.
+ */
+export interface HotTransferOptions extends CheckedTransferOptions {
+  /** The raw `length` option (when asked for), for the caller to check. */
+  readonly length: unknown;
+  /** The raw `zeroPacket` option (when asked for), for the caller to check. */
+  readonly zeroPacket: unknown;
+}
+
+const hot = {
+  timeout: 0,
+  signal: undefined as AbortSignal | undefined,
+  length: undefined as unknown,
+  zeroPacket: undefined as unknown,
+};
+
+function readOption(method: string, value: object, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch (e) {
+    throw new UsbError(
+      "invalid-argument",
+      `${method}: options.${key} could not be read: ${describeValue(e)}`,
+      { cause: e },
+    );
+  }
+}
+
+/**
+ * {@linkcode checkTransferOptions} for the hot paths, without allocating:
+ * the same checks and the same messages, each option read once, into one
+ * shared object that the next call overwrites (so use it before anything
+ * else can run). `length` and `zeroPacket` are read only when asked for.
+ *
+ * @throws {UsbError} `invalid-argument`
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readTransferOptions } from "./validate.ts";
+ * const o = readTransferOptions("transferOut", { timeout: 5, zeroPacket: true }, false, true);
+ * assert.equal(o.timeout, 5);
+ * assert.equal(o.zeroPacket, true);
+ * assert.throws(() => readTransferOptions("transferIn", { timeout: -1 }, true, false), /transferIn: options\.timeout must be/);
+ * ```
+ */
+export function readTransferOptions(
+  method: string,
+  value: unknown,
+  length: boolean,
+  zeroPacket: boolean,
+): HotTransferOptions {
+  hot.timeout = 0;
+  hot.signal = undefined;
+  hot.length = undefined;
+  hot.zeroPacket = undefined;
+  if (value === undefined) return hot;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalidArgument(
+      `${method}: options`,
+      value,
+      "an object or undefined",
+    );
+  }
+  const timeout = readOption(method, value, "timeout");
+  const signal = readOption(method, value, "signal");
+  if (length) hot.length = readOption(method, value, "length");
+  if (zeroPacket) hot.zeroPacket = readOption(method, value, "zeroPacket");
+  hot.timeout = typeof timeout === "number" && timeout >= 0 &&
+      timeout <= MAX_TIMEOUT_MS && !Object.is(timeout, -0)
+    ? timeout
+    : checkTimeout(`${method}: options.timeout`, timeout);
+  hot.signal = signal === undefined
+    ? undefined
+    : checkSignal(`${method}: options.signal`, signal);
+  return hot;
+}
+
+/**
+ * {@linkcode checkBytes} without allocating for the common case: a plain
+ * `Uint8Array` (its prototype `Uint8Array.prototype`, no own `length` or
+ * `buffer`) on
+ * a live `ArrayBuffer` is returned as it is; anything else goes through `checkBytes` (a view over
+ * the same memory, or the error).
+ *
+ * @throws {UsbError} `invalid-argument`
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { plainBytes } from "./validate.ts";
+ * const a = new Uint8Array(4);
+ * assert.equal(plainBytes("transferOut: data", a), a);
+ * assert.deepEqual([...plainBytes("transferOut: data", new Uint16Array([0x0201]))], [1, 2]);
+ * ```
+ */
+export function plainBytes(
+  name: string,
+  value: unknown,
+  maxBytes: number = MAX_TRANSFER_BYTES,
+): Uint8Array {
+  if (
+    typeof value === "object" && value !== null && ArrayBuffer.isView(value) &&
+    // Not a Proxy (isView), so these read the object itself.
+    Object.getPrototypeOf(value) === Uint8Array.prototype &&
+    !Object.hasOwn(value, "length") && !Object.hasOwn(value, "buffer")
+  ) {
+    const buffer = typedBuffer.call(value);
+    if (
+      isArrayBuffer(buffer) && arrayBufferDetached.call(buffer) !== true &&
+      typedByteLength.call(value) <= maxBytes
+    ) {
+      return value as Uint8Array;
+    }
+  }
+  return checkBytes(name, value, maxBytes);
+}

@@ -3,8 +3,10 @@
 //! transfer reuses a slot and allocates nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::abi::{self, usbdevfs_urb, MAX_ISO_PACKETS, URB_ISO_DESC_OFFSET};
+use crate::stream::Stream;
 use crate::sys;
 
 /// One URB struct with room for the kernel's maximum of iso packets,
@@ -19,8 +21,11 @@ pub struct Dev {
     pub nslots: u32,
     /// Per slot: 1 while the kernel owns the URB.
     submitted: Box<[AtomicU8]>,
+    /// URBs the kernel holds, stream URBs included (close waits for 0).
     pub inflight: AtomicI32,
     pub gone: AtomicBool,
+    /// Helper-side streams (stream.rs) of this device.
+    pub streams: Mutex<Vec<Arc<Stream>>>,
 }
 
 impl Dev {
@@ -34,6 +39,7 @@ impl Dev {
             submitted: (0..nslots).map(|_| AtomicU8::new(0)).collect(),
             inflight: AtomicI32::new(0),
             gone: AtomicBool::new(false),
+            streams: Mutex::new(Vec::new()),
         }
     }
 
@@ -125,6 +131,35 @@ impl Dev {
                 self.discard(slot);
             }
         }
+        for s in self.streams.lock().unwrap().iter() {
+            self.stop_stream(s);
+        }
+    }
+
+    /// Submits URB `i` of stream `s` (the reaper's and JavaScript's refill).
+    pub fn submit_stream(&self, s: &Stream, i: u32, len: i32) -> Result<(), i32> {
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        let r = s.submit_on(self.fd, i, len);
+        if r.is_err() {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    /// JavaScript's refill of stream `s`: number submitted, or -errno.
+    pub fn refill_stream(&self, s: &Stream) -> i32 {
+        match s.refill(&mut |i, len| self.submit_stream(s, i, len)) {
+            Ok(n) => n as i32,
+            Err(e) => -e,
+        }
+    }
+
+    /// Stops stream `s`: discards what the kernel holds; returns that count.
+    pub fn stop_stream(&self, s: &Stream) -> i32 {
+        let fd = self.fd;
+        s.stop(&mut |urb| unsafe {
+            sys::ioctl(fd, abi::USBDEVFS_DISCARDURB as _, urb);
+        })
     }
 }
 

@@ -7,14 +7,19 @@
 //!
 //! Data path: JS fills a URB slot and calls `usbkit_submit`; the reaper thread
 //! (reaper.rs) reaps completions into the ring (ring.rs); JS keeps one parked
-//! `usbkit_wait` per process and drains the ring when it returns.
+//! `usbkit_wait` per process (after an optional short `usbkit_ring_spin`) and
+//! drains the ring when it returns. Streams (stream.rs) are resubmitted by
+//! the reaper itself from a pool of buffers JS hands back through shared
+//! memory.
 
 mod abi;
 mod device;
 mod reaper;
 mod ring;
+mod stream;
 mod sys;
 mod usbip;
+mod netlink;
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,10 +31,12 @@ use ring::Ring;
 
 // USB/IP local attach (src/usbip/attach.ts).
 pub use usbip::*;
+// Hotplug: kernel uevents (src/hotplug.ts).
+pub use netlink::*;
 
 /// Bumped whenever an exported signature or a layout changes; src/ffi.ts
 /// refuses a helper with another version.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 struct Global {
     shared: Arc<Shared>,
@@ -206,20 +213,27 @@ pub unsafe extern "C" fn usbkit_ring_ack(handle: *const c_void, tail: u32) -> u3
     (*(handle as *const Shared)).ring.ack(tail)
 }
 
-/// The one parked wait (called `nonblocking` from JS): blocks until the
-/// doorbell rings or `timeout_ms` passes. 1 = rang, 0 = timed out.
+/// The one parked wait (called `nonblocking` from JS): marks the consumer
+/// parked (a native SeqCst store the producer swaps back: ring.rs), then
+/// blocks until a record is published, the doorbell rings or `timeout_ms`
+/// passes. 1 = woken, 0 = timed out.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_wait(handle: *const c_void, timeout_ms: i32) -> i32 {
-    let shared = &*(handle as *const Shared);
-    let mut pfd = sys::pollfd { fd: shared.ring.doorbell_fd, events: sys::POLLIN, revents: 0 };
-    let r = sys::poll(&mut pfd, 1, timeout_ms);
-    if r > 0 {
-        let mut v: u64 = 0;
-        sys::read(shared.ring.doorbell_fd, &mut v as *mut u64 as *mut _, 8);
-        1
-    } else {
-        0
-    }
+    (*(handle as *const Shared)).ring.wait(timeout_ms)
+}
+
+/// The short spin before parking (a sync call): returns the ring's head as
+/// soon as it moves past `tail`, or after `max_us` microseconds. Yields the
+/// CPU each round, so a reaper pinned to the same CPU still runs.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_ring_spin(handle: *const c_void, tail: u32, max_us: f64) -> u32 {
+    (*(handle as *const Shared)).ring.spin(tail, max_us)
+}
+
+/// CLOCK_MONOTONIC in milliseconds: the clock of the records' time field.
+#[no_mangle]
+pub extern "C" fn usbkit_now_ms() -> f64 {
+    sys::now_ms()
 }
 
 /// Unparks the JS wait (used before shutdown).
@@ -478,4 +492,111 @@ pub unsafe extern "C" fn usbkit_munmap(addr: *mut c_void, len: u32) -> i32 {
     } else {
         0
     }
+}
+
+// ---- helper-side streams (stream.rs) ----
+
+static NEXT_STREAM: AtomicU32 = AtomicU32::new(1);
+
+/// Creates a stream of `nbufs` buffers of `size` bytes on `endpoint`, of
+/// which `in_flight` are kept queued; iso streams pass `npackets` packet
+/// lengths. `mmap` != 0 asks for usbfs-mapped buffers. Nothing is submitted
+/// yet (`usbkit_stream_refill` starts it). Returns the stream, or null with
+/// -errno in `*err`.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_open(
+    dev: *const Dev,
+    type_: u32,
+    endpoint: u32,
+    flags: u32,
+    size: u32,
+    in_flight: u32,
+    nbufs: u32,
+    iso_lengths: *const u32,
+    npackets: u32,
+    mmap: u32,
+    err: *mut i32,
+) -> *const stream::Stream {
+    let d = &*dev;
+    let iso = if npackets == 0 || iso_lengths.is_null() {
+        Vec::new()
+    } else {
+        std::slice::from_raw_parts(iso_lengths, npackets.min(abi::MAX_ISO_PACKETS as u32 + 1) as usize).to_vec()
+    };
+    let spec = stream::Spec { type_: type_ as u8, endpoint: endpoint as u8, flags, size, in_flight, nbufs, iso };
+    let id = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
+    match stream::Stream::new(id, d.id, d.fd, &spec, mmap != 0) {
+        Ok(s) => {
+            let s = Arc::new(s);
+            let p = Arc::as_ptr(&s);
+            d.streams.lock().unwrap().push(s);
+            *err = 0;
+            p
+        }
+        Err(e) => {
+            *err = -e;
+            core::ptr::null()
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_id(s: *const stream::Stream) -> u32 {
+    (*s).id
+}
+
+/// The control block (stream.rs CTL_*), shared with JS.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_ctl(s: *const stream::Stream) -> *mut u8 {
+    (*s).ctl_ptr()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_ctl_bytes(s: *const stream::Stream) -> u32 {
+    (*s).ctl_bytes() as u32
+}
+
+/// Buffer `i`'s address (null past the end).
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_buffer(s: *const stream::Stream, i: u32) -> *mut u8 {
+    (*s).buffer(i)
+}
+
+/// The stream's URB structs (SLOT_SIZE each, one per buffer): iso packet
+/// results are read there.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_urbs(s: *const stream::Stream) -> *mut u8 {
+    (*s).urbs_ptr()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_urbs_bytes(s: *const stream::Stream) -> u32 {
+    (*s).urbs_bytes() as u32
+}
+
+/// Submits returned buffers while fewer than `in_flight` are queued: the
+/// number submitted, or -errno (the stream is then halted).
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_refill(dev: *const Dev, s: *const stream::Stream) -> i32 {
+    (*dev).refill_stream(&*s)
+}
+
+/// Stops the stream and discards what the kernel holds. Returns how many
+/// URBs were queued: when more than 0, a KIND_STREAM_END record follows.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_stop(dev: *const Dev, s: *const stream::Stream) -> i32 {
+    (*dev).stop_stream(&*s)
+}
+
+/// Frees a stopped stream with nothing in the kernel (-EBUSY otherwise).
+/// JS must have detached every view of its buffers, control block and URBs.
+#[no_mangle]
+pub unsafe extern "C" fn usbkit_stream_free(dev: *const Dev, s: *const stream::Stream) -> i32 {
+    if let Err(e) = (*s).can_free() {
+        return -e;
+    }
+    // The reaper may hold a clone for the rest of its round: the memory goes
+    // with the last reference.
+    (*dev).streams.lock().unwrap().retain(|x| !std::ptr::eq(Arc::as_ptr(x), s));
+    0
 }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use crate::abi::{self, usbdevfs_urb};
 use crate::device::Dev;
 use crate::ring::{Ring, KIND_GONE, KIND_URB};
+use crate::stream::Stream;
 use crate::sys;
 
 pub struct Shared {
@@ -73,11 +74,21 @@ fn reap_all(ring: &Ring, d: &Dev) {
         let mut urb: *mut usbdevfs_urb = core::ptr::null_mut();
         let r = unsafe { sys::ioctl(d.fd, abi::USBDEVFS_REAPURBNDELAY as _, &mut urb) };
         if r == 0 {
+            let (status, actual, errors) = unsafe { ((*urb).status, (*urb).actual_length, (*urb).error_count) };
             if let Some(slot) = d.slot_of(urb) {
-                let (status, actual, errors) =
-                    unsafe { ((*urb).status, (*urb).actual_length, (*urb).error_count) };
                 ring.push(KIND_URB, d.id, slot, status, actual, errors);
                 d.reaped(slot);
+            } else {
+                // A stream URB: usercontext is its stream, alive until its
+                // last URB is reaped (usbkit_stream_free refuses before).
+                let ctx = unsafe { (*urb).usercontext } as *const Stream;
+                if !ctx.is_null() {
+                    let s = unsafe { &*ctx };
+                    if let Some(i) = s.index_of(urb) {
+                        d.inflight.fetch_sub(1, Ordering::AcqRel);
+                        s.completed(ring, i, status, actual, &mut |j, len| d.submit_stream(s, j, len));
+                    }
+                }
             }
             continue;
         }

@@ -3,9 +3,12 @@
 //! doorbell that wakes JavaScript's one parked wait.
 //!
 //! Single producer (the reaper thread), single consumer (the JS thread).
-//! The doorbell rings only when the consumer had caught up with everything
-//! published before, so a busy stream costs one wakeup per drain, not one per
-//! completion.
+//! The doorbell rings only when the consumer is parked: `usbkit_wait` sets
+//! `parked` with an atomic store, then re-checks the head, and the producer
+//! swaps `parked` back to 0 after moving the head (both SeqCst, so one of
+//! them sees the other: no lost wakeup). A consumer that is draining or
+//! spinning costs the producer no syscall, and a busy stream costs one
+//! wakeup per drain, not one per completion.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -24,6 +27,13 @@ pub const REC_TIME: usize = 6;
 
 pub const KIND_URB: i32 = 0;
 pub const KIND_GONE: i32 = 1;
+/// A stream URB was reaped: REC_SLOT is the stream id, REC_ERRORS the
+/// buffer index (stream.rs).
+pub const KIND_STREAM: i32 = 2;
+/// A stopped stream has nothing left in the kernel: it may be freed.
+pub const KIND_STREAM_END: i32 = 3;
+/// A stream's resubmit failed (REC_STATUS: -errno); it is halted.
+pub const KIND_STREAM_HALT: i32 = 4;
 
 /// Power of two, so indexes wrap with a mask. Far above the URB slots any
 /// process can have in flight, so the producer never waits in practice.
@@ -33,6 +43,8 @@ pub struct Ring {
     records: Box<[u64]>, // u64 for f64 alignment; viewed as i32 words
     head: AtomicU32,     // written by the producer
     tail: AtomicU32,     // written by the consumer (usbkit_ring_ack)
+    /// 1 while the consumer is parked in `wait` (or about to poll).
+    parked: AtomicU32,
     pending_head: core::cell::Cell<u32>,
     pub doorbell_fd: i32,
 }
@@ -48,6 +60,7 @@ impl Ring {
             records: vec![0u64; words / 2].into_boxed_slice(),
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
+            parked: AtomicU32::new(0),
             pending_head: core::cell::Cell::new(0),
             doorbell_fd,
         }
@@ -84,15 +97,54 @@ impl Ring {
     }
 
     /// Producer: make pushed records visible; ring the doorbell if the
-    /// consumer had drained everything published before.
+    /// consumer is parked.
     pub fn publish(&self) {
         let new_head = self.pending_head.get();
         let old_head = self.head.swap(new_head, Ordering::SeqCst);
         if new_head == old_head {
             return;
         }
-        if self.tail.load(Ordering::SeqCst) == old_head {
+        if self.parked.swap(0, Ordering::SeqCst) != 0 {
             self.ring_doorbell();
+        }
+    }
+
+    /// Consumer: the head, for a spin.
+    pub fn head(&self) -> u32 {
+        self.head.load(Ordering::SeqCst)
+    }
+
+    /// Consumer: park until a record is published or `timeout_ms` passes
+    /// (-1: no limit). 1 = records may be there, 0 = timed out.
+    pub fn wait(&self, timeout_ms: i32) -> i32 {
+        self.parked.store(1, Ordering::SeqCst);
+        if self.head.load(Ordering::SeqCst) != self.tail.load(Ordering::SeqCst) {
+            self.parked.store(0, Ordering::SeqCst);
+            return 1;
+        }
+        let mut pfd = sys::pollfd { fd: self.doorbell_fd, events: sys::POLLIN, revents: 0 };
+        let r = unsafe { sys::poll(&mut pfd, 1, timeout_ms) };
+        self.parked.store(0, Ordering::SeqCst);
+        if r > 0 {
+            let mut v: u64 = 0;
+            unsafe { sys::read(self.doorbell_fd, &mut v as *mut u64 as *mut _, 8) };
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Consumer: spin (yielding the CPU each round, so a reaper pinned to
+    /// the same CPU runs) until the head moves past `tail` or `max_us`
+    /// passes. Returns the head.
+    pub fn spin(&self, tail: u32, max_us: f64) -> u32 {
+        let end = sys::now_ms() + max_us / 1000.0;
+        loop {
+            let h = self.head.load(Ordering::SeqCst);
+            if h != tail || sys::now_ms() >= end {
+                return h;
+            }
+            unsafe { sys::sched_yield() };
         }
     }
 
@@ -146,23 +198,61 @@ mod tests {
     }
 
     #[test]
-    fn doorbell_rings_only_when_the_consumer_had_caught_up() {
+    fn doorbell_rings_only_when_the_consumer_is_parked() {
         let fd = eventfd();
-        let ring = Ring::new(fd);
+        let ring = std::sync::Arc::new(Ring::new(fd));
         ring.push(KIND_URB, 1, 0, 0, 0, 0);
         ring.publish();
-        assert_eq!(doorbell_count(fd), 1, "first batch on an empty ring must ring");
-        // Consumer has not acked: more records, no more doorbells.
+        assert_eq!(doorbell_count(fd), 0, "rang while the consumer was not parked");
+        // Records are there: wait returns at once, without a doorbell.
+        assert_eq!(ring.wait(-1), 1);
+        assert_eq!(ring.ack(1), 1);
+        // Parked with nothing there: the next publish wakes it.
+        let waiter = {
+            let ring = ring.clone();
+            std::thread::spawn(move || ring.wait(5000))
+        };
+        while ring.parked.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
         ring.push(KIND_URB, 1, 1, 0, 0, 0);
         ring.publish();
+        assert_eq!(waiter.join().unwrap(), 1, "the parked consumer was not woken");
+        // Once woken, more records ring nothing until it parks again.
         ring.push(KIND_URB, 1, 2, 0, 0, 0);
         ring.publish();
-        assert_eq!(doorbell_count(fd), 0, "rang while the consumer was behind");
-        // Consumer catches up, then a new batch rings again.
-        assert_eq!(ring.ack(3), 3);
-        ring.push(KIND_URB, 1, 3, 0, 0, 0);
-        ring.publish();
-        assert_eq!(doorbell_count(fd), 1);
+        assert_eq!(doorbell_count(fd), 0);
+        assert_eq!(ring.wait(0), 1);
+        unsafe { sys::close(fd) };
+    }
+
+    #[test]
+    fn no_wakeup_is_lost_between_park_and_publish() {
+        let fd = eventfd();
+        let ring = std::sync::Arc::new(Ring::new(fd));
+        let n = 20_000u32;
+        let producer = {
+            let ring = ring.clone();
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    ring.push(KIND_URB, 0, i, 0, 0, 0);
+                    ring.publish();
+                    if i % 7 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        };
+        let mut tail = 0u32;
+        while tail != n {
+            // A lost wakeup would block here for the whole timeout.
+            assert_eq!(ring.wait(2000), 1, "parked wait missed a publish at {tail}");
+            tail = ring.ack(tail);
+            tail = ring.spin(tail, 1.0).max(tail);
+            ring.ack(tail);
+        }
+        producer.join().unwrap();
         unsafe { sys::close(fd) };
     }
 

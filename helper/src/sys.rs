@@ -56,6 +56,7 @@ extern "C" {
     pub fn accept4(fd: c_int, addr: *mut c_void, len: *mut u32, flags: c_int) -> c_int;
     pub fn getsockopt(fd: c_int, lvl: c_int, opt: c_int, v: *mut c_void, n: *mut u32) -> c_int;
     pub fn getpid() -> c_int;
+    pub fn sched_yield() -> c_int;
 }
 
 // <bits/fcntl-linux.h>

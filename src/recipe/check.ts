@@ -39,7 +39,9 @@ import {
   type DataSpec,
   MAX_CONTROL_LENGTH,
   type Recipe,
+  recipeDevices,
   type SchemaProblem,
+  SINGLE_DEVICE,
   type Step,
   STEP_KINDS,
   type StepBody,
@@ -76,6 +78,8 @@ export interface CheckOptions {
    * (they are not checked again).
    */
   invalidSteps?: ReadonlySet<number>;
+  /** The same for the `finally` steps. */
+  invalidFinally?: ReadonlySet<number>;
 }
 
 type Path = (string | number)[];
@@ -317,6 +321,10 @@ export function checkValues(
         return checkStream(t.body, body as Resolved<StepBody<"stream">>, bp);
       case "selectAlternate": {
         const n = (body as { interface: unknown }).interface;
+        const named = (t.body as { device?: string }).device;
+        const claimed = claimedBy.get(
+          named ?? (claimedBy.size === 1 ? claimedBy.keys().next().value! : ""),
+        );
         if (
           t.body.interface instanceof Template && typeof n === "number" &&
           claimed !== undefined && !claimed.includes(n)
@@ -640,34 +648,65 @@ export function checkValues(
     }
   };
 
-  // The interfaces claimed, when every one is known.
-  let claimed: number[] | undefined;
+  // The interfaces each device claims, when every one is known.
+  const claimedBy = new Map<string, number[]>();
   if (recipe) {
-    resolveKnown(recipe.device, written.device, ["device"]);
     resolveKnown(recipe.timeout, written.timeout, ["timeout"]);
-    resolveKnown(recipe.configuration, written.configuration, [
-      "configuration",
+    resolveKnown(recipe.recipeTimeout, written.recipeTimeout, [
+      "recipeTimeout",
     ]);
-    const interfaces = resolveKnown(recipe.interfaces, written.interfaces, [
-      "interfaces",
-    ]) as { number: unknown }[] | undefined;
-    const numbers = (interfaces ?? []).map((i) => i.number);
-    if (numbers.every((n) => typeof n === "number")) {
-      claimed = numbers as number[];
+    const rawDevices = isRaw(written.devices) ? written.devices : {};
+    for (const [name, device] of recipeDevices(recipe)) {
+      const single = name === SINGLE_DEVICE && recipe.device !== undefined;
+      const rawDevice = single ? written.device : rawDevices[name];
+      const at = (key: string): Path => single ? [key] : ["devices", name, key];
+      const { interfaces, configuration, ...selector } = device;
+      resolveKnown(
+        selector,
+        rawDevice,
+        single ? ["device"] : ["devices", name],
+      );
+      resolveKnown(
+        configuration,
+        single
+          ? written.configuration
+          : isRaw(rawDevice)
+          ? rawDevice.configuration
+          : undefined,
+        at("configuration"),
+      );
+      const resolved = resolveKnown(
+        interfaces,
+        single
+          ? written.interfaces
+          : isRaw(rawDevice)
+          ? rawDevice.interfaces
+          : undefined,
+        at("interfaces"),
+      ) as { number: unknown }[] | undefined;
+      const numbers = (resolved ?? []).map((i) => i.number);
+      if (numbers.every((n) => typeof n === "number")) {
+        claimedBy.set(name, numbers as number[]);
+      }
     }
   }
-  const rawSteps = Array.isArray(written.steps) ? written.steps : [];
-  if (recipe) {
-    recipe.steps.forEach((step, i) =>
-      checkStep(step, rawSteps[i], ["steps", i])
-    );
-  } else {
-    // The schema refused the recipe: check the steps that are valid alone.
-    rawSteps.forEach((rawStep, i) => {
-      if (options.invalidSteps?.has(i)) return;
-      const r = StepSchema.safeParse(rawStep);
-      if (r.success) checkStep(r.data, rawStep, ["steps", i]);
-    });
+  for (const list of ["steps", "finally"] as const) {
+    const rawSteps = Array.isArray(written[list]) ? written[list] : [];
+    if (recipe) {
+      (recipe[list] ?? []).forEach((step, i) =>
+        checkStep(step, rawSteps[i], [list, i])
+      );
+    } else {
+      // The schema refused the recipe: check the steps that are valid alone.
+      const invalid = list === "steps"
+        ? options.invalidSteps
+        : options.invalidFinally;
+      rawSteps.forEach((rawStep, i) => {
+        if (invalid?.has(i)) return;
+        const r = StepSchema.safeParse(rawStep);
+        if (r.success) checkStep(r.data, rawStep, [list, i]);
+      });
+    }
   }
   return problems;
 }

@@ -41,11 +41,13 @@ import {
 import { checkValues } from "./check.ts";
 import { listNames, parseTemplate, type VarValue } from "./interpolate.ts";
 import {
+  DEVICE_STEP_KINDS,
   issuesToProblems,
   nearest,
   type Recipe,
   RecipeSchema,
   type SchemaProblem,
+  SINGLE_DEVICE,
   STEP_KINDS,
 } from "./schema.ts";
 import { formatDuration, formatSize, parseInteger } from "./values.ts";
@@ -362,14 +364,17 @@ function validate(
     : issuesToProblems(result.error.issues);
   problems.push(...checkRecipe(value, cli.names, options.baseDir));
   const invalidSteps = new Set<number>();
+  const invalidFinally = new Set<number>();
   for (const issue of result.error?.issues ?? []) {
     const [top, i] = issue.path;
     if (top === "steps" && typeof i === "number") invalidSteps.add(i);
+    if (top === "finally" && typeof i === "number") invalidFinally.add(i);
   }
   problems.push(
     ...checkValues(value, result.success ? result.data : undefined, {
       cliNames: cli.names,
       invalidSteps,
+      invalidFinally,
       ...(cli.values ? { cliValues: cli.values } : {}),
       ...(options.baseDir === undefined ? {} : { baseDir: options.baseDir }),
     }),
@@ -489,7 +494,7 @@ function locateAll(
  *   "name: smoke\ndevice: {vendorId: 0x0525, productId: 0xa4a0}\nsteps:\n  - delay: 10ms\n",
  *   { file: "smoke.yaml" },
  * );
- * assert.ok(recipe.device.productId === 0xa4a0);
+ * assert.ok(recipe.device?.productId === 0xa4a0);
  * ```
  */
 export function parseRecipe(
@@ -1380,29 +1385,106 @@ function checkRecipe(
     });
   };
   findSaves(raw.steps, ["steps"]);
+  findSaves(raw.finally, ["finally"]);
 
   // The name is interpolated when the run starts, before any step saves.
   checkReferences(raw.name, ["name"]);
   checkReferences(raw.device, ["device"]);
   checkReferences(raw.interfaces, ["interfaces"]);
+  checkReferences(raw.devices, ["devices"]);
 
-  const interfaces: unknown[] = Array.isArray(raw.interfaces)
-    ? raw.interfaces
-    : [];
-  const claimed = interfaces.map((i) => literalInt(isRaw(i) ? i.number : i));
-  const firstClaim = new Map<number, number>();
-  claimed.forEach((n, i) => {
-    if (n === undefined) return;
-    const first = firstClaim.get(n);
-    if (first === undefined) firstClaim.set(n, i);
-    else {
-      problem(
-        ["interfaces", i],
-        `interface ${n} is already claimed by interfaces[${first}]; list each interface once`,
+  // The devices, by name, with the interfaces each claims.
+  interface DeviceClaims {
+    /** Where its interfaces are written. */
+    path: (string | number)[];
+    interfaces: unknown[];
+    claimed: (number | undefined)[];
+    saidUnclaimed: boolean;
+  }
+  const named = isRaw(raw.devices);
+  const devices = new Map<string, DeviceClaims>();
+  const addDevice = (
+    name: string,
+    list: unknown,
+    path: (string | number)[],
+  ) => {
+    const interfaces: unknown[] = Array.isArray(list) ? list : [];
+    devices.set(name, {
+      path,
+      interfaces,
+      claimed: interfaces.map((i) => literalInt(isRaw(i) ? i.number : i)),
+      saidUnclaimed: false,
+    });
+  };
+  if (named) {
+    for (const [name, d] of Object.entries(raw.devices as Raw)) {
+      addDevice(
+        name,
+        isRaw(d) ? d.interfaces : undefined,
+        ["devices", name, "interfaces"],
       );
     }
-  });
-  let saidUnclaimed = false;
+  } else addDevice(SINGLE_DEVICE, raw.interfaces, ["interfaces"]);
+  const deviceNames = [...devices.keys()];
+
+  for (const d of devices.values()) {
+    const firstClaim = new Map<number, number>();
+    d.claimed.forEach((n, i) => {
+      if (n === undefined) return;
+      const first = firstClaim.get(n);
+      if (first === undefined) firstClaim.set(n, i);
+      else {
+        problem(
+          [...d.path, i],
+          `interface ${n} is already claimed by ${
+            formatPath([...d.path, first])
+          }; list each interface once`,
+        );
+      }
+    });
+  }
+
+  /**
+   * The device a step acts on: the one it names, or the recipe's only one.
+   * Says what is wrong, and gives undefined, when that is not clear.
+   */
+  const deviceOf = (
+    body: unknown,
+    bp: (string | number)[],
+  ): DeviceClaims | undefined => {
+    const given = isRaw(body) ? body.device : undefined;
+    if (typeof given !== "string") {
+      if (devices.size === 1) return devices.values().next().value;
+      if (given === undefined && devices.size > 1) {
+        problem(
+          bp,
+          `this recipe has several devices (${
+            deviceNames.join(", ")
+          }): say which one this step acts on, such as device: ${
+            deviceNames[0]
+          }`,
+        );
+      }
+      return undefined;
+    }
+    const found = devices.get(given);
+    if (found && (named || given === SINGLE_DEVICE)) return found;
+    if (!named) {
+      problem(
+        [...bp, "device"],
+        `this recipe has one device (device: {...}), and steps act on it without naming it; to name devices, write them as devices: {${given}: {...}}`,
+      );
+      return undefined;
+    }
+    const guess = nearest(given, deviceNames);
+    problem(
+      [...bp, "device"],
+      `unknown device "${given}"${
+        guess ? `; did you mean "${guess}"?` : ""
+      } (devices: ${deviceNames.join(", ") || "none"})`,
+    );
+    return undefined;
+  };
 
   const checkData = (data: unknown, path: (string | number)[]) => {
     if (
@@ -1458,8 +1540,11 @@ function checkRecipe(
           continue;
         }
         checkReferences(body, bp);
+        const device = DEVICE_STEP_KINDS.includes(kind)
+          ? deviceOf(body, bp)
+          : undefined;
         if (!isRaw(body)) continue;
-        checkStep(kind, body, bp);
+        if (device) checkStep(kind, body, bp, device);
         if (isRaw(body.save)) {
           for (const name of Object.keys(body.save)) defined.add(name);
         }
@@ -1467,15 +1552,25 @@ function checkRecipe(
     });
   };
 
-  const checkStep = (kind: string, body: Raw, bp: (string | number)[]) => {
+  const checkStep = (
+    kind: string,
+    body: Raw,
+    bp: (string | number)[],
+    device: DeviceClaims,
+  ) => {
     const ep = literalInt(body.endpoint);
     if (
-      ENDPOINT_KINDS.includes(kind) && interfaces.length === 0 && !saidUnclaimed
+      ENDPOINT_KINDS.includes(kind) && device.interfaces.length === 0 &&
+      !device.saidUnclaimed
     ) {
-      saidUnclaimed = true;
+      device.saidUnclaimed = true;
       problem(
         [...bp, "endpoint"],
-        "no interface is claimed: add interfaces: [0] (the interface this endpoint belongs to) to the recipe",
+        named
+          ? `no interface of ${
+            formatPath(device.path.slice(0, -1))
+          } is claimed: add interfaces: [0] (the interface this endpoint belongs to) to it`
+          : "no interface is claimed: add interfaces: [0] (the interface this endpoint belongs to) to the recipe",
       );
     }
     if (
@@ -1552,6 +1647,7 @@ function checkRecipe(
     if (kind === "stream") checkData(body.data, [...bp, "data"]);
     if (kind === "selectAlternate") {
       const n = literalInt(body.interface);
+      const claimed = device.claimed;
       // Only when every claimed interface is written as a number can we tell.
       if (
         n !== undefined && !claimed.includes(n) && !claimed.includes(undefined)
@@ -1560,12 +1656,15 @@ function checkRecipe(
           [...bp, "interface"],
           `interface ${n} is not claimed (claimed: ${
             claimed.length ? claimed.join(", ") : "none"
-          }); add it to interfaces`,
+          }); add it to ${formatPath(device.path)}`,
         );
       }
     }
   };
 
   walk(raw.steps, ["steps"]);
+  // What the steps saved is known to the finally steps (a step that failed
+  // before saving leaves it unset: that is found when the run gets there).
+  walk(raw.finally, ["finally"]);
   return problems;
 }

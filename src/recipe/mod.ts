@@ -6,7 +6,11 @@
  * A recipe names a device and lists steps: control, bulk, interrupt and
  * isochronous transfers with expectations on their data, captures into
  * variables (`save`) used by later steps (`${name}`), streams with a rate
- * floor, delays, repeats, resets, clear-halt and alternate settings.
+ * floor, delays, repeats, resets, clear-halt and alternate settings. A
+ * recipe can also sequence a bench: several named `devices`, each step on
+ * the one it names, waits for devices to appear or disappear, re-enumeration
+ * after a reset, unplug and plug on the virtual bench, `finally` steps that
+ * always run, and a timeout for the whole run (`recipeTimeout`).
  *
  * ```yaml
  * # recipes/sourcesink-smoke.yaml (abridged)
@@ -92,6 +96,8 @@
 export {
   type DataSpec,
   defineRecipe,
+  DEVICE_STEP_KINDS,
+  type DeviceEntrySpec,
   type DeviceSelectorSpec,
   type Expectation,
   issuesToProblems,
@@ -99,6 +105,7 @@ export {
   MAX_ISO_PACKET,
   nearest,
   type Recipe,
+  recipeDevices,
   type RecipeInput,
   recipeJsonSchema,
   RecipeSchema,
@@ -106,6 +113,7 @@ export {
   type SaveSpec,
   type SaveType,
   type SchemaProblem,
+  SINGLE_DEVICE,
   type Step,
   STEP_KINDS,
   type StepBody,
@@ -189,14 +197,18 @@ export {
   describeStep,
   type DeviceOpener,
   type DeviceReady,
+  type RecipeBench,
   type RecipeDevice,
   type RecipeDeviceSelector,
   type RecipeEndpoint,
+  type RecipeHotplug,
   type RecipeInResult,
   type RecipeInterface,
   type RecipeOutResult,
   type RecipeSetup,
   type RecipeTransferOptions,
+  type RecipeWaitOptions,
+  type RunDevice,
   type RunObserver,
   type RunOptions,
   type RunOutcome,
@@ -206,6 +218,7 @@ export {
   type StepResult,
   type StepStart,
   type StepStatus,
+  type StepWait,
   type StreamProgress,
 } from "./runner.ts";
 export {

@@ -1,6 +1,7 @@
 /**
  * The JSON report of a run: every step with its data (hex, shortened when
- * long), its timing and its result, and the variables at the end.
+ * long), its timing and its result, the device it used and what it waited
+ * for (with durations), the `finally` steps, and the variables at the end.
  *
  * @module
  */
@@ -64,6 +65,10 @@ function step(r: StepResult, max: number): Record<string, unknown> {
   if (r.message !== undefined) out.message = r.message;
   out.failures = r.failures;
   if (r.error) out.error = r.error;
+  if (r.device !== undefined) out.device = r.device;
+  if (r.waits) {
+    out.waits = r.waits.map((w) => ({ ...w, durationMs: ms(w.durationMs) }));
+  }
   if (r.children) out.children = r.children.map((c) => step(c, max));
   return out;
 }
@@ -101,10 +106,21 @@ export function jsonReport(
     ...(result.device
       ? { device: { ...result.device, waitedMs: ms(result.device.waitedMs) } }
       : {}),
+    ...(result.devices
+      ? {
+        devices: result.devices.map((d) => ({
+          ...d,
+          waitedMs: ms(d.waitedMs),
+        })),
+      }
+      : {}),
     ...(result.error ? { error: result.error } : {}),
     summary: result.summary,
     vars: result.vars,
     steps: result.steps.map((s) => step(s, max)),
+    ...(result.finally
+      ? { finally: result.finally.map((s) => step(s, max)) }
+      : {}),
   };
 }
 

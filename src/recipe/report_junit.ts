@@ -1,7 +1,10 @@
 /**
  * The JUnit XML report of a run, which CI servers read: the recipe is a test
- * suite and each step a test case, with a failure message that reads like the
- * terminal's.
+ * suite and each step a test case (the `finally` steps too, as `F1`, `F2`,
+ * …), with a failure message that reads like the terminal's. A case names
+ * the device its step used when the recipe has several, and carries it and
+ * the step's waits (in seconds) as properties; the waits are also said in
+ * its system-out.
  *
  * @module
  */
@@ -53,9 +56,42 @@ function leaves(steps: readonly StepResult[]): StepResult[] {
   ) => (s.children && s.status !== "skipped" ? leaves(s.children) : [s]));
 }
 
-function caseName(s: StepResult): string {
+function caseName(s: StepResult, named: boolean): string {
   const id = s.iteration === undefined ? s.id : `${s.id} #${s.iteration}`;
-  return `${id} ${s.name ? `${s.name} (${s.title})` : s.title}`;
+  const on = named && s.device ? `[${s.device}] ` : "";
+  return `${id} ${on}${s.name ? `${s.name} (${s.title})` : s.title}`;
+}
+
+/**
+ * A test case's properties: the device the step used and its waits (in
+ * seconds), as `<property>` elements, which CI servers show with the case.
+ */
+function caseProperties(s: StepResult): string[] {
+  const props: [string, string][] = [];
+  if (s.device !== undefined) props.push(["device", s.device]);
+  for (const w of s.waits ?? []) {
+    props.push([
+      `wait.${w.device}.${w.for}`,
+      `${seconds(w.durationMs)}${w.ok ? "" : " (timed out or failed)"}`,
+    ]);
+  }
+  if (props.length === 0) return [];
+  return [
+    `      <properties>`,
+    ...props.map(([k, v]) =>
+      `        <property name="${escapeXml(k)}" value="${escapeXml(v)}"/>`
+    ),
+    `      </properties>`,
+  ];
+}
+
+/** A step's waits for people: `waited 1.203 s for loopback to appear`. */
+function waitLines(s: StepResult): string[] {
+  return (s.waits ?? []).map((w) =>
+    `waited ${seconds(w.durationMs)} s for ${w.device} to ${w.for}${
+      w.ok ? "" : ", in vain"
+    }`
+  );
 }
 
 /**
@@ -80,7 +116,9 @@ function caseName(s: StepResult): string {
  * ```
  */
 export function junitReport(result: RunResult): string {
-  const cases = leaves(result.steps);
+  const cases = [...leaves(result.steps), ...leaves(result.finally ?? [])];
+  // With several devices, each case names the one it used.
+  const named = (result.devices?.length ?? 0) > 1;
   const suite = escapeXml(result.recipe.name);
   const body: string[] = [];
   let failures = 0;
@@ -111,25 +149,32 @@ export function junitReport(result: RunResult): string {
 
   for (const s of cases) {
     const open = `    <testcase classname="${suite}" name="${
-      escapeXml(caseName(s))
+      escapeXml(caseName(s, named))
     }" time="${seconds(s.durationMs)}"`;
+    const props = caseProperties(s);
     if (s.status === "skipped") {
       skipped++;
       body.push(
         `${open}>`,
+        ...props,
         `      <skipped message="${escapeXml(s.skipReason ?? "skipped")}"/>`,
         `    </testcase>`,
       );
       continue;
     }
-    const out = s.message !== undefined
-      ? [`      <system-out>${escapeXml(s.message)}</system-out>`]
+    const said = [
+      ...(s.message !== undefined ? [s.message] : []),
+      ...waitLines(s),
+    ];
+    const out = said.length
+      ? [`      <system-out>${escapeXml(said.join("\n"))}</system-out>`]
       : [];
     if (s.status === "passed") {
+      const inner = [...props, ...out];
       body.push(
-        out.length ? `${open}>` : `${open}/>`,
-        ...out,
-        ...(out.length ? [`    </testcase>`] : []),
+        inner.length ? `${open}>` : `${open}/>`,
+        ...inner,
+        ...(inner.length ? [`    </testcase>`] : []),
       );
       continue;
     }
@@ -144,6 +189,7 @@ export function junitReport(result: RunResult): string {
     else errors++;
     body.push(
       `${open}>`,
+      ...props,
       `      <${tag} message="${escapeXml(first)}" type="${escapeXml(type)}">${
         escapeXml(text)
       }</${tag}>`,
@@ -162,7 +208,15 @@ export function junitReport(result: RunResult): string {
       escapeXml(String(v))
     }"/>`
   );
-  if (result.device) {
+  if (result.devices) {
+    props.unshift(
+      ...result.devices.map((d) =>
+        `      <property name="${escapeXml(`device.${d.name}`)}" value="${
+          escapeXml(d.selector)
+        }"/>`
+      ),
+    );
+  } else if (result.device) {
     props.unshift(
       `      <property name="device" value="${
         escapeXml(result.device.selector)

@@ -20,7 +20,13 @@ import {
   type StepStart,
   type StreamProgress,
 } from "./runner.ts";
-import { type DataSpec, type Recipe, type Step, tagStep } from "./schema.ts";
+import {
+  type DataSpec,
+  type Recipe,
+  recipeDevices,
+  type Step,
+  tagStep,
+} from "./schema.ts";
 import { formatDuration, formatHex, formatRate, formatSize } from "./values.ts";
 import type { Template } from "./interpolate.ts";
 
@@ -153,6 +159,7 @@ export class TerminalReporter implements RunObserver {
   readonly #c: ReturnType<typeof palette>;
   #progressShown = false;
   #lastPeriodic = 0;
+  #named = false;
 
   /** @param options where to write, and whether it is a terminal */
   constructor(options: TerminalOptions = {}) {
@@ -185,6 +192,8 @@ export class TerminalReporter implements RunObserver {
   /** Prints the recipe and the device it waits for. */
   runStarted(info: RunStart): void {
     const c = this.#c;
+    this.#named = info.recipe.devices !== undefined &&
+      Object.keys(info.recipe.devices).length > 1;
     this.#line(
       `${c.bold(info.name)}${
         info.recipe.description ? c.dim(` — ${info.recipe.description}`) : ""
@@ -208,7 +217,13 @@ export class TerminalReporter implements RunObserver {
       ? `, appeared after ${formatDuration(info.waitedMs)}`
       : "";
     const selector = info.selector === id ? "" : ` (${info.selector})`;
-    this.#line(this.#c.dim(`  device ${id}${selector} opened${waited}`));
+    this.#line(
+      this.#c.dim(
+        `  ${
+          info.name ? `${info.name}: ` : ""
+        }device ${id}${selector} opened${waited}`,
+      ),
+    );
   }
 
   /** Notes the step, and announces a repeat before its inner steps. */
@@ -258,7 +273,14 @@ export class TerminalReporter implements RunObserver {
       : r.status === "failed"
       ? c.red("✗")
       : c.yellow("-");
-    const title = r.name ? `${r.name} ${c.dim(`(${r.title})`)}` : r.title;
+    // In a recipe with several devices, each step says which it used.
+    const on =
+      this.#named && r.device && !/^(wait for|unplug|plug|reset) /.test(r.title)
+        ? `${r.device}: `
+        : "";
+    const title = r.name
+      ? `${on}${r.name} ${c.dim(`(${r.title})`)}`
+      : `${on}${r.title}`;
     const summary = r.status === "skipped"
       ? c.yellow(`skipped: ${r.skipReason ?? ""}`)
       : r.summary ?? "";
@@ -286,6 +308,11 @@ export class TerminalReporter implements RunObserver {
     if (t.startsWith("+ ")) return c.red(line);
     if (/^\^\^/.test(t)) return c.red(line);
     return line;
+  }
+
+  /** Announces the finally steps. */
+  finallyStarted(): void {
+    this.#line(`  ${this.#c.dim("finally (always run)")}`);
   }
 
   /** Prints the summary, or why nothing ran. */
@@ -408,31 +435,40 @@ export function formatPlan(recipe: Recipe, file: string): string {
   const lines: string[] = [];
   lines.push(`recipe      ${recipe.name} (${file})`);
   if (recipe.description) lines.push(`            ${recipe.description}`);
-  const wait = recipe.device.wait;
-  lines.push(
-    `device      ${describeSelector(recipe.device)}${
-      wait === undefined
-        ? ""
-        : `, waiting up to ${
-          typeof wait === "number" ? formatDuration(wait) : wait.source
-        }`
-    }`,
-  );
-  if (recipe.configuration !== undefined) {
-    lines.push(`config      ${describeValue(recipe.configuration)}`);
-  }
-  for (const i of recipe.interfaces ?? []) {
-    const extra = [
-      "detachKernelDriver" in i && i.detachKernelDriver
-        ? "detaching its kernel driver"
-        : "",
-      "alternate" in i && i.alternate !== undefined
-        ? `alternate ${describeValue(i.alternate)}`
-        : "",
-    ].filter(Boolean).join(", ");
+  const time = (v: unknown) =>
+    typeof v === "number" ? formatDuration(v) : describeValue(v);
+  const devices = recipeDevices(recipe);
+  for (const [name, d] of devices) {
+    const named = recipe.devices !== undefined;
+    const pad = named ? "  " : "";
     lines.push(
-      `interface   ${describeValue(i.number)}${extra ? ` (${extra})` : ""}`,
+      `${named ? `device      ${name}: ` : "device      "}${
+        describeSelector(d)
+      }${d.wait === undefined ? "" : `, waiting up to ${time(d.wait)}`}${
+        d.open === false ? ", opened by a step (open: false)" : ""
+      }`,
     );
+    if (d.configuration !== undefined) {
+      lines.push(`${pad}config      ${describeValue(d.configuration)}`);
+    }
+    for (const i of d.interfaces ?? []) {
+      const extra = [
+        "detachKernelDriver" in i && i.detachKernelDriver
+          ? "detaching its kernel driver"
+          : "",
+        "alternate" in i && i.alternate !== undefined
+          ? `alternate ${describeValue(i.alternate)}`
+          : "",
+      ].filter(Boolean).join(", ");
+      lines.push(
+        `${pad}interface   ${describeValue(i.number)}${
+          extra ? ` (${extra})` : ""
+        }`,
+      );
+    }
+  }
+  if (recipe.recipeTimeout !== undefined) {
+    lines.push(`timeout     the whole recipe: ${time(recipe.recipeTimeout)}`);
   }
   for (const [k, v] of Object.entries(recipe.vars ?? {})) {
     lines.push(`var         ${k} = ${JSON.stringify(v)}`);
@@ -440,7 +476,11 @@ export function formatPlan(recipe: Recipe, file: string): string {
   lines.push("steps");
   const walk = (steps: readonly Step[], prefix: string, depth: number) => {
     steps.forEach((step, i) => {
-      const id = prefix ? `${prefix}.${i + 1}` : String(i + 1);
+      const id = prefix === "F"
+        ? `F${i + 1}`
+        : prefix
+        ? `${prefix}.${i + 1}`
+        : String(i + 1);
       const t = tagStep(step);
       const name = typeof (t.body as { name?: unknown })?.name === "string"
         ? `${(t.body as { name: string }).name}: `
@@ -449,8 +489,12 @@ export function formatPlan(recipe: Recipe, file: string): string {
       const log = t.kind === "log"
         ? ` ${JSON.stringify(describeValue(t.body))}`
         : "";
+      const on = recipe.devices !== undefined &&
+          typeof (t.body as { device?: unknown })?.device === "string"
+        ? `[${(t.body as { device: string }).device}] `
+        : "";
       lines.push(
-        `${"  ".repeat(depth)}  ${id.padEnd(5)} ${name}${
+        `${"  ".repeat(depth)}  ${id.padEnd(5)} ${on}${name}${
           describeStep(step)
         }${log}`,
       );
@@ -459,6 +503,10 @@ export function formatPlan(recipe: Recipe, file: string): string {
     });
   };
   walk(recipe.steps, "", 0);
+  if (recipe.finally?.length) {
+    lines.push("finally (always run, also after a failure or Ctrl-C)");
+    walk(recipe.finally, "F", 0);
+  }
   lines.push("the recipe is valid; nothing was run (--dry-run)");
   return lines.join("\n");
 }

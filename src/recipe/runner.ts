@@ -29,8 +29,12 @@ import {
 } from "./interpolate.ts";
 import {
   type DataSpec,
+  DEVICE_STEP_KINDS,
+  type DeviceEntrySpec,
   type DeviceSelectorSpec,
   type Recipe,
+  recipeDevices,
+  SINGLE_DEVICE,
   type Step,
   type StepBody,
   type StepKind,
@@ -167,8 +171,8 @@ export interface RecipeDevice {
     data: Uint8Array,
     options?: RecipeTransferOptions,
   ): Promise<RecipeOutResult>;
-  /** USBDEVFS_RESET. */
-  reset(): Promise<void>;
+  /** USBDEVFS_RESET (what it resolves with is not used). */
+  reset(): Promise<unknown>;
   /** Releases everything and closes the device. */
   close(): Promise<void>;
 }
@@ -191,6 +195,105 @@ export interface RecipeDeviceSelector {
 export type DeviceOpener = (
   selector: RecipeDeviceSelector,
 ) => Promise<RecipeDevice>;
+
+/** Options of the waits of {@linkcode RecipeHotplug}. */
+export interface RecipeWaitOptions {
+  /** Give up after this many milliseconds (a `UsbError` of code `timeout`). */
+  timeout?: number;
+  /** Stops the wait. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The waits the runner uses for `waitFor`, `waitGone`, plug and re-enumerate
+ * steps: usbkit's `waitForDevice` and `waitForDeviceGone` (src/hotplug.ts)
+ * by default.
+ */
+export interface RecipeHotplug {
+  /** Resolves when a device matching the selector is present and openable. */
+  waitForDevice(
+    selector: RecipeDeviceSelector,
+    options?: RecipeWaitOptions,
+  ): Promise<unknown>;
+  /** Resolves when no device matches the selector any more. */
+  waitForDeviceGone(
+    selector: RecipeDeviceSelector,
+    options?: RecipeWaitOptions,
+  ): Promise<void>;
+}
+
+/**
+ * What `unplug`, `plug` and `replug` steps drive: the virtual bench's gadgets
+ * and QEMU devices (kernel/guest.ts) by default, inside a bench guest.
+ */
+export interface RecipeBench {
+  /** The bench device a selector means (by serial, else by ids), if one. */
+  find(selector: RecipeDeviceSelector): Promise<string | undefined>;
+  /** Starts pulling the device out; the runner then waits for it to be gone. */
+  unplug(name: string, options: { timeout: number }): Promise<void>;
+  /** Plugs it in again; the runner then waits for it to be openable. */
+  plug(name: string, options: { timeout: number }): Promise<void>;
+}
+
+async function realHotplug(): Promise<RecipeHotplug> {
+  // Loaded on first use, as the device layer is (see openReal).
+  const hotplug = await import("../hotplug.ts");
+  return {
+    waitForDevice: (selector, options) =>
+      hotplug.waitForDevice(selector, options),
+    waitForDeviceGone: (selector, options) =>
+      hotplug.waitForDeviceGone(selector, options),
+  };
+}
+
+async function guestBench(): Promise<RecipeBench> {
+  const guest = await import("../../kernel/guest.ts");
+  if (!guest.inGuest()) {
+    throw new StepError(
+      "unplug, plug and replug steps drive the virtual bench: run the recipe inside it (deno task vm -- deno task usb run <recipe>)",
+    );
+  }
+  const kindOf = (name: string) => {
+    const info = guest.benchInfo();
+    if (info.gadgets.some((g) => g.name === name)) return "gadget";
+    if (info.qemuDevices.some((d) => d.name === name)) return "qemu";
+    const names = [...info.gadgets, ...info.qemuDevices].map((d) => d.name);
+    throw new StepError(
+      `the bench has no device "${name}" (it has ${names.join(", ")})`,
+    );
+  };
+  return {
+    find(selector) {
+      const info = guest.benchInfo();
+      const all = [...info.gadgets, ...info.qemuDevices];
+      const matches = all.filter((d) =>
+        selector.serial !== undefined
+          ? d.serial === selector.serial
+          : (selector.vendorId === undefined ||
+            d.vendorId === selector.vendorId) &&
+            (selector.productId === undefined ||
+              d.productId === selector.productId) &&
+            (selector.vendorId !== undefined ||
+              selector.productId !== undefined)
+      );
+      return Promise.resolve(
+        matches.length === 1 ? matches[0]!.name : undefined,
+      );
+    },
+    async unplug(name, { timeout }) {
+      if (kindOf(name) === "gadget") {
+        await guest.unplugGadget(name, { wait: false, timeoutMs: timeout });
+      } else {
+        await guest.qemuDeviceDel(name, { wait: false, timeoutMs: timeout });
+      }
+    },
+    async plug(name, { timeout }) {
+      if (kindOf(name) === "gadget") {
+        await guest.plugGadget(name, { timeoutMs: timeout });
+      } else await guest.qemuDeviceAdd(name, { timeoutMs: timeout });
+    },
+  };
+}
 
 async function openReal(selector: RecipeDeviceSelector): Promise<RecipeDevice> {
   // Loaded on first use: the device layer needs the helper library, the
@@ -260,6 +363,36 @@ export interface StepResult {
   error?: { code: string; message: string; hint?: string };
   /** Steps run inside a repeat, every iteration. */
   children?: StepResult[];
+  /** The device the step acted on: its name, in a recipe with `devices`. */
+  device?: string;
+  /** What the step waited for, and how long. */
+  waits?: StepWait[];
+}
+
+/** A wait of a step: for a device to appear (openable) or to disappear. */
+export interface StepWait {
+  /** The device's name in the recipe. */
+  device: string;
+  /** What was waited for. */
+  for: "appear" | "disappear";
+  /** How long it took, in ms (until the step failed, when it did not happen). */
+  durationMs: number;
+  /** Whether it happened within the step's timeout. */
+  ok: boolean;
+}
+
+/** A device of a run, as it was opened. */
+export interface RunDevice {
+  /** Its name in the recipe (`device` for a one-device recipe). */
+  name: string;
+  /** The selector, described. */
+  selector: string;
+  /** idVendor, once opened. */
+  vendorId?: number;
+  /** idProduct, once opened. */
+  productId?: number;
+  /** How long the run waited for it to appear at the start, in ms. */
+  waitedMs: number;
 }
 
 /** How a run ended. */
@@ -291,8 +424,12 @@ export interface RunResult {
   startedAt: string;
   /** How long it took, in ms. */
   durationMs: number;
+  /** Every device of the recipe, as opened at the start (also those that were not). */
+  devices?: RunDevice[];
   /** The top-level steps. */
   steps: StepResult[];
+  /** The `finally` steps, run after the steps whatever happened. */
+  finally?: StepResult[];
   /** The variables at the end: from the recipe, `--var`, and captures. */
   vars: Record<string, VarValue>;
   /** What stopped the run before or outside the steps: no device, a busy interface. */
@@ -315,6 +452,8 @@ export interface RunStart {
 
 /** What {@linkcode RunObserver.deviceReady} is told. */
 export interface DeviceReady {
+  /** The device's name in the recipe, in a recipe with several. */
+  name?: string;
   /** The device selector, described. */
   selector: string;
   /** idVendor of the device opened. */
@@ -368,6 +507,8 @@ export interface RunObserver {
     result: StepResult,
     info: { depth: number; quiet: boolean },
   ): void;
+  /** The `finally` steps start (after the steps, whatever happened). */
+  finallyStarted?(): void;
   /** The run ended. */
   runFinished?(result: RunResult): void;
 }
@@ -386,6 +527,10 @@ export interface RunOptions {
   baseDir?: string;
   /** The recipe file, for reports. */
   file?: string;
+  /** The waits of waitFor, waitGone and plug steps (default: src/hotplug.ts). */
+  hotplug?: RecipeHotplug;
+  /** What unplug and plug steps drive (default: the virtual bench, in its guest). */
+  bench?: RecipeBench;
 }
 
 /** The step timeout when neither the step nor the recipe sets one. */
@@ -569,7 +714,19 @@ export function describeStep(step: Step | TaggedStep): string {
         t.body.var ? ` (${String(t.body.var)})` : ""
       }`;
     case "reset":
-      return "reset the device";
+      return t.body.reenumerate
+        ? `reset ${the(t.body.device)}, and wait for it to enumerate again`
+        : `reset ${the(t.body.device)}`;
+    case "waitFor":
+      return `wait for ${the(t.body.device)} to appear`;
+    case "waitGone":
+      return `wait for ${the(t.body.device)} to disappear`;
+    case "unplug":
+      return `unplug ${the(t.body.device)}${benchOf(t.body.bench)}`;
+    case "plug":
+      return `plug ${the(t.body.device)} in${benchOf(t.body.bench)}`;
+    case "replug":
+      return `unplug and replug ${the(t.body.device)}${benchOf(t.body.bench)}`;
     case "clearHalt":
       return `clear halt on ${show(t.body.endpoint, true)}`;
     case "selectAlternate":
@@ -579,6 +736,15 @@ export function describeStep(step: Step | TaggedStep): string {
     case "log":
       return "log";
   }
+}
+
+/** A step's device for people: `the device`, or its name. */
+function the(device: string | undefined): string {
+  return device === undefined ? "the device" : device;
+}
+
+function benchOf(bench: string | undefined): string {
+  return bench === undefined ? "" : ` (bench ${bench})`;
 }
 
 /**
@@ -698,11 +864,35 @@ function partialData(e: unknown): Uint8Array | undefined {
   return e instanceof UsbError ? e.data : undefined;
 }
 
+/** A device of the recipe, while the run goes. */
+interface DeviceState {
+  /** Its name in the recipe (`device` for a one-device recipe). */
+  name: string;
+  /** As validated. */
+  spec: DeviceEntrySpec;
+  /** The selector, resolved, without `wait`. */
+  selector: RecipeDeviceSelector;
+  /** The selector, described. */
+  selectorText: string;
+  /** How long the run waits for it at the start, in ms. */
+  waitMs: number;
+  /** The open device, while it is open. */
+  handle: RecipeDevice | undefined;
+  /** Its claimed interfaces. */
+  interfaces: RecipeInterface[];
+  /** Endpoints looked up, by address. */
+  endpoints: Map<number, RecipeEndpoint>;
+  /** The last time it was opened. */
+  opened?: RunDevice;
+  /** How long the run waited for it at the start, in ms. */
+  waitedAtStart?: number;
+  /** How it was opened at the start. */
+  atStart?: RunDevice;
+}
+
 interface Context {
   recipe: Recipe;
-  device: RecipeDevice;
-  interfaces: RecipeInterface[];
-  endpoints: Map<number, RecipeEndpoint>;
+  devices: Map<string, DeviceState>;
   vars: Record<string, VarValue>;
   observer: RunObserver;
   signal: AbortSignal | undefined;
@@ -710,13 +900,23 @@ interface Context {
   t0: number;
   timeout: number;
   stopped: boolean;
+  openDevice: DeviceOpener;
+  hotplug: () => Promise<RecipeHotplug>;
+  bench: () => Promise<RecipeBench>;
+}
+
+/** The context of a step that acts on an open device. */
+interface StepContext extends Context {
+  device: RecipeDevice;
+  interfaces: RecipeInterface[];
+  endpoints: Map<number, RecipeEndpoint>;
 }
 
 function transferOptions(ctx: Context, timeout: number): RecipeTransferOptions {
   return ctx.signal ? { timeout, signal: ctx.signal } : { timeout };
 }
 
-function endpointFor(ctx: Context, address: number): RecipeEndpoint {
+function endpointFor(ctx: StepContext, address: number): RecipeEndpoint {
   const cached = ctx.endpoints.get(address);
   if (cached) return cached;
   for (const iface of ctx.interfaces) {
@@ -933,7 +1133,7 @@ function splitPackets(total: number, maxPacketSize: number): number[] {
 async function runControl(
   body: Resolved<StepBody<"control">>,
   result: StepResult,
-  ctx: Context,
+  ctx: StepContext,
   timeout: number,
 ) {
   const options = transferOptions(ctx, timeout);
@@ -974,7 +1174,7 @@ async function runControl(
 async function runEndpointTransfer(
   body: Resolved<StepBody<"bulk">>,
   result: StepResult,
-  ctx: Context,
+  ctx: StepContext,
   timeout: number,
 ) {
   const ep = endpointFor(ctx, body.endpoint);
@@ -1010,7 +1210,7 @@ async function runEndpointTransfer(
 async function runIso(
   body: Resolved<StepBody<"iso">>,
   result: StepResult,
-  ctx: Context,
+  ctx: StepContext,
   timeout: number,
 ) {
   const ep = endpointFor(ctx, body.endpoint);
@@ -1055,7 +1255,7 @@ async function runIso(
 async function runStream(
   body: Resolved<StepBody<"stream">>,
   result: StepResult,
-  ctx: Context,
+  ctx: StepContext,
   timeout: number,
 ) {
   const ep = endpointFor(ctx, body.endpoint);
@@ -1316,6 +1516,229 @@ async function runSteps(
   return results;
 }
 
+/** The device a step acts on: the one it names, or the recipe's only one. */
+function stepDevice(
+  t: TaggedStep,
+  ctx: Context,
+): DeviceState | undefined {
+  if (!DEVICE_STEP_KINDS.includes(t.kind)) return undefined;
+  const named = typeof t.body === "object" && t.body !== null
+    ? (t.body as { device?: string }).device
+    : undefined;
+  if (named !== undefined) {
+    const state = ctx.devices.get(named);
+    if (!state) throw new StepError(`the recipe has no device "${named}"`);
+    return state;
+  }
+  if (ctx.devices.size !== 1) {
+    // The loader refuses this; a hand-built recipe may still say it.
+    throw new StepError(
+      `this recipe has several devices (${
+        [...ctx.devices.keys()].join(", ")
+      }): the step must name one`,
+    );
+  }
+  return ctx.devices.values().next().value;
+}
+
+/** The context for a step on an open device. */
+function onDevice(state: DeviceState, ctx: Context): StepContext {
+  if (!state.handle) {
+    throw new StepError(
+      `${
+        state.name === SINGLE_DEVICE ? "the device" : `device ${state.name}`
+      } is not open (it was unplugged, or has not appeared yet): a waitFor or plug step opens it`,
+    );
+  }
+  return {
+    ...ctx,
+    device: state.handle,
+    interfaces: state.interfaces,
+    endpoints: state.endpoints,
+  };
+}
+
+/**
+ * Opens a device and sets it up: its configuration, then its interfaces.
+ * Closes it again when the setup fails.
+ */
+async function openAndSetUp(
+  state: DeviceState,
+  ctx: Context,
+  waitedMs: number,
+): Promise<void> {
+  const device = await ctx.openDevice(state.selector);
+  state.handle = device;
+  state.interfaces = [];
+  state.endpoints.clear();
+  try {
+    const spec = state.spec;
+    const where = state.name === SINGLE_DEVICE ? "" : `devices.${state.name}.`;
+    if (spec.configuration !== undefined) {
+      const want = resolveTemplates(
+        spec.configuration,
+        ctx.vars,
+        `${where}configuration`,
+      );
+      if (device.configuration?.configurationValue !== want) {
+        await device.selectConfiguration(want);
+      }
+    }
+    for (const written of spec.interfaces ?? []) {
+      const i = resolveTemplates(written, ctx.vars, `${where}interfaces`);
+      const iface = await device.claimInterface(
+        i.number,
+        i.detachKernelDriver === undefined
+          ? {}
+          : { detachKernelDriver: i.detachKernelDriver },
+      ).catch((e) => {
+        throw inRecipeTerms(e, i.number);
+      });
+      state.interfaces.push(iface);
+      if (i.alternate !== undefined) await iface.selectAlternate(i.alternate);
+    }
+  } catch (e) {
+    await closeDevice(state);
+    throw e;
+  }
+  state.opened = {
+    name: state.name,
+    selector: state.selectorText,
+    vendorId: device.deviceDescriptor.vendorId,
+    productId: device.deviceDescriptor.productId,
+    waitedMs,
+  };
+}
+
+/** Releases a device's interfaces and closes it (errors are not news). */
+async function closeDevice(state: DeviceState): Promise<void> {
+  const device = state.handle;
+  state.handle = undefined;
+  for (const iface of state.interfaces) await iface.release().catch(() => {});
+  state.interfaces = [];
+  state.endpoints.clear();
+  await device?.close().catch(() => {});
+}
+
+/** Runs a wait, and records it on the step. */
+async function timedWait(
+  result: StepResult,
+  state: DeviceState,
+  what: StepWait["for"],
+  wait: () => Promise<unknown>,
+): Promise<number> {
+  const started = performance.now();
+  const record: StepWait = {
+    device: state.name,
+    for: what,
+    durationMs: 0,
+    ok: false,
+  };
+  (result.waits ??= []).push(record);
+  try {
+    await wait();
+    record.ok = true;
+  } finally {
+    record.durationMs = performance.now() - started;
+  }
+  return record.durationMs;
+}
+
+function waitOptions(ctx: Context, timeout: number): RecipeWaitOptions {
+  return ctx.signal ? { timeout, signal: ctx.signal } : { timeout };
+}
+
+/** Waits for a device to be openable, then opens and sets it up. */
+async function waitAndOpen(
+  result: StepResult,
+  state: DeviceState,
+  ctx: Context,
+  timeout: number,
+  since = performance.now(),
+): Promise<void> {
+  const hotplug = await ctx.hotplug();
+  try {
+    await timedWait(
+      result,
+      state,
+      "appear",
+      () => hotplug.waitForDevice(state.selector, waitOptions(ctx, timeout)),
+    );
+  } finally {
+    // Counted from `since` (a plug's or a reset's start).
+    result.waits!.at(-1)!.durationMs = performance.now() - since;
+  }
+  const wait = result.waits!.at(-1)!;
+  await openAndSetUp(state, ctx, wait.durationMs);
+}
+
+/** The bench device an unplug or plug step drives. */
+async function benchTarget(
+  body: { bench?: string | undefined },
+  state: DeviceState,
+  bench: RecipeBench,
+): Promise<string> {
+  if (body.bench !== undefined) return body.bench;
+  const found = await bench.find(state.selector);
+  if (found === undefined) {
+    throw new StepError(
+      `no single gadget or QEMU device of the bench matches ${state.selectorText}: name it with bench: <name>`,
+    );
+  }
+  return found;
+}
+
+function waitSummary(waits: readonly StepWait[] | undefined): string {
+  return (waits ?? []).map((w) => {
+    const what = w.for === "appear"
+      ? (w.ok ? "ready after" : "not ready after")
+      : (w.ok ? "gone after" : "still there after");
+    return `${w.device === SINGLE_DEVICE ? "device" : w.device} ${what} ${
+      formatDuration(w.durationMs)
+    }`;
+  }).join(", ");
+}
+
+async function unplugStep(
+  body: { bench?: string | undefined },
+  result: StepResult,
+  state: DeviceState,
+  ctx: Context,
+  timeout: number,
+): Promise<void> {
+  const bench = await ctx.bench();
+  const target = await benchTarget(body, state, bench);
+  const hotplug = await ctx.hotplug();
+  await closeDevice(state);
+  const started = performance.now();
+  await bench.unplug(target, { timeout });
+  try {
+    await timedWait(
+      result,
+      state,
+      "disappear",
+      () =>
+        hotplug.waitForDeviceGone(state.selector, waitOptions(ctx, timeout)),
+    );
+  } finally {
+    result.waits!.at(-1)!.durationMs = performance.now() - started;
+  }
+}
+
+async function plugStep(
+  body: { bench?: string | undefined },
+  result: StepResult,
+  state: DeviceState,
+  ctx: Context,
+  timeout: number,
+): Promise<void> {
+  const bench = await ctx.bench();
+  const target = await benchTarget(body, state, bench);
+  const started = performance.now();
+  await bench.plug(target, { timeout });
+  await waitAndOpen(result, state, ctx, timeout, started);
+}
+
 async function runStep(
   step: Step,
   id: string,
@@ -1347,22 +1770,40 @@ async function runStep(
       `${path}.${t.kind}${field ? `.${field}` : ""}`,
     );
   try {
+    const state = stepDevice(t, ctx);
+    // Named in the reports when the recipe names its devices.
+    if (state && ctx.recipe.devices !== undefined) result.device = state.name;
     const timeout = body.timeout === undefined
       ? ctx.timeout
       : resolve(body.timeout, "timeout");
     switch (t.kind) {
       case "control":
-        await runControl(resolve(t.body), result, ctx, timeout);
+        await runControl(
+          resolve(t.body),
+          result,
+          onDevice(state!, ctx),
+          timeout,
+        );
         break;
       case "bulk":
       case "interrupt":
-        await runEndpointTransfer(resolve(t.body), result, ctx, timeout);
+        await runEndpointTransfer(
+          resolve(t.body),
+          result,
+          onDevice(state!, ctx),
+          timeout,
+        );
         break;
       case "iso":
-        await runIso(resolve(t.body), result, ctx, timeout);
+        await runIso(resolve(t.body), result, onDevice(state!, ctx), timeout);
         break;
       case "stream":
-        await runStream(resolve(t.body), result, ctx, timeout);
+        await runStream(
+          resolve(t.body),
+          result,
+          onDevice(state!, ctx),
+          timeout,
+        );
         break;
       case "delay":
         await sleep(resolve(t.body), ctx.signal);
@@ -1371,18 +1812,34 @@ async function runStep(
         result.message = resolve(t.body);
         result.summary = result.message;
         break;
-      case "reset":
-        await ctx.device.reset();
-        ctx.endpoints.clear();
+      case "reset": {
+        const device = onDevice(state!, ctx);
+        if (!t.body.reenumerate) {
+          await device.device.reset();
+          device.endpoints.clear();
+          break;
+        }
+        // The device leaves and comes back (maybe as another device): the
+        // handle is of no use after the reset, whatever it answers.
+        const started = performance.now();
+        await device.device.reset().catch((e) => {
+          const code = (e as { code?: unknown }).code;
+          if (code !== "disconnected" && code !== "not-found") throw e;
+        });
+        await closeDevice(state!);
+        await waitAndOpen(result, state!, ctx, timeout, started);
+        result.summary = waitSummary(result.waits);
         break;
+      }
       case "clearHalt": {
         const b = resolve(t.body);
-        await endpointFor(ctx, b.endpoint).clearHalt();
+        await endpointFor(onDevice(state!, ctx), b.endpoint).clearHalt();
         break;
       }
       case "selectAlternate": {
         const b = resolve(t.body);
-        const iface = ctx.interfaces.find((i) =>
+        const device = onDevice(state!, ctx);
+        const iface = device.interfaces.find((i) =>
           i.interfaceNumber === b.interface
         );
         if (!iface) {
@@ -1390,9 +1847,44 @@ async function runStep(
         }
         await iface.selectAlternate(b.alternate);
         // Endpoints belong to an alternate setting: look them up afresh.
-        ctx.endpoints.clear();
+        device.endpoints.clear();
         break;
       }
+      case "waitFor":
+        // A handle from before is of no use if the device came and went.
+        await closeDevice(state!);
+        await waitAndOpen(result, state!, ctx, timeout);
+        result.summary = waitSummary(result.waits);
+        break;
+      case "waitGone": {
+        const hotplug = await ctx.hotplug();
+        await timedWait(
+          result,
+          state!,
+          "disappear",
+          () =>
+            hotplug.waitForDeviceGone(
+              state!.selector,
+              waitOptions(ctx, timeout),
+            ),
+        );
+        await closeDevice(state!);
+        result.summary = waitSummary(result.waits);
+        break;
+      }
+      case "unplug":
+        await unplugStep(t.body, result, state!, ctx, timeout);
+        result.summary = waitSummary(result.waits);
+        break;
+      case "plug":
+        await plugStep(t.body, result, state!, ctx, timeout);
+        result.summary = waitSummary(result.waits);
+        break;
+      case "replug":
+        await unplugStep(t.body, result, state!, ctx, timeout);
+        await plugStep(t.body, result, state!, ctx, timeout);
+        result.summary = waitSummary(result.waits);
+        break;
       case "repeat": {
         const count = resolve(t.body.count, "count");
         const inner = t.body.steps;
@@ -1430,6 +1922,9 @@ async function runStep(
     }
   } catch (e) {
     result.error = errorInfo(e);
+    if (result.waits?.length && !result.summary) {
+      result.summary = waitSummary(result.waits);
+    }
   }
   result.durationMs = performance.now() - started;
   if (result.failures.length || result.error) {
@@ -1469,16 +1964,22 @@ function count(results: readonly StepResult[]): RunResult["summary"] {
 /**
  * Runs a validated recipe.
  *
- * Opens the device (retrying until `device.wait` has passed when it is not
- * there yet), selects the configuration, claims the interfaces, and runs the
- * steps. A failed step stops the run unless it has `onFail: continue`; the
- * steps after are reported as skipped. The device is always closed.
+ * Opens its devices (each retried until its `wait` has passed when it is not
+ * there yet; a device with `open: false` waits for a waitFor or plug step),
+ * selects their configurations, claims their interfaces, and runs the steps.
+ * A failed step stops the run unless it has `onFail: continue`; the steps
+ * after are reported as skipped. Then the `finally` steps run, whatever
+ * happened: after a failure, after `recipeTimeout`, and after the caller's
+ * signal (Ctrl-C), each one even when one before it failed. The devices are
+ * always closed.
  *
  * @param recipe the recipe, as validated by `loadRecipe`/`parseRecipe`
- * @param options `--var` overrides, the observer for live output, and the
- * device opener (the default is usbkit's `open()`)
- * @returns the result; `outcome` is `passed`, `failed`, `no-device` or
- * `invalid` (a `--var` value that does not fit where it is used)
+ * @param options `--var` overrides, the observer for live output, the
+ * device opener (the default is usbkit's `open()`), the waits (default
+ * src/hotplug.ts) and the bench that unplug and plug steps drive
+ * @returns the result; `outcome` is `passed`, `failed`, `no-device`,
+ * `interrupted` or `invalid` (a `--var` value that does not fit where it is
+ * used)
  *
  * @example Running against an in-memory stand-in for a device
  * ```ts
@@ -1532,173 +2033,279 @@ export async function runRecipe(
       ...base,
       ...rest,
       durationMs: performance.now() - t0,
-      summary: count(rest.steps),
+      summary: count([...rest.steps, ...rest.finally ?? []]),
       vars: { ...vars },
     };
     observer.runFinished?.(result);
     return result;
   };
 
-  let selector: Resolved<DeviceSelectorSpec>;
+  // Everything the run needs from the recipe before it starts.
+  const devices = new Map<string, DeviceState>();
   let timeout: number;
+  let recipeTimeout: number | undefined;
   try {
-    selector = resolveTemplates(recipe.device, vars, "device");
+    for (const [name, spec] of recipeDevices(recipe)) {
+      const { wait, vendorId, productId, serial, port, path } =
+        resolveTemplates(
+          spec,
+          vars,
+          name === SINGLE_DEVICE && recipe.device
+            ? "device"
+            : `devices.${name}`,
+        );
+      // Only the keys that are set: open() takes a selector without undefined keys.
+      const selector = Object.fromEntries(
+        Object.entries({ vendorId, productId, serial, port, path }).filter((
+          [, v],
+        ) => v !== undefined),
+      ) as RecipeDeviceSelector;
+      devices.set(name, {
+        name,
+        spec,
+        selector,
+        selectorText: describeSelector(selector),
+        waitMs: wait ?? 0,
+        handle: undefined,
+        interfaces: [],
+        endpoints: new Map(),
+      });
+    }
     timeout = recipe.timeout === undefined
       ? DEFAULT_TIMEOUT_MS
       : resolveTemplates(recipe.timeout, vars, "timeout");
+    recipeTimeout = recipe.recipeTimeout === undefined
+      ? undefined
+      : resolveTemplates(recipe.recipeTimeout, vars, "recipeTimeout");
   } catch (e) {
     return finish({ outcome: "invalid", steps: [], error: errorInfo(e) });
   }
-  const { wait, ...given } = selector;
-  // Only the keys that are set: open() takes a selector without undefined keys.
-  const match = Object.fromEntries(
-    Object.entries(given).filter(([, v]) => v !== undefined),
-  ) as RecipeDeviceSelector;
-  const waitMs = wait ?? 0;
-  const selectorText = describeSelector(match);
+  const first = devices.values().next().value!;
   observer.runStarted?.({
     recipe,
     name: base.recipe.name,
-    selector: selectorText,
-    waitMs,
+    selector: [...devices.values()].map((d) =>
+      devices.size === 1 ? d.selectorText : `${d.name} (${d.selectorText})`
+    ).join(", "),
+    waitMs: Math.max(0, ...[...devices.values()].map((d) => d.waitMs)),
   });
-  const openDevice = options.openDevice ?? openReal;
+
+  // The steps stop at the caller's signal or at the recipe's timeout.
+  const run = new AbortController();
+  let timedOut = false;
+  const onAbort = () => run.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (options.signal?.aborted) run.abort(options.signal.reason);
+  const deadline = recipeTimeout === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    run.abort("recipeTimeout");
+  }, recipeTimeout);
 
   const ctx: Context = {
     recipe,
-    device: undefined as unknown as RecipeDevice,
-    interfaces: [],
-    endpoints: new Map(),
+    devices,
     vars,
     observer,
-    signal: options.signal,
+    signal: run.signal,
     baseDir: options.baseDir ?? ".",
     t0,
     timeout,
     stopped: false,
+    openDevice: options.openDevice ?? openReal,
+    hotplug: once(() =>
+      options.hotplug ? Promise.resolve(options.hotplug) : realHotplug()
+    ),
+    bench: once(() =>
+      options.bench ? Promise.resolve(options.bench) : guestBench()
+    ),
   };
   const skipAll = (reason: string) =>
     recipe.steps.map((s, i) =>
       skipped(String(i + 1), `steps[${i}]`, s, reason, ctx)
     );
+  const stopError = () =>
+    timedOut
+      ? {
+        code: "timeout",
+        message: `the recipe did not finish within ${
+          formatDuration(recipeTimeout!)
+        } (recipeTimeout)`,
+        hint:
+          "the step running was stopped and the steps after it skipped; the finally steps ran",
+      }
+      : interruption(options.signal);
 
-  // Wait for the device: retry `not-found` until `wait` has passed.
-  const openStart = performance.now();
-  const deadline = openStart + waitMs;
+  let outcome: RunOutcome = "passed";
+  let error: RunResult["error"];
+  let steps: StepResult[] = [];
+  const runDevices = () =>
+    [...devices.values()].map((d): RunDevice =>
+      d.atStart ?? {
+        name: d.name,
+        selector: d.selectorText,
+        waitedMs: d.waitedAtStart ?? 0,
+      }
+    );
+  try {
+    // Open the devices, each within its wait.
+    let setUp = true;
+    for (const state of devices.values()) {
+      if (state.spec.open === false) continue;
+      const opened = await openAtStart(state, ctx);
+      if (opened === "ok") {
+        observer.deviceReady?.({
+          ...(devices.size > 1 ? { name: state.name } : {}),
+          selector: state.selectorText,
+          vendorId: state.atStart!.vendorId!,
+          productId: state.atStart!.productId!,
+          waitedMs: state.atStart!.waitedMs,
+        });
+        continue;
+      }
+      setUp = false;
+      if (run.signal.aborted) {
+        outcome = timedOut ? "failed" : "interrupted";
+        error = stopError();
+        steps = skipAll(
+          timedOut ? "the recipe timed out" : "the run was interrupted",
+        );
+      } else {
+        outcome = opened.notFound ? "no-device" : "failed";
+        error = opened.error;
+        steps = skipAll(
+          opened.notFound
+            ? "the device could not be opened"
+            : "the device could not be set up",
+        );
+      }
+      break;
+    }
+    if (setUp) {
+      steps = await runSteps(
+        recipe.steps,
+        "",
+        "steps",
+        0,
+        false,
+        undefined,
+        ctx,
+      );
+      if (run.signal.aborted) {
+        outcome = timedOut ? "failed" : "interrupted";
+        error = stopError();
+      } else if (steps.some((s) => s.status === "failed")) outcome = "failed";
+    }
+    clearTimeout(deadline);
+
+    // The finally steps: each one runs, with its own timeout, whatever
+    // happened before; a first Ctrl-C does not stop them.
+    const finallySteps = recipe.finally ?? [];
+    const cleanup: StepResult[] = [];
+    if (finallySteps.length > 0) {
+      observer.finallyStarted?.();
+      ctx.signal = undefined;
+      for (let i = 0; i < finallySteps.length; i++) {
+        ctx.stopped = false;
+        cleanup.push(
+          await runStep(
+            finallySteps[i]!,
+            `F${i + 1}`,
+            `finally[${i}]`,
+            0,
+            false,
+            undefined,
+            ctx,
+          ),
+        );
+      }
+      if (outcome === "passed" && cleanup.some((s) => s.status === "failed")) {
+        outcome = "failed";
+      }
+    }
+    return finish({
+      outcome,
+      device: runDeviceOf(first),
+      ...(devices.size > 1 ? { devices: runDevices() } : {}),
+      steps,
+      ...(finallySteps.length > 0 ? { finally: cleanup } : {}),
+      ...(error ? { error } : {}),
+    });
+  } finally {
+    clearTimeout(deadline);
+    options.signal?.removeEventListener("abort", onAbort);
+    for (const state of devices.values()) await closeDevice(state);
+  }
+}
+
+/** The first call's promise, for every call. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => p ??= fn();
+}
+
+function runDeviceOf(d: DeviceState): NonNullable<RunResult["device"]> {
+  return d.atStart
+    ? {
+      selector: d.atStart.selector,
+      vendorId: d.atStart.vendorId!,
+      productId: d.atStart.productId!,
+      waitedMs: d.atStart.waitedMs,
+    }
+    : { selector: d.selectorText, waitedMs: d.waitedAtStart ?? 0 };
+}
+
+/**
+ * Opens a device when the run starts: retries `not-found` until its `wait`
+ * has passed, then sets it up.
+ */
+async function openAtStart(
+  state: DeviceState,
+  ctx: Context,
+): Promise<
+  "ok" | {
+    notFound: boolean;
+    error: { code: string; message: string; hint?: string };
+  }
+> {
+  const start = performance.now();
+  const deadline = start + state.waitMs;
   for (;;) {
     try {
-      ctx.device = await openDevice(match);
-      break;
+      await openAndSetUp(state, ctx, performance.now() - start);
+      state.waitedAtStart = state.opened!.waitedMs;
+      state.atStart = state.opened!;
+      return "ok";
     } catch (e) {
-      const notFound = (e as { code?: unknown }).code === "not-found";
+      state.waitedAtStart = performance.now() - start;
+      const notFound = (e as { code?: unknown }).code === "not-found" &&
+        state.handle === undefined && !(e instanceof StepError);
       if (
-        !notFound || performance.now() >= deadline || options.signal?.aborted
+        !notFound || performance.now() >= deadline || ctx.signal?.aborted
       ) {
-        const waited = performance.now() - openStart;
-        const error = notFound
-          ? {
-            code: "not-found",
-            message: waitMs > 0
-              ? `no device matching ${selectorText} appeared within ${
-                formatDuration(waitMs)
-              }`
-              : `no device matching ${selectorText} is connected`,
-            hint:
-              "check that it is plugged in and that its ids are right; `usb list` shows what is connected" +
-              (waitMs > 0 ? "" : ", and device.wait gives it time to appear"),
-          }
-          : errorInfo(e);
-        if (options.signal?.aborted) {
-          return finish({
-            outcome: "interrupted",
-            device: { selector: selectorText, waitedMs: waited },
-            steps: skipAll("the run was interrupted"),
-            error: interruption(options.signal),
-          });
-        }
-        return finish({
-          outcome: notFound ? "no-device" : "failed",
-          device: { selector: selectorText, waitedMs: waited },
-          steps: skipAll("the device could not be opened"),
-          error,
-        });
+        const what = state.selectorText;
+        return {
+          notFound,
+          error: notFound
+            ? {
+              code: "not-found",
+              message: state.waitMs > 0
+                ? `no device matching ${what} appeared within ${
+                  formatDuration(state.waitMs)
+                }`
+                : `no device matching ${what} is connected`,
+              hint:
+                "check that it is plugged in and that its ids are right; `usb list` shows what is connected" +
+                (state.waitMs > 0
+                  ? ""
+                  : ", and device.wait gives it time to appear"),
+            }
+            : errorInfo(e),
+        };
       }
       await sleep(
         Math.min(100, Math.max(0, deadline - performance.now())),
-        options.signal,
+        ctx.signal,
       );
     }
-  }
-  const waitedMs = performance.now() - openStart;
-  const device = {
-    selector: selectorText,
-    vendorId: ctx.device.deviceDescriptor.vendorId,
-    productId: ctx.device.deviceDescriptor.productId,
-    waitedMs,
-  };
-
-  try {
-    try {
-      if (recipe.configuration !== undefined) {
-        const want = resolveTemplates(
-          recipe.configuration,
-          vars,
-          "configuration",
-        );
-        if (ctx.device.configuration?.configurationValue !== want) {
-          await ctx.device.selectConfiguration(want);
-        }
-      }
-      for (const spec of recipe.interfaces ?? []) {
-        const i = resolveTemplates(spec, vars, "interfaces");
-        const iface = await ctx.device.claimInterface(
-          i.number,
-          i.detachKernelDriver === undefined
-            ? {}
-            : { detachKernelDriver: i.detachKernelDriver },
-        ).catch((e) => {
-          throw inRecipeTerms(e, i.number);
-        });
-        ctx.interfaces.push(iface);
-        if (i.alternate !== undefined) await iface.selectAlternate(i.alternate);
-      }
-    } catch (e) {
-      const interrupted = options.signal?.aborted;
-      return finish({
-        outcome: interrupted ? "interrupted" : "failed",
-        device,
-        steps: skipAll(
-          interrupted
-            ? "the run was interrupted"
-            : "the device could not be set up",
-        ),
-        error: interrupted ? interruption(options.signal) : errorInfo(e),
-      });
-    }
-    observer.deviceReady?.({
-      ...device,
-      vendorId: device.vendorId,
-      productId: device.productId,
-    });
-    const steps = await runSteps(
-      recipe.steps,
-      "",
-      "steps",
-      0,
-      false,
-      undefined,
-      ctx,
-    );
-    const failed = steps.some((s) => s.status === "failed");
-    const interrupted = options.signal?.aborted;
-    return finish({
-      outcome: interrupted ? "interrupted" : failed ? "failed" : "passed",
-      device,
-      steps,
-      ...(interrupted ? { error: interruption(options.signal) } : {}),
-    });
-  } finally {
-    for (const iface of ctx.interfaces) await iface.release().catch(() => {});
-    await ctx.device.close().catch(() => {});
   }
 }

@@ -396,7 +396,11 @@ function list<T extends z.ZodType>(what: string, item: T) {
  * A mapping from variable names to values; names are checked here so that a
  * bad one is reported at its key.
  */
-function named<T extends z.ZodType>(what: string, value: T) {
+function named<T extends z.ZodType>(
+  what: string,
+  value: T,
+  noun = "variable",
+) {
   return z.record(z.string(), value, { error: expected(what) }).describe(
     sentence(what),
   ).superRefine(
@@ -407,7 +411,7 @@ function named<T extends z.ZodType>(what: string, value: T) {
             code: "custom",
             path: [key],
             message:
-              `"${key}" is not a valid variable name (use letters, digits and _, not starting with a digit)`,
+              `"${key}" is not a valid ${noun} name (use letters, digits and _, not starting with a digit)`,
             params: { at: "key" },
           });
         }
@@ -825,6 +829,16 @@ const Save = named(
   "Fields of the received data to keep as variables for later steps, such as lba: {type: u32be, offset: 0}; used as ${lba} or ${lba:u32be}.",
 );
 
+/**
+ * A device named in the recipe's `devices`, for the steps that act on one. A
+ * plain name (no `${…}`): the loader checks it names a device.
+ */
+const deviceName = plainText(
+  "the name of a device of the recipe (a key of devices)",
+).describe(
+  "The device the step acts on: a key of the recipe's devices. A recipe with one device (device: {...}) needs none.",
+);
+
 const common = {
   name: text("a name for the step").optional(),
   timeout: duration('a timeout (milliseconds, or a duration such as "500ms")')
@@ -833,6 +847,7 @@ const common = {
     ["stop", "continue"],
     "What a failure of this step does: stop the run (the default; the steps after are skipped) or continue with the next step.",
   ).optional(),
+  device: deviceName.optional(),
 };
 
 const inOrOut = (kind: string) =>
@@ -981,12 +996,66 @@ const DelayStep = duration(
   'a delay (milliseconds, or a duration such as "100ms")',
 );
 
-const ResetStep = byType(
-  "a reset (no value, or a mapping with name and onFail)",
+const ResetObject = obj(
+  "a reset (a mapping with device, reenumerate, name, timeout and onFail)",
   {
-    null: z.null().transform(() => ({})),
-    object: obj("a reset (a mapping with name, timeout and onFail)", common),
+    reenumerate: bool("true or false").describe(
+      "The device enumerates again after the reset (new address, maybe new descriptors): close it, wait for it to come back (within the step's timeout) and open it again.",
+    ).optional(),
+    ...common,
   },
+);
+
+const ResetStep = byType(
+  "a reset (no value, or a mapping with device, reenumerate, name and onFail)",
+  {
+    null: z.null().transform(() => ({}) as z.output<typeof ResetObject>),
+    object: ResetObject,
+  },
+);
+
+/**
+ * A step that waits for a device or plugs one: no value (the recipe's only
+ * device), or a mapping with device, timeout, name and onFail.
+ */
+function deviceStep<
+  S extends z.core.$ZodLooseShape = Record<never, never>,
+>(
+  what: string,
+  extra: S = {} as S,
+) {
+  const keys = ["device", ...Object.keys(extra), "timeout", "name", "onFail"];
+  const object = obj(`${what} (a mapping with ${keys.join(", ")})`, {
+    ...extra,
+    ...common,
+  });
+  return byType(`${what} (no value, or a mapping with ${keys.join(", ")})`, {
+    // No value: the recipe's only device, every option at its default.
+    null: z.null().transform(() => ({}) as z.output<typeof object>),
+    object,
+  });
+}
+
+const benchName = {
+  bench: plainText(
+    'the name of a gadget or QEMU device of the virtual bench, such as "loopback0"',
+  ).describe(
+    "Which device of the virtual bench to unplug or plug (a gadget or a QEMU device); by default the one whose serial (or ids) the recipe's device selects.",
+  ).optional(),
+};
+
+const WaitForStep = deviceStep(
+  "a wait for a device to appear (then it is opened)",
+);
+const WaitGoneStep = deviceStep("a wait for a device to disappear");
+const UnplugStep = deviceStep(
+  "an unplug of a virtual bench device",
+  benchName,
+);
+const PlugStep = deviceStep("a plug of a virtual bench device", benchName);
+const ReplugStep = deviceStep(
+  "a replug (unplug, then plug) of a virtual bench device",
+  benchName,
 );
 
 const ClearHaltStep = obj("a clear-halt (a mapping with endpoint)", {
@@ -1018,7 +1087,39 @@ export const STEP_KINDS = [
   "clearHalt",
   "selectAlternate",
   "log",
+  "waitFor",
+  "waitGone",
+  "unplug",
+  "plug",
+  "replug",
 ] as const;
+
+/**
+ * The kinds of step that act on a device, and so name it (`device: dut`) in a
+ * recipe with several devices.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEVICE_STEP_KINDS } from "./schema.ts";
+ * assert.ok(DEVICE_STEP_KINDS.includes("bulk") && !DEVICE_STEP_KINDS.includes("log"));
+ * ```
+ */
+export const DEVICE_STEP_KINDS: readonly string[] = [
+  "control",
+  "bulk",
+  "interrupt",
+  "iso",
+  "stream",
+  "reset",
+  "clearHalt",
+  "selectAlternate",
+  "waitFor",
+  "waitGone",
+  "unplug",
+  "plug",
+  "replug",
+];
 
 const StepObject = obj(
   "a step (a mapping with one key, such as bulk: {...})",
@@ -1036,6 +1137,11 @@ const StepObject = obj(
     clearHalt: ClearHaltStep.optional(),
     selectAlternate: SelectAlternateStep.optional(),
     log: LogStep.optional(),
+    waitFor: WaitForStep.optional(),
+    waitGone: WaitGoneStep.optional(),
+    unplug: UnplugStep.optional(),
+    plug: PlugStep.optional(),
+    replug: ReplugStep.optional(),
   },
   "step",
 );
@@ -1083,18 +1189,17 @@ const Interface = byType(
   },
 );
 
-const DeviceSelector = obj(
-  "a device selector (a mapping with vendorId and productId, serial, port or path)",
-  {
-    vendorId: usbId("a vendor id (0x0000-0xffff)").optional(),
-    productId: usbId("a product id (0x0000-0xffff)").optional(),
-    serial: text("a serial number").optional(),
-    port: text('a port path such as "2-1"').optional(),
-    path: text('a device node such as "/dev/bus/usb/002/003"').optional(),
-    wait: duration('how long to wait for the device (a duration such as "5s")')
-      .optional(),
-  },
-).superRefine((value, ctx) => {
+const selectorShape = {
+  vendorId: usbId("a vendor id (0x0000-0xffff)").optional(),
+  productId: usbId("a product id (0x0000-0xffff)").optional(),
+  serial: text("a serial number").optional(),
+  port: text('a port path such as "2-1"').optional(),
+  path: text('a device node such as "/dev/bus/usb/002/003"').optional(),
+  wait: duration('how long to wait for the device (a duration such as "5s")')
+    .optional(),
+};
+
+const needsSelector = (value: unknown, ctx: z.core.$RefinementCtx<unknown>) => {
   if (value === null || typeof value !== "object") return;
   const v = value as Record<string, unknown>;
   if (
@@ -1108,7 +1213,27 @@ const DeviceSelector = obj(
         "a device selector needs vendorId and productId, serial, port or path, found none of them",
     });
   }
-}, ALWAYS);
+};
+
+const DeviceSelector = obj(
+  "a device selector (a mapping with vendorId and productId, serial, port or path)",
+  selectorShape,
+).superRefine(needsSelector, ALWAYS);
+
+const configuration = integer("a configuration value (1-255)", 1, 255);
+const interfaces = list("a list of interfaces to claim", Interface);
+
+const DeviceEntry = obj(
+  "a device (a mapping with a selector (vendorId and productId, serial, port or path), wait, configuration, interfaces and open)",
+  {
+    ...selectorShape,
+    configuration: configuration.optional(),
+    interfaces: interfaces.optional(),
+    open: bool("true or false").describe(
+      "Open the device when the run starts (default true, waiting up to wait). With false it is opened by a waitFor or plug step: a device that appears during the run.",
+    ).optional(),
+  },
+).superRefine(needsSelector, ALWAYS);
 
 /**
  * The recipe schema. Parse with it to validate a recipe; most callers want
@@ -1124,11 +1249,11 @@ const DeviceSelector = obj(
  *   device: { vendorId: "0x0525", productId: 0xa4a0 },
  *   steps: [{ delay: "10ms" }],
  * });
- * assert.ok(r.success && r.data.device.vendorId === 0x0525);
+ * assert.ok(r.success && r.data.device?.vendorId === 0x0525);
  * ```
  */
 export const RecipeSchema = obj(
-  "a recipe (a mapping with name, device and steps)",
+  "a recipe (a mapping with name, device or devices, and steps)",
   {
     $schema: z.string({
       error: expected("the URL or path of the recipe JSON Schema"),
@@ -1143,11 +1268,21 @@ export const RecipeSchema = obj(
       }
     }),
     description: plainText("a description").optional(),
-    device: DeviceSelector,
-    configuration: integer("a configuration value (1-255)", 1, 255).optional(),
-    interfaces: list("a list of interfaces to claim", Interface).optional(),
+    device: DeviceSelector.optional(),
+    devices: named(
+      "devices (a mapping from names to devices, such as dut: {serial: ...})",
+      DeviceEntry,
+      "device",
+    ).optional(),
+    configuration: configuration.optional(),
+    interfaces: interfaces.optional(),
     timeout: duration('the default step timeout (a duration such as "1s")')
       .optional(),
+    recipeTimeout: duration(
+      'the longest the whole recipe may run (a duration such as "5m")',
+    ).describe(
+      "The longest the steps may run together: when it has passed, the step running is stopped, the rest are skipped and the run fails; the finally steps still run.",
+    ).optional(),
     vars: named(
       "variables (a mapping from names to values)",
       z.union([z.string(), z.number()], {
@@ -1155,8 +1290,55 @@ export const RecipeSchema = obj(
       }),
     ).optional(),
     steps: list("a list of steps", StepObject),
+    finally: list("a list of steps", StepObject).describe(
+      "Steps that always run after the steps: also after a failure, a timeout or Ctrl-C (cleanup, such as switching a relay off). Each runs even when one before it failed.",
+    ).optional(),
   },
-);
+).superRefine((value, ctx) => {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return;
+  }
+  const v = value as Record<string, unknown>;
+  if (v.device !== undefined && v.devices !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["devices"],
+      message:
+        "a recipe has device (one device) or devices (several, by name), not both",
+    });
+  } else if (v.device === undefined && v.devices === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["device"],
+      message:
+        "expected a device selector (a mapping with vendorId and productId, serial, port or path), or named devices (devices: {dut: {...}, ...})" +
+        MISSING,
+    });
+  }
+  if (v.devices !== undefined) {
+    for (const key of ["interfaces", "configuration"]) {
+      if (v[key] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message:
+            `with devices, each device has its own ${key}: move it under the device it is for`,
+        });
+      }
+    }
+    if (
+      v.devices !== null && typeof v.devices === "object" &&
+      Object.keys(v.devices).length === 0
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["devices"],
+        message:
+          "devices needs at least one device, such as dut: {serial: ...}",
+      });
+    }
+  }
+}, ALWAYS);
 
 /** A recipe as written (numbers may be `"0x81"` text, sizes `"64KiB"`, …). */
 export type RecipeInput = z.input<typeof RecipeSchema>;
@@ -1210,6 +1392,57 @@ export type SaveType = typeof SAVE_TYPES[number];
 
 /** A device selector, as validated. */
 export type DeviceSelectorSpec = z.output<typeof DeviceSelector>;
+
+/** A named device of a recipe (`devices: {dut: ...}`), as validated. */
+export type DeviceEntrySpec = z.output<typeof DeviceEntry>;
+
+/**
+ * The name the device of a one-device recipe (`device: {...}`) goes by, in
+ * {@linkcode recipeDevices} and in the waits of the reports.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SINGLE_DEVICE } from "./schema.ts";
+ * assert.equal(SINGLE_DEVICE, "device");
+ * ```
+ */
+export const SINGLE_DEVICE = "device";
+
+/**
+ * The devices of a recipe, by name: its `devices`, or its one `device` (with
+ * the recipe's interfaces and configuration) under the name `device`.
+ *
+ * @param recipe a validated recipe
+ * @returns the devices, in the order written
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { recipeDevices, RecipeSchema } from "./schema.ts";
+ * const one = RecipeSchema.parse({ name: "x", device: { serial: "1" }, interfaces: [0], steps: [] });
+ * assert.deepEqual(recipeDevices(one).map(([n]) => n), ["device"]);
+ * const two = RecipeSchema.parse({
+ *   name: "x", devices: { dut: { serial: "1" }, relay: { serial: "2" } }, steps: [],
+ * });
+ * assert.deepEqual(recipeDevices(two).map(([n]) => n), ["dut", "relay"]);
+ * ```
+ */
+export function recipeDevices(
+  recipe: Recipe,
+): [string, DeviceEntrySpec][] {
+  if (recipe.devices !== undefined) return Object.entries(recipe.devices);
+  if (recipe.device === undefined) return [];
+  return [[SINGLE_DEVICE, {
+    ...recipe.device,
+    ...(recipe.interfaces === undefined
+      ? {}
+      : { interfaces: recipe.interfaces }),
+    ...(recipe.configuration === undefined
+      ? {}
+      : { configuration: recipe.configuration }),
+  }]];
+}
 
 /**
  * The kind and body of a validated step.
@@ -1291,6 +1524,7 @@ function toJson(schema: z.ZodType): JsonSchema {
  * import { recipeJsonSchema } from "./schema.ts";
  * const schema = recipeJsonSchema();
  * assert.ok((schema.required as string[]).includes("steps"));
+ * assert.equal((schema.oneOf as unknown[]).length, 2); // device or devices
  * ```
  */
 export function recipeJsonSchema(): Record<string, unknown> {
@@ -1299,6 +1533,8 @@ export function recipeJsonSchema(): Record<string, unknown> {
     title: "usbkit recipe",
     description: "A USB transfer recipe, run with `usb run <recipe>`.",
     ...toJson(RecipeSchema),
+    // One device (device) or several by name (devices), not both.
+    oneOf: [{ required: ["device"] }, { required: ["devices"] }],
   };
 }
 

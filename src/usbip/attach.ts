@@ -34,7 +34,13 @@
  */
 
 import { UsbError } from "../errors.ts";
-import { cString, helper } from "../ffi.ts";
+import {
+  sysfsWrite,
+  usbipAccept,
+  usbipClose,
+  usbipError,
+  usbipListen,
+} from "../usbfs.ts";
 import {
   checkInteger,
   checkOptions,
@@ -229,36 +235,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function sysfsWrite(path: string, text: string): Promise<number> {
-  const bytes = new TextEncoder().encode(text);
-  return helper().sym.usbkit_usbip_write_file(
-    cString(path),
-    bytes,
-    bytes.length,
-  );
-}
-
-function helperError(errno: number, what: string, hint?: string): UsbError {
-  const n = Math.abs(errno);
-  const code = n === 1 || n === 13
-    ? "access-denied"
-    : n === 2
-    ? "not-found"
-    : n === 16
-    ? "busy"
-    : n === 110
-    ? "timeout"
-    : "io";
-  return new UsbError(code, `${what} (errno ${n})`, {
-    errno: n,
-    ...(hint !== undefined
-      ? { hint }
-      : code === "access-denied"
-      ? { hint: "vhci_hcd's sysfs files can only be written as root" }
-      : {}),
-  });
-}
-
 function checkDevice(device: unknown): EmulatedDevice {
   const d = device as Partial<EmulatedDevice> | null;
   if (
@@ -373,27 +349,31 @@ export async function attachLocal(
   // The worker connects to the helper's listener and serves the stream
   // (from before the kernel's first GET_DESCRIPTOR); the helper accepts the
   // other end, whose descriptor goes to vhci_hcd.
-  const { sym } = helper();
   const dir = await Deno.makeTempDir({ prefix: "usbkit-usbip-" });
   const path = `${dir}/vhci.sock`;
-  const listener = sym.usbkit_usbip_listen(cString(path));
-  if (listener < 0) {
+  let listener: number;
+  try {
+    listener = usbipListen(path);
+  } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    throw helperError(listener, `cannot listen on the unix socket ${path}`);
+    throw e;
   }
   const worker = new TransportWorker(onError);
   const conn_ = worker.connect(path, device, connOptions);
   let fd: number;
   try {
-    fd = await sym.usbkit_usbip_accept(listener, 5000);
-  } finally {
-    sym.usbkit_usbip_close(listener);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
-  if (fd < 0) {
+    fd = await usbipAccept(
+      listener,
+      5000,
+      `cannot accept the worker's connection on ${path}`,
+    );
+  } catch (e) {
     await conn_.close();
     worker.terminate();
-    throw helperError(fd, `cannot accept the worker's connection on ${path}`);
+    throw e;
+  } finally {
+    usbipClose(listener);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   let port: number | undefined;
   try {
@@ -407,7 +387,7 @@ export async function attachLocal(
         break;
       }
       if (r !== -16) {
-        throw helperError(r, `vhci_hcd refused to attach on port ${p.port}`);
+        throw usbipError(r, `vhci_hcd refused to attach on port ${p.port}`);
       }
       // -EBUSY: another process took the port meanwhile; try the next.
     }
@@ -423,7 +403,7 @@ export async function attachLocal(
     throw e;
   } finally {
     // The kernel holds its own reference to the socket now.
-    sym.usbkit_usbip_close(fd);
+    usbipClose(fd);
   }
   conn_.closed.then(() => {
     worker.terminate();
@@ -441,7 +421,7 @@ export async function attachLocal(
       // -EINVAL: the port is no longer connected (the connection failed).
       if (r !== 0 && r !== -22) {
         await conn_.close();
-        throw helperError(r, `vhci_hcd refused to detach port ${port}`);
+        throw usbipError(r, `vhci_hcd refused to detach port ${port}`);
       }
       if (r !== 0) await conn_.close();
       await conn_.closed;

@@ -496,6 +496,97 @@ Deno.test("hostile values: every public method refuses them with invalid-argumen
       (v) => out.transferOut(new Uint8Array(4), { length: v }),
     ),
 
+    // Device: transferBatch (every request is checked before any is submitted)
+    ...cases(
+      "transferBatch(requests)",
+      /transferBatch: requests/,
+      [
+        null,
+        undefined,
+        5,
+        "x",
+        {},
+        [],
+        new Array(4097).fill({
+          endpoint: 0x81,
+          length: 8,
+        }),
+        { length: 1, 0: { endpoint: 0x81, length: 8 } },
+      ],
+      (v) => dev.transferBatch(v),
+    ),
+    ...cases(
+      "transferBatch([request])",
+      /transferBatch: requests\[0\]/,
+      [null, 5, "x", [0x81, 8], {}, { endpoint: 0x81 }, {
+        endpoint: 0x81,
+        length: 8,
+        data: new Uint8Array(8),
+      }],
+      (v) => dev.transferBatch([v]),
+    ),
+    ...cases(
+      "transferBatch([{ endpoint }])",
+      /transferBatch: requests\[0\]\.endpoint/,
+      [...BAD_REQUIRED_NUMBERS, 256, 0x85, 0x00],
+      (v) => dev.transferBatch([{ endpoint: v, length: 8 }]),
+    ),
+    ...cases(
+      "transferBatch([{ endpoint: OUT, length }])",
+      /transferBatch: requests\[0\]\.endpoint/,
+      [0x02],
+      (v) => dev.transferBatch([{ endpoint: v, length: 8 }]),
+    ),
+    ...cases(
+      "transferBatch([{ endpoint: IN, data }])",
+      /transferBatch: requests\[0\]\.endpoint/,
+      [0x81],
+      (v) => dev.transferBatch([{ endpoint: v, data: new Uint8Array(8) }]),
+    ),
+    ...cases(
+      "transferBatch([ok, { length }])",
+      /transferBatch: requests\[1\]\.length/,
+      BAD_NUMBERS,
+      (v) =>
+        dev.transferBatch([{ endpoint: 0x81, length: 8 }, {
+          endpoint: 0x81,
+          length: v,
+        }]),
+    ),
+    ...cases(
+      "transferBatch([{ data }])",
+      /transferBatch: requests\[0\]\.data/,
+      [...BAD_DATA, fakeBuffer, released],
+      (v) => dev.transferBatch([{ endpoint: 0x02, data: v }]),
+    ),
+    ...cases(
+      "transferBatch([{ data: buf }, { data: buf }])",
+      /transferBatch: requests\[1\]\.data/,
+      [buf],
+      (v) =>
+        dev.transferBatch([{ endpoint: 0x02, data: v }, {
+          endpoint: 0x02,
+          data: v,
+        }]),
+    ),
+    ...cases(
+      "transferBatch(requests, options)",
+      /transferBatch: options/,
+      BAD_OPTIONS,
+      (v) => dev.transferBatch([{ endpoint: 0x81, length: 8 }], v),
+    ),
+    ...cases(
+      "transferBatch(requests, { timeout })",
+      /transferBatch: options\.timeout/,
+      BAD_TIMEOUTS,
+      (v) => dev.transferBatch([{ endpoint: 0x81, length: 8 }], { timeout: v }),
+    ),
+    ...cases(
+      "transferBatch(requests, { signal })",
+      /transferBatch: options\.signal/,
+      BAD_SIGNALS,
+      (v) => dev.transferBatch([{ endpoint: 0x81, length: 8 }], { signal: v }),
+    ),
     // Endpoint: isochronous (arguments are checked before the endpoint type)
     ...cases(
       "isochronousTransferIn(packetLengths)",
@@ -718,7 +809,7 @@ Deno.test("hostile values: a transfer whose signal is already aborted does not t
   assert.equal(buf.bytes.byteLength, 4096);
   const first = ep.transferIn(buf);
   const second = ep.transferIn(buf, { signal: AbortSignal.abort() });
-  // Still owned by the first transfer: no view may come back early.
+  // Still owned by the first transfer: the refused call gave no view back.
   assert.equal(buf.inFlight, true);
   assert.equal(buf.bytes.byteLength, 0);
   await assert.rejects(
@@ -729,21 +820,27 @@ Deno.test("hostile values: a transfer whose signal is already aborted does not t
         e.message,
       ),
   );
-  assert.equal(buf.inFlight, true);
+  // SourceSink answers at once, and a completion can be delivered while the
+  // rejection is awaited: the buffer is the first transfer's until it is
+  // over, and then holds what it read.
   const r = await deadline(first, "the first transfer");
+  assert.equal(buf.inFlight, false);
   assert.ok(sameBytes(r.data, pattern(4096, ep.maxPacketSize)));
   const third = ep.transferIn(buf);
+  // Checked before anything is awaited: the third transfer may be over as
+  // soon as the event loop runs.
+  const refused = ep.transferIn(buf);
+  assert.throws(
+    () => buf.release(),
+    (e: unknown) => e instanceof UsbError && e.code === "invalid-argument",
+  );
   await assert.rejects(
-    ep.transferIn(buf),
+    refused,
     (e: unknown) =>
       e instanceof UsbError && e.code === "invalid-argument" &&
       /transferIn: length must be a UsbBuffer that no transfer owns/.test(
         e.message,
       ),
-  );
-  assert.throws(
-    () => buf.release(),
-    (e: unknown) => e instanceof UsbError && e.code === "invalid-argument",
   );
   await deadline(third, "the third transfer");
   buf.release();

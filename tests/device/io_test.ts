@@ -502,7 +502,7 @@ Deno.test({
         elapsed < 10_000,
         `pending transfers took ${elapsed} ms to fail`,
       );
-      assert.ok(dev.disconnected);
+      assert.ok(dev.gone);
       await assert.rejects(
         inn.transferIn(64),
         (e: unknown) => e instanceof UsbError && e.code === "disconnected",

@@ -3,18 +3,25 @@ import {
   aggregate,
   benchShape,
   checkTargets,
+  completionsPerWakeup,
   type ContenderId,
   CONTENDERS,
   cpuCost,
   DUMMY_HCD_NO_ISO,
   fmtSpread,
   median,
+  overlaps,
+  PARK_WORKLOADS,
   parseResultLine,
+  renderOverlaps,
   renderSvg,
   renderTable,
   renderTargets,
+  renderTimeGoes,
   renderUsbipTrack,
   resultsFile,
+  rssFigure,
+  runsWorkload,
   type Sample,
   score,
   spreadOf,
@@ -23,6 +30,7 @@ import {
   USBIP_WORKLOADS,
   type UsbipRow,
   usbipTrack,
+  wakeLatency,
   type WorkloadId,
   WORKLOADS,
 } from "../../bench/report.ts";
@@ -33,9 +41,14 @@ import {
   parseDriverArgs,
   parseUsbipServerLines,
   roundOrder,
+  rssArgv,
   usbipClientArgv,
 } from "../../bench/run_in_guest.ts";
-import { parseBenchArgs } from "../../bench/usbkit_bench.ts";
+import {
+  completionDelta,
+  flattenStats,
+  parseBenchArgs,
+} from "../../bench/usbkit_bench.ts";
 import {
   benchDeviceDefinition,
   ISO_IN,
@@ -46,6 +59,7 @@ import { defineDevice } from "../../src/emulated/device.ts";
 import {
   benchmarkBench,
   guestTimeoutSec,
+  isFullRun,
   parseBenchCli,
 } from "../../scripts/bench.ts";
 
@@ -229,8 +243,21 @@ Deno.test("aggregate: medians over rounds and ratios to raw-C mmap", () => {
   assert.ok(Math.abs(cell("raw-c-mmap", "in").value - 400) < 1e-9);
   assert.ok(Math.abs(cell("raw-c-mmap", "in").ratio - 1) < 1e-12);
   assert.ok(Math.abs(cell("usbkit-stream", "in").value - 360) < 1e-9);
-  assert.ok(Math.abs(cell("usbkit-stream", "in").ratio - 0.9) < 1e-9);
-  assert.equal(cell("usbkit-stream", "in").values.length, 3);
+  // ratios are taken round by round: 380/400, 360/300, 1/500
+  const zin = cell("usbkit-stream", "in");
+  assert.ok(Math.abs(zin.ratio - 0.95) < 1e-9);
+  assert.ok(Math.abs(zin.ratioMin - 1 / 500) < 1e-9);
+  assert.ok(Math.abs(zin.ratioMax - 1.2) < 1e-9);
+  assert.equal(zin.ratios.length, 3);
+  assert.equal(zin.values.length, 3);
+  assert.deepEqual(zin.rounds, [1, 2, 3]);
+  assert.ok(Math.abs(zin.min - 1) < 1e-9 && Math.abs(zin.max - 380) < 1e-9);
+  const base = cell("raw-c-mmap", "in");
+  assert.ok(Math.abs(base.min - 300) < 1e-9 && Math.abs(base.max - 500) < 1e-9);
+  assert.equal(base.ratioMin, 1);
+  assert.equal(base.ratioMax, 1);
+  // node-usb measured in round 1 only: its ratio pairs with round 1's 400
+  assert.deepEqual(cell("node-usb", "in").ratios, [0.25]);
   assert.ok(Math.abs(cell("node-usb", "in").ratio - 0.25) < 1e-9);
   assert.equal(cell("libusb-devmem", "in").state, "failed");
   assert.equal(cell("libusb-devmem", "in").error, "LIBUSB_ERROR_IO");
@@ -271,22 +298,245 @@ Deno.test("checkTargets: met, missed and unknown", () => {
     trips("usbkit-stream", 900, "rt1"),
   ];
   const t = checkTargets(aggregate(samples, shape));
-  assert.equal(t.length, 5);
-  assert.equal(t[0]!.status, "met"); // 0.95 >= 0.9
-  assert.equal(t[1]!.status, "met"); // 380/300 = 1.27 >= 1.2
-  assert.equal(t[2]!.status, "met"); // 3.8 >= 3
-  assert.equal(t[3]!.status, "met"); // best usbkit 1000 / best libusb 1200 = 0.83
-  assert.ok(Math.abs(t[3]!.ratio - 1000 / 1200) < 1e-9);
-  assert.equal(t[4]!.status, "unknown"); // no rt16 figures
+  assert.deepEqual(t.map((x) => x.id), [
+    "in-vs-mmap",
+    "in-vs-libusb",
+    "out-vs-mmap",
+    "copy-in-vs-malloc",
+    "rt1-vs-libusb",
+    "rt16-vs-libusb",
+    "ctrl-vs-libusb",
+    "cpu-in-vs-mmap",
+    "rss-flat",
+  ]);
+  const by = (id: string) => t.find((x) => x.id === id)!;
+  assert.equal(by("in-vs-mmap").status, "met"); // 0.95 >= 0.9
+  assert.equal(by("in-vs-libusb").status, "met"); // 380/300 = 1.27 >= 1.0
+  assert.equal(by("rt1-vs-libusb").status, "met"); // best 1000 / best 1200 = 0.83
+  assert.ok(Math.abs(by("rt1-vs-libusb").ratio - 1000 / 1200) < 1e-9);
+  assert.equal(by("rt16-vs-libusb").status, "unknown"); // no rt16 figures
+  assert.equal(by("rss-flat").status, "unknown");
+  assert.match(
+    by("in-vs-mmap").numbers,
+    /usbkit stream \(zero-copy\) 380 MB\/s; raw-C mmap 400 MB\/s/,
+  );
+  // CPU: bulk() spends 1 s per 256 MB for everyone: ratio 1 <= 1.5
+  assert.equal(by("cpu-in-vs-mmap").status, "met");
+  assert.equal(by("cpu-in-vs-mmap").comparison, "<=");
   const slow = checkTargets(
     aggregate([bulk("raw-c-mmap", 400), bulk("usbkit-stream", 200)], shape),
   );
   assert.equal(slow[0]!.status, "missed");
   assert.match(
     renderTargets(slow),
-    /\[MISSED\] +usbkit zero-copy bulk IN vs raw-C mmap: 0\.50 >= 0\.9/,
+    /\[MISSED\] +zero-copy bulk IN stream vs raw-C mmap: 0\.500 \(need >= 0\.9\)/,
   );
   assert.match(renderTargets(slow), /\[unknown\]/);
+});
+
+Deno.test("checkTargets: ratios per round, the range, latency and CPU the lower the better", () => {
+  const ctrl = (
+    contender: ContenderId,
+    round: number,
+    us: number,
+    cpu_s = 0.1,
+  ): Sample => ({
+    round,
+    contender,
+    workload: "ctrl",
+    ok: true,
+    latency_us_median: us,
+    transfers: 1000,
+    cpu_s,
+  });
+  const samples: Sample[] = [
+    bulk("raw-c-mmap", 400, 1),
+    bulk("raw-c-mmap", 200, 2),
+    bulk("usbkit-stream", 380, 1),
+    bulk("usbkit-stream", 160, 2),
+    ctrl("libusb-devmem", 1, 300),
+    ctrl("libusb-malloc", 1, 250),
+    ctrl("usbkit-stream", 1, 400),
+    ctrl("usbkit-copy", 1, 350),
+    ctrl("libusb-devmem", 2, 300),
+    ctrl("usbkit-copy", 2, 600),
+    // park is a variant under test: never part of a target
+    ctrl("usbkit-park", 1, 1),
+    ctrl("usbkit-park", 2, 1),
+  ];
+  const t = checkTargets(aggregate(samples, shape));
+  const by = (id: string) => t.find((x) => x.id === id)!;
+  // per round: 380/400 = 0.95, 160/200 = 0.8; the median 0.875 misses 0.9
+  const zin = by("in-vs-mmap");
+  assert.deepEqual(zin.ratios.map((x) => Math.round(x * 100)), [95, 80]);
+  assert.ok(Math.abs(zin.ratio - 0.875) < 1e-9);
+  assert.equal(zin.status, "missed");
+  assert.match(renderTargets([zin]), /the range straddles the target/);
+  // latency, per round best of each: 350/250 = 1.4, 600/300 = 2; median 1.7 > 1.5
+  const c = by("ctrl-vs-libusb");
+  assert.deepEqual(c.ratios, [1.4, 2]);
+  assert.equal(c.status, "missed");
+  assert.equal(c.comparison, "<=");
+});
+
+Deno.test("rssFigure and the RSS target: flat, growing, cut short, failed", () => {
+  const rss = (
+    samples_kb: number[],
+    transfers = 1_000_000,
+    extra: Partial<Sample> = {},
+  ): Sample => ({
+    round: 1,
+    contender: "usbkit-stream",
+    workload: "rss",
+    ok: true,
+    transfers,
+    seconds: 150,
+    rss_every: 100_000,
+    rss_target: 1_000_000,
+    rss_samples_kb: samples_kb,
+    ...extra,
+  });
+  const flat = rssFigure([rss([60000, 61000, 62500, 61000])]);
+  assert.equal(flat.state, "ok");
+  assert.equal(flat.firstKb, 60000);
+  assert.equal(flat.lastKb, 61000);
+  assert.equal(flat.maxKb, 62500);
+  assert.equal(flat.note, undefined);
+  const t = checkTargets(aggregate([], shape), flat).at(-1)!;
+  assert.equal(t.id, "rss-flat");
+  assert.equal(t.status, "met");
+  assert.match(t.claim, /1,000,000/);
+  assert.match(t.numbers, /first 58\.6 MiB, last 59\.6 MiB, max 61\.0 MiB/);
+  const grows = rssFigure([rss([60000, 70000, 80000])]);
+  assert.equal(
+    checkTargets(aggregate([], shape), grows).at(-1)!.status,
+    "missed",
+  );
+  const cut = rssFigure([rss([60000, 60000], 200_000)]);
+  assert.match(cut.note!, /200000 of 1000000/);
+  // with two runs, the one that grew most is the figure
+  assert.equal(rssFigure([rss([100, 100]), rss([100, 130])]).lastKb, 130);
+  const failed = rssFigure([{
+    round: 1,
+    contender: "usbkit-stream",
+    workload: "rss",
+    ok: false,
+    error: "boom",
+  }]);
+  assert.equal(failed.state, "failed");
+  assert.equal(failed.note, "boom");
+  assert.match(
+    checkTargets(aggregate([], shape), failed).at(-1)!.numbers,
+    /failed: boom/,
+  );
+});
+
+Deno.test("overlaps: usbkit contenders against every other measured contender", () => {
+  const r = (contender: ContenderId, round: number, tps: number) =>
+    ({
+      round,
+      contender,
+      workload: "rt1",
+      ok: true,
+      transfers: tps,
+      seconds: 1,
+    }) as const;
+  const cells = aggregate([
+    r("raw-c-mmap", 1, 4000),
+    r("raw-c-mmap", 2, 4100),
+    r("node-usb", 1, 1400),
+    r("node-usb", 2, 1500),
+    r("usbkit-stream", 1, 1450),
+    r("usbkit-stream", 2, 1600),
+    r("usbkit-park", 1, 1000),
+    r("usbkit-park", 2, 1100),
+  ], shape);
+  const o = overlaps(cells);
+  assert.deepEqual(o, [{
+    workload: "rt1",
+    contender: "usbkit-stream",
+    with: ["node-usb"],
+  }]);
+  assert.equal(
+    renderOverlaps(o),
+    "usbkit stream (zero-copy) and node-usb overlap on rt1",
+  );
+  assert.match(renderOverlaps([]), /no usbkit contender/);
+});
+
+Deno.test("where the time goes: CPU per transfer, completions per wakeup, reap-to-drain latency", () => {
+  const s = (
+    contender: ContenderId,
+    round: number,
+    cpu_s: number,
+    completion?: Record<string, number>,
+  ): Sample => ({
+    round,
+    contender,
+    workload: "rt1",
+    ok: true,
+    transfers: 1000,
+    seconds: 1,
+    cpu_s,
+    ...(completion ? { completion } : {}),
+  });
+  const cells = aggregate([
+    s("raw-c-mmap", 1, 0.03),
+    s("usbkit-stream", 1, 0.5, {
+      wakeups: 1000,
+      records: 2000,
+      "latencyNs.median": 40_000,
+    }),
+    s("usbkit-stream", 2, 0.6, {
+      wakeups: 500,
+      records: 2000,
+      "latencyNs.median": 60_000,
+    }),
+    s("usbkit-park", 1, 0.7),
+  ], shape);
+  const c = cells.find((x) =>
+    x.contender === "usbkit-stream" && x.workload === "rt1"
+  )!;
+  assert.equal(c.perWakeup, 3);
+  assert.equal(c.perWakeupMin, 2);
+  assert.equal(c.perWakeupMax, 4);
+  assert.equal(c.wakeLatencyUs, 50);
+  assert.equal(c.wakeLatencyKey, "latencyNs.median");
+  assert.equal(c.cpuPerTransferUs, 550);
+  const text = renderTimeGoes(cells);
+  assert.match(
+    text,
+    /rt1 +usbkit stream \(zero-copy\): CPU 550 us\/transfer \(raw-C mmap 30\.0, \+520\); completions 3\.00 \[2\.00-4\.00\] per wakeup; reap->drain 50\.0 \[40\.0-60\.0\] us/,
+  );
+  // a usbkit without the figures says so
+  assert.match(
+    text,
+    /USBKIT_WAKE=park: CPU 700 us\/transfer .*completions -; reap->drain -/,
+  );
+  assert.equal(wakeLatency({ "latency.meanUs": 12 })?.us, 12);
+  assert.equal(wakeLatency({ latencyMsAvg: 0.5 })?.us, 500);
+  assert.ok(Number.isNaN(completionsPerWakeup({ wakeups: 0, records: 3 })));
+});
+
+Deno.test("renderTable: every figure as median [min-max], ratios per round", () => {
+  const text = renderTable(
+    aggregate([
+      bulk("raw-c-mmap", 400, 1),
+      bulk("raw-c-mmap", 300, 2),
+      bulk("usbkit-stream", 360, 1),
+      bulk("usbkit-stream", 330, 2),
+    ], shape),
+    shape,
+  );
+  assert.match(text, /median \[min-max\] over the rounds/);
+  assert.match(text, /raw-C mmap +350 \[300-400\] +1\.00 /);
+  // 360/400 = 0.9, 330/300 = 1.1
+  assert.match(
+    text,
+    /usbkit stream \(zero-copy\) +345 \[330-360\] +1\.00 \[0\.900-1\.10\]/,
+  );
+  // the park variant does not run bulk OUT: a row that says so
+  assert.match(text, /USBKIT_WAKE=park +- +not run/);
 });
 
 Deno.test("renderTable: every contender, figures, ratios, failures with their error", () => {
@@ -395,7 +645,11 @@ Deno.test("resultsFile and toJson: NaN becomes null, everything is kept", () => 
     c.contender === "node-usb" && c.workload === "in"
   );
   assert.equal(node.ratio, null);
-  assert.equal(back.targets.length, 5);
+  assert.equal(back.targets.length, 9);
+  assert.equal(back.rss.state, "skipped");
+  assert.deepEqual(back.overlaps, []);
+  assert.equal(back.guestSeconds, null);
+  assert.equal(back.finished, true);
 });
 
 Deno.test("parseResultLine: the last JSON result line wins, noise is ignored", () => {
@@ -686,8 +940,9 @@ Deno.test("driver: the USB/IP track's workloads, client argv, device lines, serv
   ]);
   assert.deepEqual(
     [...DRIVER_WORKLOADS].sort(),
-    [...WORKLOADS, ...USBIP_WORKLOADS].sort(),
+    [...WORKLOADS, ...USBIP_WORKLOADS, "rss"].sort(),
   );
+  assert.equal(DRIVER_WORKLOADS.at(-1), "rss");
   assert.equal(o.pin, 1);
   assert.equal(o.serverPin, 0);
   assert.equal(parseDriverArgs(["--pin", "0"]).serverPin, 1);
@@ -887,4 +1142,164 @@ Deno.test("scripts/bench.ts: vhci-hcd in the boot, --server-pin, time for the tr
   assert.equal(parseBenchCli([]).serverPin, undefined);
   assert.ok(guestTimeoutSec(3, false, 7, 2) > guestTimeoutSec(3, false, 7, 0));
   assert.equal(guestTimeoutSec(3, false, 7), guestTimeoutSec(3, false, 7, 0));
+});
+
+Deno.test("usbkit-park: the zero-copy program with USBKIT_WAKE=park, on in, rt1 and ctrl only", () => {
+  const t = { devnode: "/dev/bus/usb/002/002", epIn: 0x81, epOut: 0x02 };
+  const paths = { binDir: "/b", deno: "deno", project: "/p" };
+  const park = contenderArgv("usbkit-park", "rt1", t, shape, paths);
+  assert.deepEqual(park.slice(0, 3), ["env", "USBKIT_WAKE=park", "deno"]);
+  assert.equal(park[park.indexOf("--mode") + 1], "zero-copy");
+  assert.equal(park[park.indexOf("--contender") + 1], "usbkit-park");
+  const stream = contenderArgv("usbkit-stream", "rt1", t, shape, paths);
+  assert.equal(stream[0], "deno");
+  assert.deepEqual(park.slice(2), [
+    ...stream.slice(0, stream.indexOf("--contender") + 1),
+    "usbkit-park",
+    ...stream.slice(stream.indexOf("--contender") + 2),
+  ]);
+  assert.deepEqual(PARK_WORKLOADS, ["in", "rt1", "ctrl"]);
+  assert.deepEqual(
+    WORKLOADS.filter((w) => runsWorkload("usbkit-park", w)),
+    ["in", "rt1", "ctrl"],
+  );
+  assert.ok(
+    CONTENDERS.filter((c) => c !== "usbkit-park").every((c) =>
+      WORKLOADS.every((w) => runsWorkload(c, w))
+    ),
+  );
+  assert.ok(CONTENDERS.includes("usbkit-park"));
+  assert.deepEqual(parseDriverArgs(["--only", "usbkit-park"]).contenders, [
+    "usbkit-park",
+  ]);
+});
+
+Deno.test("the RSS workload: argv, the program's flags", () => {
+  const t = { devnode: "/dev/bus/usb/002/002", epIn: 0x81, epOut: 0x02 };
+  const argv = rssArgv(t, shape, { deno: "deno", project: "/p" });
+  const flag = (f: string) => argv[argv.indexOf(f) + 1];
+  assert.equal(argv[6], "rss");
+  assert.equal(flag("--count"), "1000000");
+  assert.equal(flag("--rss-every"), "100000");
+  assert.equal(flag("--xfer"), "1024");
+  assert.equal(flag("--max-seconds"), "180");
+  assert.equal(flag("--contender"), "usbkit-stream");
+  const quick = rssArgv(t, benchShape(true), { deno: "deno", project: "/p" });
+  assert.ok(Number(quick[quick.indexOf("--count") + 1]) < 1_000_000);
+  // the usbkit program takes them
+  const a = parseBenchArgs(argv.slice(6));
+  assert.equal(a.workload, "rss");
+  assert.equal(a.count, 1_000_000);
+  assert.equal(a.rssEvery, 100_000);
+  assert.equal(a.contender, "usbkit-stream");
+  assert.equal(
+    parseBenchArgs(["in", "--dev", "/d", "--mode", "copy"]).contender,
+    "usbkit-copy",
+  );
+  assert.equal(
+    parseBenchArgs(["in", "--dev", "/d", "--contender", "usbkit-park"])
+      .contender,
+    "usbkit-park",
+  );
+  assert.throws(
+    () => parseBenchArgs(["in", "--dev", "/d", "--contender", "node-usb"]),
+    /--contender is one of/,
+  );
+});
+
+Deno.test("completion stats: flattened, counters as differences, levels as read", () => {
+  assert.deepEqual(
+    flattenStats({
+      wakeups: 5,
+      records: 80,
+      latency: { medianUs: 30, p90Us: 90 },
+      list: [1, 2],
+      label: "spin",
+      big: 7n,
+    }),
+    {
+      wakeups: 5,
+      records: 80,
+      "latency.medianUs": 30,
+      "latency.p90Us": 90,
+      big: 7,
+    },
+  );
+  assert.deepEqual(flattenStats(null), {});
+  assert.deepEqual(
+    completionDelta(
+      { wakeups: 5, records: 80, "latency.medianUs": 50, spins: 9 },
+      { wakeups: 25, records: 400, "latency.medianUs": 30, spins: 2, parks: 1 },
+    ),
+    // spins went down: a new loop, so its value as read; parks is new
+    { wakeups: 20, records: 320, "latency.medianUs": 30, spins: 2, parks: 1 },
+  );
+  // src/completion.ts's stats: counters, a setting, a power-of-two latency histogram
+  const stats = (wakeups: number, records: number, hist: number[]) => ({
+    wake: "spin",
+    spinUs: 400,
+    wakeups,
+    spins: 0,
+    spinHits: 0,
+    drains: wakeups,
+    records,
+    latencyUs: Uint32Array.from(hist),
+  });
+  const before = flattenStats(stats(10, 100, [0, 0, 0, 0, 0, 100]));
+  const after = flattenStats(stats(30, 500, [0, 0, 0, 0, 0, 300, 200]));
+  assert.equal(after["latencyUs.6"], 200);
+  const d = completionDelta(before, after);
+  assert.deepEqual(d, {
+    spinUs: 400,
+    wakeups: 20,
+    spins: 0,
+    spinHits: 0,
+    drains: 20,
+    records: 400,
+    // 200 records in [16, 32) us and 200 in [32, 64): median bucket bound 32
+    "latencyUs.count": 400,
+    "latencyUs.p50": 32,
+    "latencyUs.p90": 64,
+  });
+  assert.deepEqual(wakeLatency(d), { key: "latencyUs.p50", us: 32 });
+  assert.equal(completionsPerWakeup(d), 20);
+});
+
+Deno.test("scripts/bench.ts: 5 rounds by default, --readme and --no-readme, full runs, guest time", () => {
+  assert.equal(parseBenchCli([]).rounds, 5);
+  assert.equal(parseBenchCli([]).readme, undefined);
+  assert.equal(parseBenchCli(["--no-readme"]).readme, false);
+  assert.equal(parseBenchCli(["--readme"]).readme, true);
+  assert.equal(parseBenchCli([]).outDir, undefined);
+  assert.equal(parseDriverArgs([]).rounds, 5);
+  // a full run: every contender and every workload, default sizes
+  const all: Sample[] = [];
+  for (const c of CONTENDERS) {
+    for (const w of WORKLOADS) {
+      if (runsWorkload(c, w)) all.push(bulk(c, 100, 1, w));
+    }
+  }
+  for (const w of [...USBIP_WORKLOADS, "rss"] as const) {
+    all.push({ round: 1, contender: "usbkit-stream", workload: w, ok: true });
+  }
+  assert.equal(isFullRun({ quick: false, samples: all }), true);
+  assert.equal(isFullRun({ quick: true, samples: all }), false);
+  assert.equal(
+    isFullRun({
+      quick: false,
+      samples: all.filter((s) => s.contender !== "node-usb"),
+    }),
+    false,
+  );
+  assert.equal(
+    isFullRun({
+      quick: false,
+      samples: all.filter((s) => s.workload !== "rss"),
+    }),
+    false,
+  );
+  assert.ok(
+    guestTimeoutSec(5, false, 7, 2, 3, true) >
+      guestTimeoutSec(5, false, 7, 2) + 3 * 5 * 60,
+  );
 });

@@ -2,14 +2,8 @@
 // zero-copy: a short iso IN packet leaves stale bytes in its slot, and those
 // must never be presented as data.
 import assert from "node:assert/strict";
-import { BufferPool } from "../../src/buffer.ts";
 import { Errno, UsbError } from "../../src/errors.ts";
-import {
-  checkIsoStreamOptions,
-  IsoInStream,
-  type IsoStreamOptions,
-  type IsoStreamResult,
-} from "../../src/iso_stream.ts";
+import { checkIsoStreamOptions } from "../../src/iso_stream.ts";
 import {
   assembleIsoIn,
   checkIsoPacketLengths,
@@ -18,7 +12,7 @@ import {
   isoPacketStatus,
   IsoTransfer,
 } from "../../src/isochronous.ts";
-import type { UrbBuffer, UrbEngine, UrbOwner } from "../../src/transfer.ts";
+import type { UrbBuffer, UrbEngine, UrbOwner } from "../../src/engine.ts";
 
 const STALE = 0xee;
 
@@ -77,7 +71,7 @@ Deno.test("the concatenated data is a copy: reusing the buffer cannot change a r
 });
 
 // ---------------------------------------------------------------------------
-// The URB lifecycle (IsoUrbs), IsoTransfer and IsoInStream against a fake
+// The URB lifecycle (IsoUrbs) and IsoTransfer against a fake
 // kernel: it writes each packet's bytes at the packet's offset and nothing
 // else, as usbfs does into mapped memory, so a reused buffer keeps the
 // previous transfer's bytes in its gaps.
@@ -110,7 +104,7 @@ interface Answer {
 }
 
 class FakeKernel {
-  readonly h = { layout: LAYOUT };
+  readonly layout = LAYOUT;
   readonly slotCount = 32;
   readonly slab = new DataView(new ArrayBuffer(32 * LAYOUT.slotSize));
   readonly capabilities = 0;
@@ -173,6 +167,36 @@ class FakeKernel {
     return slot;
   }
 
+  /** UrbEngine.submitAt: the same, with the buffer as its parts. */
+  submitAt(
+    owner: UrbOwner,
+    index: number,
+    type: number,
+    endpoint: number,
+    flags: number,
+    array: Uint8Array<ArrayBuffer> | null,
+    _base: unknown,
+    offset: number,
+    length: number,
+    packets: number,
+    isoLengths: ArrayLike<number>,
+    isoStart: number,
+  ): number {
+    assert.ok(array !== null, "the fake kernel has no mapped memory");
+    return this.submit(
+      owner,
+      index,
+      type,
+      endpoint,
+      flags,
+      { kind: "array", array, offset },
+      length,
+      packets,
+      isoLengths,
+      isoStart,
+    );
+  }
+
   discard(slot: number): void {
     if (this.pending.has(slot)) {
       queueMicrotask(() => this.complete(slot, -Errno.ENOENT));
@@ -226,53 +250,6 @@ class FakeKernel {
   }
 }
 
-const CANARY = 0xa5;
-const MAX = 64;
-
-/** A byte of content: never the canary. */
-function content(seq: number, packet: number, j: number): number {
-  const b = (seq * 7 + packet * 13 + j) % 255;
-  return b < CANARY ? b : b + 1;
-}
-
-/**
- * A device like tests/device/iso_test.ts's: URB seq is all canary when
- * seq % every is 0, otherwise empty, short and full packets in turn.
- */
-function canaryDevice(every: number, sent: Uint8Array[][]) {
-  return (seq: number, lengths: number[]): Answer => {
-    const packets = lengths.map((slot, i) => {
-      if (seq % every === 0) return new Uint8Array(slot).fill(CANARY);
-      const kind = (seq + i) % 3;
-      const n = kind === 0
-        ? 0
-        : kind === 1
-        ? 1 + ((seq * 5 + i) % (slot - 1))
-        : slot;
-      return Uint8Array.from({ length: n }, (_, j) => content(seq, i, j));
-    });
-    sent[seq] = packets;
-    return { packets };
-  };
-}
-
-function stream(
-  kernel: FakeKernel,
-  options: IsoStreamOptions = {},
-): IsoInStream {
-  return new IsoInStream(
-    kernel.engine,
-    new BufferPool(kernel.engine),
-    { address: 0x81 },
-    0,
-    checkIsoStreamOptions("isochronousStream", options, {
-      maxInFlight: kernel.slotCount,
-      maxPackets: 128,
-      packetLength: MAX,
-    }),
-  );
-}
-
 function rejectsWith(code: string, message: RegExp) {
   return (e: unknown) => {
     assert.ok(e instanceof UsbError, `not a UsbError: ${e}`);
@@ -281,175 +258,6 @@ function rejectsWith(code: string, message: RegExp) {
     return true;
   };
 }
-
-Deno.test("stream: stale canary bytes in the gaps of reused buffers never reach a view or the data; every packet is what was sent", async () => {
-  const sent: Uint8Array[][] = [];
-  const inFlight = 4;
-  const kernel = new FakeKernel(canaryDevice(inFlight + 1, sent));
-  const s = stream(kernel, { packets: 16, inFlight, concatenate: true });
-  let seq = 0, mixed = 0, stale = 0;
-  const results: IsoStreamResult[] = [];
-  let previous: Uint8Array[] = [];
-  for await (const urb of s) {
-    for (const v of previous) {
-      assert.equal(v.byteLength, 0, "a view outlived its iteration");
-    }
-    const canary = seq % (inFlight + 1) === 0;
-    assert.equal(urb.packets.length, 16);
-    assert.equal(urb.startFrame, 1000 + seq);
-    assert.equal(urb.errorCount, 0);
-    let at = 0;
-    for (const [i, p] of urb.packets.entries()) {
-      assert.deepEqual([p.status, p.errno], ["ok", 0]);
-      assert.equal(p.length, sent[seq]![i]!.length);
-      assert.deepEqual(
-        [...p.data],
-        [...sent[seq]![i]!],
-        `URB ${seq} packet ${i}`,
-      );
-      assert.deepEqual(
-        [...urb.data!.subarray(at, at + p.length)],
-        [...sent[seq]![i]!],
-      );
-      at += p.length;
-      if (canary) continue;
-      mixed++;
-      assert.ok(!p.data.includes(CANARY), "a view covers stale bytes");
-      const gap = new Uint8Array(
-        p.data.buffer,
-        p.data.byteOffset + p.length,
-        MAX - p.length,
-      );
-      stale += gap.filter((b) => b === CANARY).length;
-    }
-    assert.equal(urb.bytes, at);
-    assert.equal(urb.data!.length, at);
-    if (!canary) assert.ok(!urb.data!.includes(CANARY));
-    // One result object per buffer, reused.
-    if (seq >= inFlight) assert.equal(urb, results[seq % inFlight]);
-    else results.push(urb);
-    previous = urb.packets.map((p) => p.data);
-    if (++seq === 400) break;
-  }
-  assert.ok(mixed > 5000);
-  assert.ok(
-    stale > 0,
-    "the fake kernel left no stale bytes: the test proves nothing",
-  );
-  assert.equal(s.packets, 400 * 16);
-  assert.equal(kernel.pending.size, 0, "break left URBs in flight");
-  assert.equal(kernel.tracked.size, 0);
-  assert.ok(
-    previous.every((v) => v.byteLength === 0),
-    "views outlived the stream",
-  );
-});
-
-Deno.test("stream: per-packet errors are delivered; -EXDEV is not a failure; without concatenate there is no data", async () => {
-  const kernel = new FakeKernel((seq, lengths) => ({
-    packets: lengths.map((n, i) => new Uint8Array(i === 1 ? 0 : n).fill(seq)),
-    status: lengths.map((_, i) => (i === 1 ? -Errno.EPROTO : 0)),
-  }));
-  const s = stream(kernel, { packets: [8, 8, 8], inFlight: 2 });
-  const r = await s.next();
-  assert.equal(r.done, false);
-  const urb = r.value!;
-  assert.deepEqual(urb.packets.map((p) => [p.status, p.length, p.errno]), [
-    ["ok", 8, 0],
-    ["error", 0, -Errno.EPROTO],
-    ["ok", 8, 0],
-  ]);
-  assert.equal(urb.errorCount, 1);
-  assert.equal(urb.bytes, 16);
-  assert.equal("data" in urb, false);
-  await s.return();
-});
-
-Deno.test('stream: cancel("closed") wakes a waiting next() with cancelled; later calls throw too; nothing stays in flight', async () => {
-  const kernel = new FakeKernel(() => ({ packets: [] }));
-  kernel.hold = true;
-  const s = stream(kernel, { packets: 4, inFlight: 3 });
-  assert.equal(kernel.pending.size, 3);
-  assert.equal(kernel.tracked.has(s), true);
-  const pending = assert.rejects(
-    s.next(),
-    rejectsWith(
-      "cancelled",
-      /isochronous stream on endpoint 0x81 was cancelled because the device was closed after 0 packets/,
-    ),
-  );
-  s.cancel("closed");
-  await pending;
-  await s.settled;
-  await assert.rejects(s.next(), rejectsWith("cancelled", /device was closed/));
-  assert.equal(kernel.pending.size, 0);
-  assert.equal(kernel.tracked.size, 0);
-});
-
-Deno.test("stream: an aborted signal ends it with cancelled and a hint", async () => {
-  const kernel = new FakeKernel((_seq, lengths) => ({
-    packets: lengths.map((n) => new Uint8Array(n)),
-  }));
-  const ac = new AbortController();
-  const s = stream(kernel, { packets: 2, inFlight: 2, signal: ac.signal });
-  assert.equal((await s.next()).done, false);
-  ac.abort();
-  await assert.rejects(s.next(), (e: unknown) => {
-    assert.ok(e instanceof UsbError && e.code === "cancelled");
-    assert.match(e.hint ?? "", /AbortSignal/);
-    return true;
-  });
-  assert.equal(kernel.pending.size, 0);
-});
-
-Deno.test("stream: a URB that fails as a whole ends it (io); a disconnection is disconnected", async () => {
-  for (
-    const [urbStatus, code] of [
-      [-Errno.EPROTO, "io"],
-      [-Errno.ESHUTDOWN, "disconnected"],
-      [-Errno.ECONNRESET, "cancelled"],
-    ] as const
-  ) {
-    const kernel = new FakeKernel((seq) => ({
-      packets: [],
-      urbStatus: seq === 1 ? urbStatus : 0,
-    }));
-    const s = stream(kernel, { packets: 1, inFlight: 2 });
-    assert.equal((await s.next()).done, false);
-    await assert.rejects(s.next(), rejectsWith(code, /endpoint 0x81/));
-    await assert.rejects(s.next());
-    assert.equal(kernel.pending.size, 0);
-    assert.equal(kernel.tracked.size, 0);
-  }
-});
-
-Deno.test("stream: a resubmit the kernel refuses ends it with that error, and gives everything back", async () => {
-  const kernel = new FakeKernel((_seq, lengths) => ({
-    packets: lengths.map((n) => new Uint8Array(n)),
-  }));
-  const s = stream(kernel, { packets: 2, inFlight: 2 });
-  kernel.failAt = 2; // the first resubmit
-  assert.equal((await s.next()).done, false);
-  await assert.rejects(s.next(), rejectsWith("no-memory", /fake: no URB slot/));
-  assert.equal(kernel.pending.size, 0);
-  assert.equal(kernel.tracked.size, 0);
-});
-
-Deno.test("stream: a first submit the kernel refuses throws from the constructor; a later one from the first next()", async () => {
-  const kernel = new FakeKernel(() => ({ packets: [] }));
-  kernel.hold = true;
-  kernel.failAt = 0;
-  assert.throws(
-    () => stream(kernel, { packets: 1, inFlight: 2 }),
-    /fake: no URB slot/,
-  );
-  assert.equal(kernel.tracked.size, 0);
-  kernel.failAt = 1 + 1; // the second URB of the next stream
-  const s = stream(kernel, { packets: 1, inFlight: 3 });
-  await assert.rejects(s.next(), rejectsWith("no-memory", /fake: no URB slot/));
-  assert.equal(kernel.pending.size, 0);
-  assert.equal(kernel.tracked.size, 0);
-});
 
 Deno.test("IsoTransfer: more than 128 packets are split into URBs and assembled in order; OUT reports each packet", async () => {
   const kernel = new FakeKernel((seq, lengths) => ({

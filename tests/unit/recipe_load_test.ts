@@ -40,9 +40,9 @@ Deno.test("YAML: 0x numbers, sizes, durations and hex data are parsed", () => {
     ].join("\n"),
     { file: "t.yaml" },
   );
-  assert.equal(recipe.device.vendorId, 0x0525);
-  assert.equal(recipe.device.productId, 0xa4a0);
-  assert.equal(recipe.device.wait, 1500);
+  assert.equal(recipe.device?.vendorId, 0x0525);
+  assert.equal(recipe.device?.productId, 0xa4a0);
+  assert.equal(recipe.device?.wait, 1500);
   assert.equal(recipe.timeout, 250);
   assert.deepEqual(recipe.interfaces, [{ number: 0 }, {
     number: 1,
@@ -67,7 +67,7 @@ Deno.test("references stay templates until the step runs", () => {
     "name: t\ndevice: {serial: '${serial}'}\ninterfaces: [0]\nvars: {n: 8}\nsteps:\n  - bulk: {endpoint: 0x81, in: '${n}'}\n",
     { file: "t.yaml", vars: ["serial"] },
   );
-  assert.ok(recipe.device.serial instanceof Template);
+  assert.ok(recipe.device?.serial instanceof Template);
   const step = tagStep(recipe.steps[0]!);
   assert.ok(
     step.kind === "bulk" && step.body.in instanceof Template &&
@@ -90,14 +90,14 @@ Deno.test("a variable given on the command line is known; without it, it is not"
 Deno.test("a TypeScript module's default export is validated like YAML", async () => {
   const { recipe, baseDir } = await loadRecipe(valid + "defined.ts");
   assert.equal(recipe.name, "defined in TypeScript");
-  assert.equal(recipe.device.productId, 0xa4a0);
-  assert.equal(recipe.device.wait, 250);
+  assert.equal(recipe.device?.productId, 0xa4a0);
+  assert.equal(recipe.device?.wait, 250);
   assert.equal(baseDir + "/", valid);
 });
 
 Deno.test("JSON recipes load, with a $schema key", async () => {
   const { recipe } = await loadRecipe(valid + "minimal.json");
-  assert.equal(recipe.device.vendorId, 0x0525);
+  assert.equal(recipe.device?.vendorId, 0x0525);
   assert.equal(recipe.steps.length, 2);
 });
 
@@ -135,11 +135,11 @@ Deno.test("validateRecipe reports without positions when there is no file format
 Deno.test("the JSON Schema is generated from the same schema", () => {
   const schema = recipeJsonSchema();
   assert.equal(schema.$schema, "https://json-schema.org/draft/2020-12/schema");
-  assert.deepEqual((schema.required as string[]).sort(), [
-    "device",
-    "name",
-    "steps",
-  ]);
+  assert.deepEqual((schema.required as string[]).sort(), ["name", "steps"]);
+  // One device, or several by name.
+  assert.deepEqual(schema.oneOf, [{ required: ["device"] }, {
+    required: ["devices"],
+  }]);
   const props = schema.properties as Record<string, Record<string, unknown>>;
   assert.ok(props.device && props.steps && props.vars && props.interfaces);
   assert.equal(schema.additionalProperties, false);
