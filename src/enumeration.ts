@@ -196,6 +196,61 @@ export function listDevicesSync(options: ListOptions = {}): UsbDeviceInfo[] {
 }
 
 /**
+ * A device as {@linkcode listDevices} describes it, read from attributes
+ * captured earlier instead of from sysfs (the hotplug helper reads them the
+ * moment a device's uevent arrives, since a short-lived device may be gone
+ * by the time JavaScript looks). The same scan as `listDevices`, answered
+ * from `files`.
+ *
+ * @param name the sysfs name, "2-1"
+ * @param sysfsPath the device's directory, symlinks resolved
+ * @param files the attributes, named relative to the device's directory
+ *   ("busnum", "2-1:1.0/bInterfaceNumber"); an interface's `driver` holds
+ *   the link's target
+ * @param devRoot where device nodes are (default "/dev")
+ * @returns the device, or undefined when the attributes without which there
+ *   is no device are missing (it was gone)
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { deviceFromFiles } from "./enumeration.ts";
+ * const root = new URL("../tests/fixtures/sysfs/bus/usb/devices/2-1/", import.meta.url).pathname;
+ * const files = new Map<string, Uint8Array | undefined>();
+ * for (const f of ["descriptors", "busnum", "devnum", "speed", "bConfigurationValue"]) {
+ *   files.set(f, Deno.readFileSync(root + f));
+ * }
+ * const d = deviceFromFiles("2-1", "/sys/devices/x/usb2/2-1", files)!;
+ * assert.equal(d.vendorId, 0x0525);
+ * assert.equal(d.devnode, "/dev/bus/usb/002/002");
+ * ```
+ */
+export function deviceFromFiles(
+  name: string,
+  sysfsPath: string,
+  files: ReadonlyMap<string, Uint8Array | undefined>,
+  devRoot = "/dev",
+): UsbDeviceInfo | undefined {
+  const dir = "/captured";
+  const decoder = new TextDecoder();
+  const perform = (r: Request): Answer => {
+    if (r.op === "real") return r.path === dir ? sysfsPath : undefined;
+    if (r.op === "dir") {
+      const names = new Set<string>();
+      for (const key of files.keys()) names.add(key.split("/")[0]!);
+      return [...names];
+    }
+    const bytes = files.get(r.path.slice(dir.length + 1));
+    if (bytes === undefined) return undefined;
+    return r.op === "bytes" ? bytes : decoder.decode(bytes);
+  };
+  const scan = scanDevice(dir, name, devRoot);
+  let step = scan.next();
+  while (!step.done) step = scan.next(perform(step.value));
+  return step.value;
+}
+
+/**
  * Compares port paths in bus order: root hub first, then ports numerically
  * ("1-2" before "1-10", "1-1" before "1-1.4").
  *

@@ -22,7 +22,11 @@
  * @module
  */
 
-import { listDevicesSync, type UsbDeviceInfo } from "./enumeration.ts";
+import {
+  deviceFromFiles,
+  listDevicesSync,
+  type UsbDeviceInfo,
+} from "./enumeration.ts";
 import { Errno, errorFromErrno, UsbError } from "./errors.ts";
 import {
   checkSelector,
@@ -32,14 +36,6 @@ import {
   parseSelector,
 } from "./selector.ts";
 import { HotplugListener, probe } from "./usbfs.ts";
-import {
-  type ConfigurationDescriptor,
-  type DeviceDescriptor,
-  parseDescriptors,
-  parseDeviceDescriptor,
-  type Speed,
-} from "./descriptors.ts";
-import type { InterfaceInfo } from "./enumeration.ts";
 import {
   checkBoolean,
   checkOptions,
@@ -266,149 +262,19 @@ function matcher(
   };
 }
 
-/** The sysfs `speed` attribute in Mb/s, as src/enumeration.ts reads it. */
-const SPEEDS: Readonly<Record<string, Speed>> = {
-  "1.5": "low",
-  "12": "full",
-  "480": "high",
-  "5000": "super",
-  "10000": "super-plus",
-  "20000": "super-plus",
-};
-/** Interface directories: "2-1:1.0". */
-const INTERFACE_DIR = /^\d+-[\d.]+:(\d+)\.(\d+)$/;
-
 /**
- * A device as `listDevices()` describes it, built from its sysfs
- * attributes as the helper captured them at its uevent (names relative to
- * the device's directory, as src/enumeration.ts reads them; an
- * interface's `driver` holds the link's target). Undefined when the
- * attributes without which there is no device are missing (it was gone).
- * The same reading as src/enumeration.ts scanDevice, which a unit test
- * checks on the fixture tree.
- *
- * @param name the sysfs name, "2-1"
- * @param sysfsPath the device's directory, symlinks resolved
- * @param files the attributes
- * @param devRoot where device nodes are (default "/dev")
+ * A device as `listDevices()` describes it, built from its sysfs attributes
+ * as the helper captured them at its uevent: src/enumeration.ts
+ * {@linkcode deviceFromFiles}, the same scan as `listDevices`.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { deviceFromAttributes } from "./hotplug.ts";
- * const root = new URL("../tests/fixtures/sysfs/bus/usb/devices/2-1/", import.meta.url).pathname;
- * const files = new Map<string, Uint8Array | undefined>();
- * for (const f of ["descriptors", "busnum", "devnum", "speed", "bConfigurationValue"]) {
- *   files.set(f, Deno.readFileSync(root + f));
- * }
- * const d = deviceFromAttributes("2-1", "/sys/devices/x/usb2/2-1", files)!;
- * assert.equal(d.vendorId, 0x0525);
- * assert.equal(d.devnode, "/dev/bus/usb/002/002");
+ * assert.equal(deviceFromAttributes("2-1", "/sys/x/2-1", new Map()), undefined);
  * ```
  */
-export function deviceFromAttributes(
-  name: string,
-  sysfsPath: string,
-  files: ReadonlyMap<string, Uint8Array | undefined>,
-  devRoot = "/dev",
-): UsbDeviceInfo | undefined {
-  const decoder = new TextDecoder();
-  const text = (f: string) => {
-    const b = files.get(f);
-    return b === undefined ? undefined : decoder.decode(b).replace(/\n$/, "");
-  };
-  const decimal = (t: string | undefined) => {
-    const v = t?.trim();
-    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
-  };
-  const hexValue = (t: string | undefined) => {
-    const v = t?.trim();
-    return v !== undefined && /^[0-9a-fA-F]+$/.test(v)
-      ? parseInt(v, 16)
-      : undefined;
-  };
-  const nonEmpty = (t: string | undefined) => t === "" ? undefined : t;
-  const descriptors = files.get("descriptors");
-  const busNumber = decimal(text("busnum"));
-  const deviceAddress = decimal(text("devnum"));
-  if (
-    descriptors === undefined || busNumber === undefined ||
-    deviceAddress === undefined
-  ) {
-    return undefined;
-  }
-  let device: DeviceDescriptor;
-  try {
-    device = parseDeviceDescriptor(descriptors.subarray(0, 18), {
-      mode: "lenient",
-    });
-  } catch {
-    return undefined;
-  }
-  let configurations: readonly ConfigurationDescriptor[] = [];
-  let descriptorError: UsbError | undefined;
-  try {
-    configurations =
-      parseDescriptors(descriptors, { mode: "lenient" }).configurations;
-  } catch (e) {
-    if (!(e instanceof UsbError)) throw e;
-    descriptorError = e;
-  }
-  const interfaces: InterfaceInfo[] = [];
-  for (const key of files.keys()) {
-    const slash = key.indexOf("/");
-    if (slash < 0 || key.slice(slash + 1) !== "bInterfaceNumber") continue;
-    const dir = key.slice(0, slash);
-    const m = INTERFACE_DIR.exec(dir);
-    if (m === null) continue;
-    const interfaceNumber = hexValue(text(`${dir}/bInterfaceNumber`));
-    if (interfaceNumber === undefined) continue;
-    const link = text(`${dir}/driver`);
-    interfaces.push({
-      name: dir,
-      configurationValue: Number(m[1]),
-      interfaceNumber,
-      alternateSetting: decimal(text(`${dir}/bAlternateSetting`)) ?? 0,
-      interfaceClass: hexValue(text(`${dir}/bInterfaceClass`)) ?? 0,
-      interfaceSubclass: hexValue(text(`${dir}/bInterfaceSubClass`)) ?? 0,
-      interfaceProtocol: hexValue(text(`${dir}/bInterfaceProtocol`)) ?? 0,
-      numEndpoints: hexValue(text(`${dir}/bNumEndpoints`)) ?? 0,
-      interfaceName: nonEmpty(text(`${dir}/interface`)),
-      driver: link === undefined
-        ? undefined
-        : link.slice(link.lastIndexOf("/") + 1),
-    });
-  }
-  interfaces.sort((a, b) => a.interfaceNumber - b.interfaceNumber);
-  const pad3 = (n: number) => String(n).padStart(3, "0");
-  return {
-    busNumber,
-    deviceAddress,
-    portPath: name,
-    isRootHub: name.startsWith("usb"),
-    speed: SPEEDS[text("speed")?.trim() ?? ""] ?? "unknown",
-    vendorId: device.vendorId,
-    productId: device.productId,
-    deviceClass: device.deviceClass,
-    deviceSubclass: device.deviceSubclass,
-    deviceProtocol: device.deviceProtocol,
-    usbVersion: device.usbVersion,
-    deviceVersion: device.deviceVersion,
-    manufacturerName: nonEmpty(text("manufacturer")),
-    productName: nonEmpty(text("product")),
-    serialNumber: nonEmpty(text("serial")),
-    numConfigurations: device.numConfigurations,
-    activeConfiguration: decimal(text("bConfigurationValue")?.trim()),
-    configurationName: nonEmpty(text("configuration")),
-    descriptors,
-    device,
-    configurations,
-    descriptorError,
-    interfaces,
-    devnode: `${devRoot}/bus/usb/${pad3(busNumber)}/${pad3(deviceAddress)}`,
-    sysfsPath,
-  };
-}
+export const deviceFromAttributes = deviceFromFiles;
 
 interface Pending {
   readonly ids: { bus?: number; dev?: number };
