@@ -8,8 +8,9 @@ import { open } from "../../mod.ts";
 import { completions, latencyPercentile } from "../../src/completion.ts";
 import { pattern, sameBytes } from "./data.ts";
 
-const [lbSerial, ssSerial, roundsArg] = Deno.args;
+const [lbSerial, ssSerial, roundsArg, streamMiBArg] = Deno.args;
 const rounds = Number(roundsArg ?? 2000);
+const streamMiB = Number(streamMiBArg ?? 128);
 
 function snapshot() {
   const s = completions().stats;
@@ -101,7 +102,7 @@ const out: Record<string, unknown> = {
     .endpoint(0x81);
   const size = 65536;
   const expected = pattern(size, ep.maxPacketSize);
-  const total = 128 * 1024 * 1024;
+  const total = streamMiB * 1024 * 1024;
   const s1 = snapshot();
   const c1 = cpu();
   let got = 0;
