@@ -171,8 +171,8 @@ export interface RecipeDevice {
     data: Uint8Array,
     options?: RecipeTransferOptions,
   ): Promise<RecipeOutResult>;
-  /** USBDEVFS_RESET (what it resolves with is not used). */
-  reset(): Promise<unknown>;
+  /** USBDEVFS_RESET; resolves with whether the device re-enumerated (as `Device.reset`). */
+  reset(): Promise<{ reenumerated: boolean } | void>;
   /** Releases everything and closes the device. */
   close(): Promise<void>;
 }
@@ -1814,18 +1814,23 @@ async function runStep(
         break;
       case "reset": {
         const device = onDevice(state!, ctx);
-        if (!t.body.reenumerate) {
-          await device.device.reset();
+        const started = performance.now();
+        // reset() says when the kernel re-enumerated the device (changed
+        // descriptors: hub.c usb_reset_and_verify_device); `reenumerate:
+        // true` says it will, whatever reset() answers.
+        const outcome = await device.device.reset().catch((e) => {
+          const code = (e as { code?: unknown }).code;
+          if (!t.body.reenumerate) throw e;
+          if (code !== "disconnected" && code !== "not-found") throw e;
+          return { reenumerated: true };
+        });
+        if (!t.body.reenumerate && outcome?.reenumerated !== true) {
           device.endpoints.clear();
+          result.summary = "same device, same address";
           break;
         }
         // The device leaves and comes back (maybe as another device): the
-        // handle is of no use after the reset, whatever it answers.
-        const started = performance.now();
-        await device.device.reset().catch((e) => {
-          const code = (e as { code?: unknown }).code;
-          if (code !== "disconnected" && code !== "not-found") throw e;
-        });
+        // handle is of no use after the reset.
         await closeDevice(state!);
         await waitAndOpen(result, state!, ctx, timeout, started);
         result.summary = waitSummary(result.waits);

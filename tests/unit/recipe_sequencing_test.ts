@@ -472,3 +472,63 @@ steps:
   ]);
   assert.equal(result.steps[1]!.title, "unplug and replug the device");
 });
+
+Deno.test("a plain reset step follows a re-enumeration that reset() reports: close, wait, open again, the wait in the report", async () => {
+  const { log, devices, options } = fakeBench();
+  const dut = devices.get("dut-1")!;
+  dut.reset = () => {
+    dut.log.push("reset (re-enumerated)");
+    return Promise.resolve({ reenumerated: true }) as unknown as Promise<void>;
+  };
+  const recipe = parseRecipe(
+    `name: reset follows
+device: {serial: dut-1}
+interfaces: [0]
+steps:
+  - reset:
+  - bulk: {endpoint: 0x02, out: "01"}
+`,
+    { file: "reset.yaml" },
+  );
+  const result = await runRecipe(recipe, options);
+  assert.equal(result.outcome, "passed", JSON.stringify(result.steps, null, 1));
+  assert.deepEqual(dut.log, [
+    "claim 0",
+    "reset (re-enumerated)",
+    "release 0",
+    "close",
+    "claim 0",
+    "out 0x2 1",
+    "release 0",
+    "close",
+  ]);
+  assert.ok(
+    log.some((l) => l.startsWith("waitForDevice dut-1")),
+    log.join("\n"),
+  );
+  assert.equal(result.steps[0]!.waits?.[0]?.for, "appear");
+});
+
+Deno.test("a plain reset step that keeps the device keeps the handle", async () => {
+  const { log, devices, options } = fakeBench();
+  const recipe = parseRecipe(
+    `name: reset keeps
+device: {serial: dut-1}
+interfaces: [0]
+steps:
+  - reset:
+  - bulk: {endpoint: 0x02, out: "01"}
+`,
+    { file: "reset.yaml" },
+  );
+  const result = await runRecipe(recipe, options);
+  assert.equal(result.outcome, "passed");
+  assert.deepEqual(devices.get("dut-1")!.log, [
+    "claim 0",
+    "reset",
+    "out 0x2 1",
+    "release 0",
+    "close",
+  ]);
+  assert.ok(!log.some((l) => l.startsWith("waitForDevice")), log.join("\n"));
+});
