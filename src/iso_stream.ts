@@ -295,7 +295,6 @@ export class IsoInStream implements AsyncIterableIterator<IsoStreamResult> {
   readonly #actual: Int32Array;
   readonly #packetStatus: Int32Array;
   readonly #concatenate: boolean;
-  #current = -1;
   /** Packets delivered so far. */
   packets = 0;
   /** Bytes delivered so far. */
@@ -371,29 +370,8 @@ export class IsoInStream implements AsyncIterableIterator<IsoStreamResult> {
    * every later call.
    */
   async next(): Promise<IteratorResult<IsoStreamResult>> {
-    const core = this.#core;
-    if (this.#current >= 0) {
-      // The previous result's views die here; its buffer goes back.
-      const prev = this.#current;
-      this.#current = -1;
-      if (!core.over) {
-        try {
-          core.giveBack(prev);
-        } catch (e) {
-          return await core.fail(e);
-        }
-      }
-    }
-    while (core.ready === 0) {
-      if (core.over) return await core.finish();
-      await core.wait();
-    }
-    // A URB that completed while the stream was being stopped is not data.
-    if (core.over) return await core.finish();
-    const i = core.shift();
-    const error = core.statusError();
-    if (error !== undefined) return await core.fail(error);
-    this.#current = i;
+    const i = await this.#core.nextIn();
+    if (i < 0) return { done: true, value: undefined };
     return { done: false, value: this.#deliver(i) };
   }
 

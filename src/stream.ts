@@ -408,6 +408,46 @@ export class StreamCore implements Cancellable, StreamSink {
     return this.#views[i];
   }
 
+  /** The buffer the last {@linkcode nextIn} lent to the caller, or -1. */
+  current = -1;
+
+  /**
+   * One step of an IN iteration, written once for InStream and IsoInStream:
+   * hands back the buffer the previous step lent (its views die here),
+   * waits for the next completed one and returns its index (also in
+   * {@linkcode current}), or -1 when the stream is over. Throws why it
+   * ended otherwise (a cancel, a URB error).
+   */
+  async nextIn(): Promise<number> {
+    if (this.current >= 0) {
+      const prev = this.current;
+      this.current = -1;
+      if (!this.over) {
+        try {
+          this.giveBack(prev);
+        } catch (e) {
+          return await this.fail(e);
+        }
+      }
+    }
+    while (this.ready === 0) {
+      if (this.over) return await this.#endOfStream();
+      await this.wait();
+    }
+    // A URB that completed while the stream was being stopped is not data.
+    if (this.over) return await this.#endOfStream();
+    const i = this.shift();
+    const error = this.statusError();
+    if (error !== undefined) return await this.fail(error);
+    this.current = i;
+    return i;
+  }
+
+  async #endOfStream(): Promise<number> {
+    await this.finish();
+    return -1;
+  }
+
   /**
    * Hands buffer `i` back to the helper (for OUT, to be sent with `length`
    * bytes): its view is detached first, so the kernel owns the memory
@@ -539,7 +579,6 @@ export class StreamCore implements Cancellable, StreamSink {
 export class InStream
   implements AsyncIterableIterator<Uint8Array<ArrayBuffer>> {
   readonly #core: StreamCore;
-  #current = -1;
   /** Reused: a result is read before the next iteration. */
   readonly #result: { done: false; value: Uint8Array<ArrayBuffer> } = {
     done: false,
@@ -607,28 +646,8 @@ export class InStream
    */
   async next(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
     const core = this.#core;
-    if (this.#current >= 0) {
-      // The previous chunk's view dies here; its buffer goes back.
-      const prev = this.#current;
-      this.#current = -1;
-      if (!core.over) {
-        try {
-          core.giveBack(prev);
-        } catch (e) {
-          return await core.fail(e);
-        }
-      }
-    }
-    while (core.ready === 0) {
-      if (core.over) return await core.finish();
-      await core.wait();
-    }
-    // A chunk that completed while the stream was being stopped is not data.
-    if (core.over) return await core.finish();
-    const i = core.shift();
-    const error = core.statusError();
-    if (error !== undefined) return await core.fail(error);
-    this.#current = i;
+    const i = await core.nextIn();
+    if (i < 0) return { done: true, value: undefined };
     const n = core.actual;
     this.bytes += n;
     core.done = this.bytes;
@@ -645,7 +664,8 @@ export class InStream
    * ```
    */
   keep(): Uint8Array<ArrayBuffer> {
-    const v = this.#current < 0 ? undefined : this.#core.lent(this.#current);
+    const c = this.#core.current;
+    const v = c < 0 ? undefined : this.#core.lent(c);
     if (v === undefined) {
       throw new UsbError(
         "invalid-argument",

@@ -27,3 +27,25 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * This process's open files (each fd's link target, "" if it closed while
+ * read) and threads (each one's name), for the leak checks.
+ */
+export function processHandles(): { fds: string[]; threads: string[] } {
+  const fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => {
+    try {
+      return Deno.readLinkSync(`/proc/self/fd/${e.name}`);
+    } catch {
+      return "";
+    }
+  });
+  const threads = [...Deno.readDirSync("/proc/self/task")].map((t) => {
+    try {
+      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).trim();
+    } catch {
+      return "";
+    }
+  });
+  return { fds, threads };
+}

@@ -23,7 +23,7 @@ import {
   watchDevices,
 } from "../../src/hotplug.ts";
 import { open } from "../../src/device.ts";
-import { pattern } from "./data.ts";
+import { pattern, processHandles } from "./data.ts";
 
 const bench = benchInfo();
 const ss = bench.gadgets.find((g) => g.function === "sourcesink")!;
@@ -57,20 +57,7 @@ function collect(w: AsyncIterable<DeviceEvent>): {
 
 /** fds and threads of this process, for leak checks. */
 function resources() {
-  const fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => {
-    try {
-      return Deno.readLinkSync(`/proc/self/fd/${e.name}`);
-    } catch {
-      return "";
-    }
-  });
-  const threads = [...Deno.readDirSync("/proc/self/task")].map((t) => {
-    try {
-      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).trim();
-    } catch {
-      return "";
-    }
-  });
+  const { fds, threads } = processHandles();
   return {
     sockets: fds.filter((f) => f.startsWith("socket:")).length,
     fds: fds.length,

@@ -10,7 +10,7 @@ import {
   open,
   UsbError,
 } from "../../mod.ts";
-import { pattern, randomBytes, sameBytes } from "./data.ts";
+import { pattern, processHandles, randomBytes, sameBytes } from "./data.ts";
 import { benchInfo, plugGadget, unplugGadget } from "../../kernel/guest.ts";
 
 const info = benchInfo();
@@ -449,20 +449,7 @@ Deno.test("permissions: an unprivileged user gets access-denied with the udev ru
 });
 
 function leakSnapshot(devnode: string) {
-  const fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => {
-    try {
-      return Deno.readLinkSync(`/proc/self/fd/${e.name}`);
-    } catch {
-      return "";
-    }
-  });
-  const threads = [...Deno.readDirSync("/proc/self/task")].map((t) => {
-    try {
-      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).trim();
-    } catch {
-      return "";
-    }
-  });
+  const { fds, threads } = processHandles();
   return {
     deviceFds: fds.filter((f) => f === devnode).length,
     eventfds: fds.filter((f) => f.includes("eventfd")).length,

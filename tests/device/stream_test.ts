@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { open, UsbError } from "../../mod.ts";
-import { pattern, randomBytes, sameBytes } from "./data.ts";
+import { pattern, processHandles, randomBytes, sameBytes } from "./data.ts";
 import { benchInfo, plugGadget, unplugGadget } from "../../kernel/guest.ts";
 
 const info = benchInfo();
@@ -207,20 +207,7 @@ Deno.test("stop mid-stream: break, an aborted signal and close() end it, unmap i
 });
 
 function leakSnapshot(devnode: string) {
-  const fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => {
-    try {
-      return Deno.readLinkSync(`/proc/self/fd/${e.name}`);
-    } catch {
-      return "";
-    }
-  });
-  const threads = [...Deno.readDirSync("/proc/self/task")].map((t) => {
-    try {
-      return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).trim();
-    } catch {
-      return "";
-    }
-  });
+  const { fds, threads } = processHandles();
   return {
     fds: fds.length,
     deviceFds: fds.filter((f) => f === devnode).length,
