@@ -46,6 +46,10 @@ import {
   type UsbErrorOptions,
 } from "./errors.ts";
 import type { CheckedTransferOptions } from "./validate.ts";
+import { deadlines, type DeadlineTarget } from "./deadlines.ts";
+
+/** Settles nothing: a settled batch's resolve and reject, without a closure per call. */
+const NOOP = (): void => {};
 
 /** Result status of a transfer, as in WebUSB. */
 export type TransferStatus = "ok" | "stall" | "babble";
@@ -566,7 +570,7 @@ export class UrbSet implements UrbOwner {
  *
  * Not part of the public API.
  */
-export abstract class UrbBatch<R> implements Cancellable {
+export abstract class UrbBatch<R> implements Cancellable, DeadlineTarget {
   /** The URBs. */
   readonly urbs: UrbSet;
   /** For messages: `"bulk IN on endpoint 0x81"`. */
@@ -574,20 +578,17 @@ export abstract class UrbBatch<R> implements Cancellable {
   /** The interface number it runs on; -1 for control. */
   tag = -1;
   #cancel: CancelReason | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Its entry in {@linkcode deadlines} while a timeout runs, else -1. */
+  deadlineIndex = -1;
   #signal: AbortSignal | undefined;
-  #resolve: (v: R) => void = () => {};
-  #reject: (e: unknown) => void = () => {};
+  #resolve: (v: R) => void = NOOP;
+  #reject: (e: unknown) => void = NOOP;
   #waiters: (() => void)[] = [];
   readonly #executor = (res: (v: R) => void, rej: (e: unknown) => void) => {
     this.#resolve = res;
     this.#reject = rej;
   };
   readonly #onAbort = () => this.cancel("cancelled");
-  readonly #onTimeout = () => {
-    this.#timer = undefined;
-    this.cancel("timeout");
-  };
 
   constructor(urbs: UrbSet) {
     this.urbs = urbs;
@@ -664,9 +665,14 @@ export abstract class UrbBatch<R> implements Cancellable {
     }
     this.urbs.engine.track(this);
     if (options.timeout > 0 && this.urbs.submitError === undefined) {
-      this.#timer = setTimeout(this.#onTimeout, options.timeout);
+      deadlines.add(this, options.timeout);
     }
     return promise;
+  }
+
+  /** The timeout passed (called by {@linkcode deadlines}). */
+  expire(): void {
+    this.cancel("timeout");
   }
 
   /** Gives back every URB in flight; the call then rejects with `reason`. */
@@ -684,7 +690,7 @@ export abstract class UrbBatch<R> implements Cancellable {
   }
 
   #release(): void {
-    this.#resolve = this.#reject = () => {};
+    this.#resolve = this.#reject = NOOP;
     for (const w of this.#waiters) w();
     this.#waiters.length = 0;
     this.recycle();
@@ -692,10 +698,7 @@ export abstract class UrbBatch<R> implements Cancellable {
 
   #finish(): void {
     this.urbs.engine.untrack(this);
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+    if (this.deadlineIndex >= 0) deadlines.remove(this);
     this.#unlisten();
     const resolve = this.#resolve, reject = this.#reject;
     const u = this.urbs;
