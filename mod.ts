@@ -16,7 +16,8 @@
  * SourceSink gadget by default).
  *
  * @example Read the SourceSink pattern from the virtual bench's gadget
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { listDevices, open } from "./mod.ts";
  *
  * for (const d of await listDevices()) console.log(d.portPath, d.vendorId.toString(16), d.speed);
@@ -25,6 +26,7 @@
  * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
  * const { status, data } = await iface.endpoint(0x81).transferIn(4096, { timeout: 1000 });
  * console.log(status, data.subarray(0, 8)); // ok Uint8Array [0, 1, 2, 3, 4, 5, 6, 7]
+ * assert.deepEqual([...data.subarray(0, 4)], [0, 1, 2, 3]);
  * ```
  *
  * The concepts, in the order you meet them:
@@ -84,9 +86,12 @@ export {
   type WritableOptions,
 } from "./src/stream.ts";
 export { OutStream, type OutStreamOptions } from "./src/out_stream.ts";
+export type { CancelReason } from "./src/engine.ts";
 export type { AllocBufferOptions, UsbBuffer } from "./src/buffer.ts";
 export {
+  type BatchItemResult,
   Errno,
+  type ErrnoContext,
   errnoName,
   errorFromErrno,
   udevRule,
@@ -114,7 +119,9 @@ export {
   EXIT_FAILED,
   EXIT_INVALID,
   EXIT_OK,
+  EXIT_SIGNALS,
   exitCodeFor,
+  type ExitSignal,
   signalExitCode,
 } from "./src/exit_codes.ts";
 export {
@@ -149,6 +156,35 @@ export {
   watchDevices,
   type WatchOptions,
 } from "./src/hotplug.ts";
+export {
+  Capture,
+  type CaptureFormat,
+  type CaptureOptions,
+} from "./src/capture/capture.ts";
+export {
+  CAPTURE_ENV,
+  captureAll,
+  stopCaptureAll,
+} from "./src/capture/process.ts";
+export {
+  captureKernel,
+  type KernelCaptureOptions,
+  type KernelCaptureResult,
+} from "./src/capture/kernel.ts";
+export {
+  type CapturedPacket,
+  describePacket,
+  readCapture,
+} from "./src/capture/read.ts";
+export type {
+  UsbmonEvent,
+  UsbmonIsoDescriptor,
+} from "./src/capture/usbmon_header.ts";
 export * from "./src/descriptors.ts";
+export {
+  type DetailsSource,
+  type DeviceDetails,
+  readDeviceDetails,
+} from "./src/descriptors/details.ts";
 export * from "./src/enumeration.ts";
 export * from "./src/selector.ts";

@@ -39,6 +39,7 @@
  */
 
 import process from "node:process";
+import { parseArgs } from "node:util";
 import { open } from "../mod.ts";
 import type { Device } from "../src/device.ts";
 import type { Endpoint } from "../src/endpoint.ts";
@@ -132,10 +133,19 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       `usage: usbkit_bench.ts in|out|rt|ctrl|iso|rss --dev PATH [--mode zero-copy|copy] [...] (got ${workload})`,
     );
   }
-  let contender: BenchArgs["contender"] | undefined;
+  // Unknown flags and missing values throw (node:util parseArgs, strict).
+  const { values } = parseArgs({
+    args: [...rest],
+    options: Object.fromEntries(
+      [...BENCH_NUMBERS.map(([flag]) => flag), ...BENCH_STRINGS].map(
+        (flag) => [flag, { type: "string" }],
+      ),
+    ),
+    strict: true,
+  }) as { values: Record<string, string | undefined> };
   const a: BenchArgs = {
     workload,
-    dev: "",
+    dev: values.dev ?? "",
     mode: "zero-copy",
     contender: "usbkit-stream",
     rssEvery: 100_000,
@@ -152,88 +162,57 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     epOut: 0x02,
     maxSeconds: 120,
   };
-  for (let i = 0; i < rest.length; i += 2) {
-    const k = rest[i]!;
-    const v = rest[i + 1];
-    if (v === undefined) throw new Error(`${k} needs a value`);
+  for (const [flag, key] of BENCH_NUMBERS) {
+    const v = values[flag];
+    if (v === undefined) continue;
     const n = Number(v);
-    const num = () => {
-      if (!Number.isFinite(n)) throw new Error(`${k} wants a number, got ${v}`);
-      return n;
-    };
-    switch (k) {
-      case "--dev":
-        a.dev = v;
-        break;
-      case "--mode":
-        if (v !== "zero-copy" && v !== "copy") {
-          throw new Error(`--mode is zero-copy or copy, got ${v}`);
-        }
-        a.mode = v;
-        break;
-      case "--contender":
-        if (
-          !(USBKIT_PROGRAM_CONTENDERS as readonly string[]).includes(v)
-        ) {
-          throw new Error(
-            `--contender is one of ${
-              USBKIT_PROGRAM_CONTENDERS.join(", ")
-            }, got ${v}`,
-          );
-        }
-        contender = v as BenchArgs["contender"];
-        break;
-      case "--rss-every":
-        a.rssEvery = num();
-        break;
-      case "--bytes":
-        a.bytes = num();
-        break;
-      case "--xfer":
-        a.xfer = num();
-        break;
-      case "--inflight":
-        a.inflight = num();
-        break;
-      case "--count":
-        a.count = num();
-        break;
-      case "--rt-size":
-        a.rtSize = num();
-        break;
-      case "--packets":
-        a.packets = num();
-        break;
-      case "--iface":
-        a.iface = num();
-        break;
-      case "--alt":
-        a.alt = num();
-        break;
-      case "--mark-request":
-        a.markRequest = num();
-        break;
-      case "--ep-in":
-        a.epIn = num();
-        break;
-      case "--ep-out":
-        a.epOut = num();
-        break;
-      case "--max-seconds":
-        a.maxSeconds = num();
-        break;
-      case "--mem":
-      case "--label":
-        break; // accepted for symmetry with the C programs
-      default:
-        throw new Error(`unknown option ${k}`);
+    if (!Number.isFinite(n)) {
+      throw new Error(`--${flag} wants a number, got ${v}`);
     }
+    a[key] = n;
+  }
+  if (values.mode !== undefined) {
+    if (values.mode !== "zero-copy" && values.mode !== "copy") {
+      throw new Error(`--mode is zero-copy or copy, got ${values.mode}`);
+    }
+    a.mode = values.mode;
+  }
+  const contender = values.contender;
+  if (
+    contender !== undefined &&
+    !(USBKIT_PROGRAM_CONTENDERS as readonly string[]).includes(contender)
+  ) {
+    throw new Error(
+      `--contender is one of ${
+        USBKIT_PROGRAM_CONTENDERS.join(", ")
+      }, got ${contender}`,
+    );
   }
   if (a.dev === "") throw new Error("--dev /dev/bus/usb/BBB/DDD is required");
-  a.contender = contender ??
+  a.contender = (contender as BenchArgs["contender"] | undefined) ??
     (a.mode === "zero-copy" ? "usbkit-stream" : "usbkit-copy");
   return a;
 }
+
+/** The numeric flags of {@linkcode parseBenchArgs} and the field each sets. */
+const BENCH_NUMBERS = [
+  ["rss-every", "rssEvery"],
+  ["bytes", "bytes"],
+  ["xfer", "xfer"],
+  ["inflight", "inflight"],
+  ["count", "count"],
+  ["rt-size", "rtSize"],
+  ["packets", "packets"],
+  ["iface", "iface"],
+  ["alt", "alt"],
+  ["mark-request", "markRequest"],
+  ["ep-in", "epIn"],
+  ["ep-out", "epOut"],
+  ["max-seconds", "maxSeconds"],
+] as const satisfies readonly (readonly [string, keyof BenchArgs])[];
+
+/** The string flags; `--mem` and `--label` are accepted for symmetry with the C programs. */
+const BENCH_STRINGS = ["dev", "mode", "contender", "mem", "label"] as const;
 
 interface Measured {
   bytes: number;

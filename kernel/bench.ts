@@ -311,8 +311,8 @@ export const defaultBench: Bench = deepFreeze({
 });
 
 /**
- * Every kind of device in one boot: SourceSink and Loopback gadgets on two
- * SuperSpeed dummy_hcd controllers, and usb-storage, usb-kbd, usb-serial and
+ * Every kind of device in one boot: SourceSink, Loopback and CDC-ACM gadgets
+ * on three SuperSpeed dummy_hcd controllers, and usb-storage, usb-kbd, usb-serial and
  * usb-audio on qemu-xhci. The guest test suite runs against this (with
  * `modules: ["usbtest"]` added).
  *
@@ -320,12 +320,18 @@ export const defaultBench: Bench = deepFreeze({
  * ```ts
  * import assert from "node:assert/strict";
  * import { fullBench } from "./bench.ts";
- * assert.ok(fullBench.gadgets.length === 2 && fullBench.qemuDevices.length === 4);
+ * assert.ok(fullBench.gadgets.length === 3 && fullBench.qemuDevices.length === 4);
  * ```
  */
 export const fullBench: Bench = deepFreeze({
   speed: "super",
-  gadgets: [{ function: "sourcesink" }, { function: "loopback" }],
+  gadgets: [
+    { function: "sourcesink" },
+    { function: "loopback" },
+    // CDC-ACM (f_acm.c): the gadget side is /dev/ttyGS0 in the guest. The
+    // WebUSB device test drives it with the npm web-serial-polyfill.
+    { function: "custom", name: "acm0", type: "acm", module: "usb_f_acm" },
+  ],
   qemuDevices: [
     { kind: "storage" },
     { kind: "kbd" },

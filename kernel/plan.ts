@@ -114,6 +114,12 @@ export function benchModules(
     for (const g of bench.gadgets) wanted.push(g.module);
   }
   if (bench.qemuDevices.length > 0) wanted.push("xhci_pci");
+  // usbmon, for `usb capture` and the capture tests: it costs nothing
+  // until a reader opens /dev/usbmonN (drivers/usb/mon/mon_main.c).
+  if (
+    (bench.gadgets.length > 0 || bench.qemuDevices.length > 0) &&
+    (db.has("usbmon") || builtin.has("usbmon"))
+  ) wanted.push("usbmon");
   for (const spec of bench.modules) {
     const { name, params: p } = splitModuleSpec(spec);
     wanted.push(name);

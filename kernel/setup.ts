@@ -3,7 +3,7 @@
  * `<project>/.cache/kernel/<release>/`:
  *
  * 1. host packages (qemu-system-x86, busybox-static, libusb-1.0-0-dev, kmod,
- *    xz-utils), installed with apt-get when root;
+ *    xz-utils, usbip, tshark), installed with apt-get when root;
  * 2. the current Debian kernel image package (resolved through
  *    `apt-cache depends linux-image-amd64`, never hard-coded), downloaded with
  *    `apt-get download` and unpacked with `dpkg -x`;
@@ -104,6 +104,12 @@ const HOST_PACKAGES: readonly {
   // with it over TCP, as a second machine would (the guest sees the host's
   // /usr).
   { pkg: "usbip", present: () => exists("/usr/sbin/usbip") },
+  // Wireshark's command-line reader: the capture tests decode usbkit's
+  // pcap files with it, on the host and in the guest (which sees /usr).
+  { pkg: "tshark", present: () => exists("/usr/bin/tshark") },
+  // lsusb -v: the descriptor tests compare `usb describe --json` with it,
+  // field by field, in the guest (which sees /usr).
+  { pkg: "usbutils", present: () => exists("/usr/bin/lsusb") },
 ];
 
 const BUSYBOX = "/bin/busybox";

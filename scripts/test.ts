@@ -2,13 +2,14 @@
  * `deno task test`: every test of the project, host and guest.
  *
  * 1. host: unit tests and doc tests (`deno test -A --doc --trace-leaks
- *    tests/unit/ src/ mod.ts kernel/`);
+ *    tests/unit/ src/ mod.ts webusb.ts kernel/ bench/ scripts/`);
  * 2. host: the VM runner's own tests (tests/vm_test.ts, boots small guests),
  *    and the README's host commands exactly as printed
  *    (tests/readme_vm_test.ts: every `deno task vm` line, the library
  *    example, the demo);
  * 3. guest preparation on the host: `deno install` (the guest has no
- *    network), the Rust helper build, and `deno check tests/device/` (tsc
+ *    network), the Rust helper build, `deno task compile` (dist/usb, for
+ *    tests/device/compiled_test.ts) and `deno check tests/device/` (tsc
  *    under TCG is slow, so the guest runs with `--no-check`);
  * 4. guest: ONE boot of `fullBench` + usbtest + vhci-hcd (USB/IP, for the
  *    devices written in TypeScript) + veth (a second network namespace for
@@ -182,6 +183,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       "tests/unit/",
       "src/",
       "mod.ts",
+      "webusb.ts",
       "kernel/",
       "bench/",
       "scripts/",
@@ -235,6 +237,9 @@ export async function main(argv: readonly string[]): Promise<number> {
           console.error(p.helperProblem);
           return { code: 1, note: "helper build failed" };
         }
+        // The single-file `usb` that tests/device/compiled_test.ts runs.
+        const k = await sh([deno, "run", "-A", "scripts/compile.ts"], root);
+        if (k !== 0) return { code: k, note: "deno task compile failed" };
         const c = await sh([deno, "check", "tests/device/"], root);
         return c === 0
           ? 0

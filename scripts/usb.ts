@@ -37,6 +37,7 @@ import {
   type UsbDeviceInfo,
 } from "../src/enumeration.ts";
 import { selectDevice } from "../src/selector.ts";
+import type { DeviceDetails } from "../src/descriptors/details.ts";
 import { SERVE_HELP, serveCommand } from "./serve_device.ts";
 import {
   formatDeviceTable,
@@ -197,15 +198,29 @@ ${ROOT_OPTIONS_HELP}`,
         selector,
       );
       const usbfs = await readUsbfs(info.devnode);
+      const details = await readDetails(info);
       if (values.json) {
         const json = {
           ...info,
           capabilities: "error" in usbfs ? undefined : usbfs,
           capabilitiesError: "error" in usbfs ? usbfs.error : undefined,
+          details: "error" in details ? undefined : details,
+          detailsError: "error" in details ? details.error : undefined,
         };
         io.out(JSON.stringify(toJson(json), null, 2));
       } else {
-        io.out(formatDeviceTree(info, usbfs));
+        io.out(
+          formatDeviceTree(
+            info,
+            usbfs,
+            "error" in details ? undefined : details,
+          ),
+        );
+        if ("error" in details) {
+          io.out(
+            `device not opened (${details.error.message}): strings, BOS, qualifier, hub and status not read`,
+          );
+        }
       }
       return 0;
     },
@@ -329,6 +344,105 @@ be bound again (or is still held by a running process), 2 for a bad selector`,
       return outcomes.some((o) => o.result === "failed" || o.result === "held")
         ? EXIT_FAILED
         : 0;
+    },
+  },
+  capture: {
+    summary: "capture a bus's traffic with the kernel's usbmon, for Wireshark",
+    help: `usb capture --out FILE [--bus N] [--device SELECTOR] [--snap BYTES]
+
+Records every URB of a bus, as the kernel's usbmon sees it (kernel drivers'
+traffic included), into FILE: pcapng, or pcap when FILE ends in .pcap, link
+type 220 (USB Linux mmapped), which Wireshark and tshark read. Runs until
+Ctrl-C or SIGTERM, then writes what is left, closes the file and prints the
+packets written and the events usbmon dropped (its ring was full).
+
+  --out FILE         the capture file
+  --bus N            the bus (default 0: every bus)
+  --device SELECTOR  only this device's traffic (implies its bus)
+  --snap BYTES       data bytes kept per event (default 262144)
+
+Needs root and the usbmon module (\`sudo modprobe usbmon\`). usbkit's own
+capture (\`usb run --capture FILE\`, USBKIT_CAPTURE=FILE) needs neither.
+
+exit status: 130 after Ctrl-C (SIGINT), 143 after SIGTERM, 1 on a failure,
+2 for a bad option`,
+    async run(args, io) {
+      const { values } = parse("capture", args, {
+        help: { type: "boolean", short: "h" },
+        out: { type: "string" },
+        bus: { type: "string" },
+        device: { type: "string" },
+        snap: { type: "string" },
+      }, 0);
+      if (values.help) {
+        io.out(commands.capture!.help);
+        return 0;
+      }
+      if (values.out === undefined) {
+        throw new UsbError("invalid-argument", "usb capture needs --out FILE", {
+          hint: "see `usb capture --help`",
+        });
+      }
+      const number = (name: string, v: string | undefined) => {
+        if (v === undefined) return undefined;
+        if (!/^\d+$/.test(v)) {
+          throw new UsbError(
+            "invalid-argument",
+            `--${name} must be a whole number, got "${v}"`,
+          );
+        }
+        return Number(v);
+      };
+      let bus = number("bus", values.bus) ?? 0;
+      let deviceAddress: number | undefined;
+      if (values.device !== undefined) {
+        const d = selectDevice(await listDevices(), values.device);
+        if (values.bus !== undefined && bus !== d.busNumber) {
+          throw new UsbError(
+            "invalid-argument",
+            `--device ${values.device} is on bus ${d.busNumber}, not ${bus}`,
+          );
+        }
+        bus = d.busNumber;
+        deviceAddress = d.deviceAddress;
+      }
+      const snapLength = number("snap", values.snap);
+      const { captureKernel } = await import("../src/capture/kernel.ts");
+      const ac = new AbortController();
+      let stoppedBy: ExitSignal | undefined;
+      const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
+        const h = () => {
+          stoppedBy ??= sig;
+          ac.abort();
+        };
+        Deno.addSignalListener(sig, h);
+        return () => Deno.removeSignalListener(sig, h);
+      });
+      try {
+        let started = false;
+        const r = await captureKernel({
+          out: values.out,
+          bus,
+          signal: ac.signal,
+          ...(deviceAddress === undefined ? {} : { deviceAddress }),
+          ...(snapLength === undefined ? {} : { snapLength }),
+          onProgress: () => {
+            if (started) return;
+            started = true;
+            io.err(
+              `capturing ${bus === 0 ? "every bus" : `bus ${bus}`}${
+                deviceAddress === undefined ? "" : `, device ${deviceAddress}`
+              } into ${values.out} (Ctrl-C to stop)`,
+            );
+          },
+        });
+        io.err(
+          `${r.packets} packets written to ${r.out}; usbmon dropped ${r.dropped} events`,
+        );
+      } finally {
+        for (const remove of handlers) remove();
+      }
+      return stoppedBy === undefined ? 0 : signalExitCode(stoppedBy);
     },
   },
   run: {
@@ -500,6 +614,36 @@ function listOptions(
  * The usbfs view of a device. Loaded lazily so that `usb list` works even
  * where the FFI helper is not built; any failure becomes the reason shown.
  */
+/**
+ * Opens the device and reads what sysfs lacks (strings, BOS, qualifier,
+ * hub, status, HID reports), or says why it could not be opened.
+ */
+async function readDetails(
+  info: UsbDeviceInfo,
+): Promise<DeviceDetails | { error: UsbError }> {
+  try {
+    const { open } = await import("../src/device.ts");
+    const { readDeviceDetails } = await import("../src/descriptors/details.ts");
+    const dev = await open(info);
+    try {
+      return await readDeviceDetails(dev, info);
+    } finally {
+      await dev.close();
+    }
+  } catch (e) {
+    if (e instanceof UsbError) return { error: e };
+    return {
+      error: new UsbError(
+        "helper-unavailable",
+        `could not open the device: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+        { cause: e },
+      ),
+    };
+  }
+}
+
 async function readUsbfs(devnode: string): Promise<UsbfsView> {
   try {
     const { readCapabilities } = await import("../src/capabilities.ts");

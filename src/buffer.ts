@@ -33,13 +33,21 @@ export interface AllocBufferOptions {
  * A transfer buffer from `Device.allocBuffer(size)`.
  *
  * @example Zero-copy OUT: fill, send, and see the view detached while in flight
- * ```ts ignore
- * const buf = dev.allocBuffer(64 * 1024);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "../mod.ts";
+ * // The bench's Loopback gadget: what bulk OUT 0x02 gets comes back on IN 0x81.
+ * await using dev = await open("0525:a4ab");
+ * const iface = await dev.claimInterface(0);
+ * const ep = iface.endpoint(0x02);
+ * const buf = dev.allocBuffer(4096);
  * buf.bytes.fill(7);
  * const pending = ep.transferOut(buf);
- * console.log(buf.bytes.byteLength); // 0: the kernel owns it now
+ * assert.equal(buf.bytes.byteLength, 0); // the kernel owns it now
  * await pending;
- * console.log(buf.bytes.byteLength); // 65536 again
+ * assert.equal(buf.bytes.byteLength, 4096); // yours again
+ * const echo = await iface.endpoint(0x81).transferIn(4096, { timeout: 1000 });
+ * assert.ok(echo.data.every((b) => b === 7));
  * buf.release();
  * ```
  */
@@ -53,6 +61,7 @@ export class UsbBuffer {
   readonly #pool: BufferPool;
   /** Mapped region (zero-copy) and its mapped length. */
   readonly #base: Deno.PointerObject | null;
+  /** Bytes mapped for this buffer (0 when it is not zero-copy). */
   readonly mappedBytes: number;
   #ab: ArrayBuffer;
   #view: Uint8Array<ArrayBuffer>;
@@ -151,7 +160,12 @@ export class UsbBuffer {
     }
   }
 
-  /** Where byte `offset` of this buffer is, for a URB. */
+  /**
+   * Where byte `offset` of this buffer is, for a URB (the transfer code of
+   * this package).
+   *
+   * @internal
+   */
   urbBuffer(offset: number): UrbBuffer {
     if (this.#base !== null) {
       return { kind: "mapped", base: this.#base, offset };
@@ -186,7 +200,9 @@ export class UsbBuffer {
    * detached. A buffer in flight is released when its transfer completes.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
    * const buf = dev.allocBuffer(4096);
    * buf.release();
    * ```

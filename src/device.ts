@@ -6,6 +6,12 @@
  */
 
 import { capabilityNames, speedFromKernel } from "./capabilities.ts";
+import type { Capture } from "./capture/capture.ts";
+import {
+  checkCaptureOption,
+  type DeviceCapture,
+  deviceCapture,
+} from "./capture/process.ts";
 import type {
   ConfigurationDescriptor,
   DeviceDescriptor,
@@ -77,6 +83,13 @@ export interface OpenOptions {
    * 2⁵³−1. Default 64 MiB.
    */
   maxBufferBytes?: number;
+  /**
+   * Records every URB of this device for Wireshark (src/capture/): a file
+   * name (`.pcap` or `.pcapng`; the device closes it when it closes) or a
+   * {@linkcode Capture} shared with other devices. Without it, the
+   * process-wide capture applies (`USBKIT_CAPTURE`, `captureAll`).
+   */
+  capture?: string | Capture;
 }
 
 /** The most URB slots a device may have (each takes about 1.6 KiB). */
@@ -86,12 +99,19 @@ const MAX_URBS = 65536;
 function checkOpenOptions(
   method: string,
   value: unknown,
-): { maxUrbs: number; maxBufferBytes: number | undefined } {
+): {
+  maxUrbs: number;
+  maxBufferBytes: number | undefined;
+  capture: string | Capture | undefined;
+} {
   const o = checkOptions(`${method}: options`, value, [
     "maxUrbs",
     "maxBufferBytes",
+    "capture",
   ]);
+  checkCaptureOption(method, o.capture);
   return {
+    capture: o.capture as string | Capture | undefined,
     maxUrbs: o.maxUrbs === undefined
       ? 1024
       : checkInteger(`${method}: options.maxUrbs`, o.maxUrbs, 1, MAX_URBS),
@@ -363,10 +383,12 @@ function usbfsHolders(devnode: string): string[] {
  * An open USB device. Get one with {@linkcode open}.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "../mod.ts";
- * await using dev = await open("0525:a4a0");
+ * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
  * console.log(dev.deviceDescriptor.vendorId.toString(16), dev.speed, dev.capabilityNames);
+ * assert.equal(dev.deviceDescriptor.vendorId, 0x0525);
  * ```
  */
 export class Device {
@@ -386,6 +408,8 @@ export class Device {
   readonly #unplug: UnplugWatch;
   #reenumerated = false;
   #reopened: ReopenInfo | undefined;
+  /** The `capture` open option's file, closed (or flushed) with the device. */
+  #capture: DeviceCapture | undefined;
   /** What the exit cleanup (src/cleanup.ts) calls on a signal or at exit. */
   readonly #exitHook: OpenResource = {
     close: () => this.close(),
@@ -426,12 +450,23 @@ export class Device {
       productId: info.productId,
       devnode: info.devnode,
     };
-    const usbfs = Usbfs.open(info.devnode, opened.maxUrbs, ids);
+    const capture = opened.capture === undefined
+      ? undefined
+      : deviceCapture("openInfo", opened.capture, info.devnode);
+    let usbfs: Usbfs;
+    try {
+      usbfs = Usbfs.open(info.devnode, opened.maxUrbs, ids);
+    } catch (e) {
+      capture?.close();
+      throw e;
+    }
     const speed = usbfs.speed();
     const engine = new UrbEngine(usbfs);
+    if (capture !== undefined) engine.capture = capture.tap(engine);
     const id = `${hex(info.vendorId, 4, "")}:${hex(info.productId, 4, "")}`;
     engine.describe = () => `device ${id} at ${info.portPath}`;
     const device = new Device(info, engine, speed, opened);
+    device.#capture = capture;
     trackOpen(device.#exitHook);
     return device;
   }
@@ -453,6 +488,21 @@ export class Device {
     ) ?? null;
   }
 
+  /**
+   * The capture this device records into (its `capture` open option, or
+   * the process-wide one when it was opened), or undefined.
+   *
+   * @example
+   * ```ts ignore
+   * // Ignored: needs a USB device (tests/device/capture_test.ts opens one).
+   * await using dev = await open("0525:a4a0", { capture: "run.pcapng" });
+   * console.log(dev.capture?.packets);
+   * ```
+   */
+  get capture(): Capture | undefined {
+    return this.#engine.capture?.capture;
+  }
+
   /** Names of the usbfs capability bits, such as `"MMAP"`. */
   get capabilityNames(): string[] {
     return capabilityNames(this.capabilities);
@@ -466,7 +516,9 @@ export class Device {
    * after close() it no longer settles.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
    * dev.disconnected.then(() => console.log("unplugged"));
    * ```
    */
@@ -495,7 +547,12 @@ export class Device {
     return this.#closed;
   }
 
-  /** The URB engine, for buffers and streams in this package. */
+  /**
+   * The URB engine, for the buffers, streams and transfers of this package
+   * and its device tests; not part of the public API.
+   *
+   * @internal
+   */
   get engine(): UrbEngine {
     return this.#engine;
   }
@@ -518,9 +575,14 @@ export class Device {
    * integer from 1 to 2147483647; `options.zeroCopy` a boolean.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
    * const buf = dev.allocBuffer(65536);
-   * console.log(buf.zeroCopy);
+   * console.log(buf.zeroCopy); // true where usbfs maps memory (capability MMAP)
+   * assert.equal(buf.size, 65536);
+   * buf.release();
    * ```
    */
   allocBuffer(size: number, options: AllocBufferOptions = {}): UsbBuffer {
@@ -542,7 +604,9 @@ export class Device {
    * interfaces are claimed.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4ab"); // the bench's Loopback gadget
    * await dev.selectConfiguration(1);
    * ```
    */
@@ -584,8 +648,13 @@ export class Device {
    * (USBDEVFS_DISCONNECT_CLAIM) and bound again on release or close.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
+   * // usbtest is bound to SourceSink: detach it (rebound at close).
    * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+   * assert.ok(iface.endpoints.length > 0);
    * ```
    */
   // deno-lint-ignore require-await
@@ -748,11 +817,15 @@ export class Device {
    * `invalid-argument` and nothing is sent.
    *
    * @example GET_DESCRIPTOR(DEVICE)
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
    * const r = await dev.controlTransferIn(
    *   { requestType: "standard", recipient: "device", request: 6, value: 0x0100, index: 0 },
    *   18,
    * );
+   * assert.deepEqual([...r.data.subarray(0, 2)], [18, 1]); // bLength, DEVICE
    * ```
    */
   controlTransferIn(
@@ -786,11 +859,20 @@ export class Device {
    * nothing is sent.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
+   * // SourceSink's vendor requests 0x5b and 0x5c write and read back a buffer.
    * await dev.controlTransferOut(
    *   { requestType: "vendor", recipient: "device", request: 0x5b, value: 0, index: 0 },
    *   new Uint8Array([1, 2, 3]),
    * );
+   * const r = await dev.controlTransferIn(
+   *   { requestType: "vendor", recipient: "device", request: 0x5c, value: 0, index: 0 },
+   *   3,
+   * );
+   * assert.deepEqual([...r.data], [1, 2, 3]);
    * ```
    */
   controlTransferOut(
@@ -837,14 +919,20 @@ export class Device {
    * concurrently, and those on one endpoint in order.
    *
    * @example 16 request/response pairs on a loopback function
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4ab"); // the bench's Loopback gadget
+   * await dev.claimInterface(0);
+   * // Loopback: each OUT on 0x02 comes back on IN 0x81.
    * const requests = [];
    * for (let i = 0; i < 16; i++) {
-   *   requests.push({ endpoint: 0x01, data: new Uint8Array(64).fill(i) });
+   *   requests.push({ endpoint: 0x02, data: new Uint8Array(64).fill(i) });
    *   requests.push({ endpoint: 0x81, length: 64 });
    * }
    * const results = await dev.transferBatch(requests, { timeout: 1000 });
    * console.log(results[1]); // { status: "ok", data: Uint8Array(64) [0, 0, ...] }
+   * assert.equal(results.length, 32);
    * ```
    */
   transferBatch(
@@ -859,7 +947,7 @@ export class Device {
       try {
         const seen = new Set<UsbBuffer>();
         for (let i = 0; i < list.length; i++) {
-          this.#batchRequest(t, `transferBatch: requests[${i}]`, list[i], seen);
+          this.#batchRequest(t, requestName(i), list[i], seen);
         }
         const urbs = t.urbCount();
         if (urbs > this.#engine.freeSlots) {
@@ -983,8 +1071,12 @@ export class Device {
    * decoded from UTF-16LE.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
    * const product = await dev.getStringDescriptor(dev.deviceDescriptor.productStringIndex);
+   * assert.match(product, /SourceSink/);
    * ```
    */
   async getStringDescriptor(
@@ -1059,9 +1151,12 @@ export class Device {
    * {@linkcode reopen} opens the new one.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { open } from "../mod.ts";
+   * let dev = await open("0525:a4ab"); // the bench's Loopback gadget
    * const { reenumerated } = await dev.reset();
    * if (reenumerated) dev = await dev.reopen();
+   * await dev.close();
    * ```
    */
   async reset(): Promise<ResetResult> {
@@ -1089,7 +1184,9 @@ export class Device {
    * descriptors changed. `options.timeout` defaults to 10000 ms.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4ab"); // the bench's Loopback gadget
    * const { reenumerated } = await dev.reset();
    * await using again = await dev.reopen();
    * console.log(reenumerated, again.reopened?.addressChanged, again.reopened?.descriptorsChanged);
@@ -1117,8 +1214,12 @@ export class Device {
    * call twice, and after an unplug.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * const dev = await open("0525:a4a0"); // the bench's SourceSink gadget
    * await dev.close();
+   * assert.ok(dev.closed);
    * ```
    */
   async close(): Promise<void> {
@@ -1139,6 +1240,7 @@ export class Device {
       await this.#engine.usbfs.close();
       this.#engine.dispose();
     } finally {
+      this.#capture?.close();
       untrackOpen(this.#exitHook);
     }
   }
@@ -1180,9 +1282,11 @@ export class Device {
  * a bad one rejects with `invalid-argument`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "../mod.ts";
- * await using dev = await open("0525:a4a0");
+ * await using dev = await open("0525:a4a0"); // the bench's SourceSink gadget
+ * assert.equal(dev.deviceDescriptor.productId, 0xa4a0);
  * ```
  */
 export async function open(
@@ -1208,4 +1312,13 @@ function isListedDevice(value: unknown): boolean {
   } catch {
     return false; // a Proxy: checkSelector reports it
   }
+}
+
+/** `transferBatch: requests[i]`, built once per index, not once per call. */
+const requestNames: string[] = [];
+function requestName(i: number): string {
+  while (requestNames.length <= i) {
+    requestNames.push(`transferBatch: requests[${requestNames.length}]`);
+  }
+  return requestNames[i]!;
 }

@@ -80,12 +80,14 @@ function allocate(n: number, what: string): Uint8Array<ArrayBuffer> {
  * An endpoint of a claimed interface, from `Interface.endpoint(address)`.
  *
  * @example Reading the SourceSink pattern
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "../mod.ts";
- * await using dev = await open("0525:a4a0");
- * const iface = await dev.claimInterface(0);
+ * await using dev = await open("0525:a4a0"); // SourceSink: IN 0x81 sources data
+ * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
  * const result = await iface.endpoint(0x81).transferIn(1024, { timeout: 1000 });
- * console.log(result.status, result.data.length);
+ * assert.equal(result.status, "ok");
+ * assert.equal(result.data.length, 1024);
  * ```
  */
 export class Endpoint {
@@ -192,8 +194,17 @@ export class Endpoint {
    * nothing is submitted.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's SourceSink gadget: bulk IN 0x81 sends 0, 1, 2, ... (usbtest
+   * // is bound to it, hence the detach).
+   * await using dev = await open("0525:a4a0");
+   * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+   * const ep = iface.endpoint(0x81);
    * const { status, data } = await ep.transferIn(64 * 1024, { timeout: 1000 });
+   * assert.equal(status, "ok");
+   * assert.deepEqual([...data.subarray(0, 4)], [0, 1, 2, 3]);
    * ```
    */
   transferIn(
@@ -249,8 +260,17 @@ export class Endpoint {
    * nothing is submitted.
    *
    * @example
-   * ```ts ignore
-   * const { bytesWritten } = await ep.transferOut(new Uint8Array(512));
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's Loopback gadget: what bulk OUT 0x02 gets comes back on IN 0x81.
+   * await using dev = await open("0525:a4ab");
+   * const iface = await dev.claimInterface(0);
+   * const ep = iface.endpoint(0x02);
+   * const { bytesWritten } = await ep.transferOut(new Uint8Array(512).fill(7));
+   * assert.equal(bytesWritten, 512);
+   * const echo = await iface.endpoint(0x81).transferIn(512, { timeout: 1000 });
+   * assert.deepEqual(echo.data, new Uint8Array(512).fill(7));
    * ```
    */
   transferOut(
@@ -296,6 +316,8 @@ export class Endpoint {
    * Checks one request of `Device.transferBatch` against this endpoint and
    * adds it to `t`. `name` is the request, for messages: `"transferBatch:
    * requests[3]"`. Not for direct use.
+   *
+   * @internal
    */
   addToBatch(
     t: Transfer,
@@ -392,6 +414,9 @@ export class Endpoint {
    *
    * @example
    * ```ts ignore
+   * // Ignored: the bench gadgets have no isochronous endpoint (dummy_hcd drops
+   * // them); tests/device/iso_test.ts makes these calls on an emulated device.
+   * declare const ep: import("../mod.ts").Endpoint;
    * const r = await ep.isochronousTransferIn(new Array(32).fill(ep.maxPacketSize));
    * console.log(r.packets.filter((p) => p.status === "ok").length, r.data.length);
    * ```
@@ -449,6 +474,9 @@ export class Endpoint {
    *
    * @example
    * ```ts ignore
+   * // Ignored: the bench gadgets have no isochronous endpoint (dummy_hcd drops
+   * // them); tests/device/iso_test.ts makes these calls on an emulated device.
+   * declare const ep: import("../mod.ts").Endpoint;
    * const r = await ep.isochronousTransferOut(new Uint8Array(8 * 192), new Array(8).fill(192));
    * console.log(r.packets.every((p) => p.status === "ok"));
    * ```
@@ -521,10 +549,15 @@ export class Endpoint {
    *
    * @example
    * ```ts ignore
-   * // Needs a device: tests/device/iso_test.ts runs this against one.
+   * // Ignored: the bench gadgets have no isochronous endpoint (dummy_hcd drops
+   * // them); tests/device/iso_test.ts makes these calls on an emulated device.
+   * declare const ep: import("../mod.ts").Endpoint;
+   * declare const samples: WritableStreamDefaultWriter<Uint8Array>;
+   * let done = false;
    * for await (const urb of ep.isochronousStream({ packets: 32, inFlight: 8 })) {
    *   for (const p of urb.packets) if (p.status === "ok") samples.write(p.data);
    *   if (done) break;
+   *   done = true;
    * }
    * ```
    */
@@ -555,9 +588,19 @@ export class Endpoint {
    * UsbError. The options are checked first (see `StreamOptions`).
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's SourceSink gadget: bulk IN 0x81 sends 0, 1, 2, ... (usbtest
+   * // is bound to it, hence the detach).
+   * await using dev = await open("0525:a4a0");
+   * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+   * const ep = iface.endpoint(0x81);
+   * let total = 0;
    * for await (const chunk of ep.stream({ transferSize: 65536, inFlight: 16 })) {
-   *   if (chunk[0] !== 0) break;
+   *   assert.equal(chunk[1], 1);
+   *   total += chunk.length;
+   *   if (total >= 1 << 20) break; // break cancels the URBs still queued
    * }
    * ```
    */
@@ -580,12 +623,22 @@ export class Endpoint {
    * resolves with the bytes written. The options are checked first.
    *
    * @example
-   * ```ts ignore
-   * await using out = ep.outStream({ transferSize: 65536, inFlight: 16 });
-   * const buf = await out.buffer();
-   * buf.fill(0x55);
-   * out.send(); // buf is detached: the kernel owns the memory now
-   * console.log(await out.close()); // 65536
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's Loopback gadget: what bulk OUT 0x02 gets comes back on IN 0x81.
+   * await using dev = await open("0525:a4ab");
+   * const iface = await dev.claimInterface(0);
+   * const ep = iface.endpoint(0x02);
+   * {
+   *   await using out = ep.outStream({ transferSize: 4096, inFlight: 2 });
+   *   const buf = await out.buffer();
+   *   buf.fill(0x55);
+   *   out.send(); // buf is detached: the kernel owns the memory now
+   *   assert.equal(await out.close(), 4096);
+   * }
+   * const echo = await iface.endpoint(0x81).transferIn(4096, { timeout: 1000 });
+   * assert.ok(echo.data.every((b) => b === 0x55));
    * ```
    */
   outStream(options: OutStreamOptions = {}): OutStream {
@@ -607,8 +660,20 @@ export class Endpoint {
    * checked now (the transfers start at the first read).
    *
    * @example
-   * ```ts ignore
-   * for await (const chunk of ep.openReadable({ transferSize: 4096, inFlight: 4 })) console.log(chunk.length);
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's SourceSink gadget: bulk IN 0x81 sends 0, 1, 2, ... (usbtest
+   * // is bound to it, hence the detach).
+   * await using dev = await open("0525:a4a0");
+   * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+   * const ep = iface.endpoint(0x81);
+   * let n = 0;
+   * for await (const chunk of ep.openReadable({ transferSize: 4096, inFlight: 4 })) {
+   *   n += chunk.length;
+   *   if (n >= 65536) break; // cancels the stream
+   * }
+   * assert.ok(n >= 65536);
    * ```
    */
   openReadable(
@@ -643,10 +708,18 @@ export class Endpoint {
    * is not bytes errors the stream with `invalid-argument`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's Loopback gadget: what bulk OUT 0x02 gets comes back on IN 0x81.
+   * await using dev = await open("0525:a4ab");
+   * const iface = await dev.claimInterface(0);
+   * const ep = iface.endpoint(0x02);
    * const w = ep.openWritable({ inFlight: 8 }).getWriter();
-   * await w.write(new Uint8Array(4096));
+   * await w.write(new Uint8Array(4096).fill(1));
    * await w.close();
+   * const echo = await iface.endpoint(0x81).transferIn(4096, { timeout: 1000 });
+   * assert.equal(echo.data.length, 4096);
    * ```
    */
   openWritable(options: WritableOptions = {}): WritableStream<Uint8Array> {
@@ -671,8 +744,17 @@ export class Endpoint {
    * Clears a halt (stall) condition, so the endpoint works again.
    *
    * @example
-   * ```ts ignore
-   * if ((await ep.transferIn(64)).status === "stall") await ep.clearHalt();
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's SourceSink gadget: bulk IN 0x81 sends 0, 1, 2, ... (usbtest
+   * // is bound to it, hence the detach).
+   * await using dev = await open("0525:a4a0");
+   * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+   * const ep = iface.endpoint(0x81);
+   * const r = await ep.transferIn(1024);
+   * if (r.status === "stall") await ep.clearHalt();
+   * assert.equal(r.status, "ok");
    * ```
    */
   async clearHalt(): Promise<void> {

@@ -11,6 +11,8 @@
  */
 
 import { Capability } from "./capabilities.ts";
+import { processTap } from "./capture/process.ts";
+import type { CaptureTap } from "./capture/tap.ts";
 import { completions, type CompletionSink } from "./completion.ts";
 import { UsbError } from "./errors.ts";
 import type { Layout } from "./ffi.ts";
@@ -100,6 +102,11 @@ export class UrbEngine implements CompletionSink {
   onGone: (() => void) | undefined;
   /** Pooled per-engine state of src/urb.ts (free lists); owned there. */
   pool: unknown = undefined;
+  /**
+   * Capture (src/capture/): records every URB submitted and reaped when
+   * set. Undefined (capture off) costs one comparison per URB.
+   */
+  capture: CaptureTap | undefined;
   #free: Int32Array;
   #freeTop: number;
   #owners: (UrbOwner | undefined)[];
@@ -127,6 +134,9 @@ export class UrbEngine implements CompletionSink {
       ? 256 * 1024
       : 16 * 1024;
     completions().register(this.deviceId, this);
+    // The process-wide capture (USBKIT_CAPTURE, captureAll), if on; a
+    // device's own `capture` open option replaces it.
+    this.capture = processTap(usbfs.ids.devnode ?? "", this);
   }
 
   /** Describes the device in error messages. */
@@ -279,6 +289,19 @@ export class UrbEngine implements CompletionSink {
     }
     this.#owners[slot] = owner;
     this.#ownerIndex[slot] = index;
+    if (this.capture !== undefined) {
+      this.capture.submitted(
+        slot,
+        type,
+        endpoint,
+        flags,
+        array,
+        base,
+        offset,
+        length,
+        packets,
+      );
+    }
     return slot;
   }
 
@@ -303,6 +326,11 @@ export class UrbEngine implements CompletionSink {
     const owner = this.#owners[slot];
     const index = this.#ownerIndex[slot]!;
     this.#owners[slot] = undefined;
+    if (this.capture !== undefined) {
+      // Before the owner: it may resubmit, and the slot's iso results must
+      // be read before the slot is reused.
+      this.capture.completed(slot, status, actualLength, errorCount);
+    }
     try {
       owner?.urbDone(index, status, actualLength, errorCount, slot);
     } finally {

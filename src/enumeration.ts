@@ -110,6 +110,13 @@ export interface UsbDeviceInfo {
   readonly activeConfiguration: number | undefined;
   /** The active configuration's string, when it has one. */
   readonly configurationName: string | undefined;
+  /**
+   * The sysfs `authorized` attribute: false when the device was
+   * deauthorized (`echo 0 > authorized`), which unconfigures it. A device
+   * that is not authorized has no active configuration for that reason,
+   * not because none was chosen. True when the attribute is missing.
+   */
+  readonly authorized: boolean;
   /** The raw sysfs `descriptors` bytes: device descriptor, then every configuration. */
   readonly descriptors: Uint8Array;
   /** The parsed device descriptor. */
@@ -118,6 +125,12 @@ export interface UsbDeviceInfo {
   readonly configurations: readonly ConfigurationDescriptor[];
   /** Why the configurations could not be parsed, if they could not. */
   readonly descriptorError: UsbError | undefined;
+  /**
+   * What the kernel logs about these descriptors (drivers/usb/core/config.c):
+   * descriptors it skips and values it corrects, each as
+   * "configuration N, byte B: ...". Empty for a well-formed device.
+   */
+  readonly warnings: readonly string[];
   /** The interfaces of the active configuration, by interface number. */
   readonly interfaces: readonly InterfaceInfo[];
   /** The usbfs device node, `/dev/bus/usb/BBB/DDD`. */
@@ -431,17 +444,29 @@ function* scanDevice(
   } catch {
     return undefined; // a short read: the device went away mid-read
   }
+  const speedText = (yield* readText(`${dir}/speed`))?.trim() ?? "";
+  const speed = SPEEDS[speedText];
   let configurations: readonly ConfigurationDescriptor[] = [];
   let descriptorError: UsbError | undefined;
+  const warnings: string[] = [];
   try {
-    configurations =
-      parseDescriptors(descriptors, { mode: "lenient" }).configurations;
+    // With the speed, the parse applies the kernel's corrections too.
+    configurations = parseDescriptors(
+      descriptors,
+      speed === undefined ? { mode: "lenient" } : { mode: "lenient", speed },
+    ).configurations;
+    for (const c of configurations) {
+      for (const w of c.warnings) {
+        warnings.push(
+          `configuration ${c.configurationValue}, byte ${w.offset}: ${w.message}`,
+        );
+      }
+    }
   } catch (e) {
     if (!(e instanceof UsbError)) throw e;
     descriptorError = e;
   }
 
-  const speedText = (yield* readText(`${dir}/speed`))?.trim() ?? "";
   const activeText = (yield* readText(`${dir}/bConfigurationValue`))?.trim();
   const activeConfiguration = parseDecimal(activeText);
 
@@ -459,7 +484,7 @@ function* scanDevice(
     deviceAddress,
     portPath: name,
     isRootHub: name.startsWith("usb"),
-    speed: SPEEDS[speedText] ?? "unknown",
+    speed: speed ?? "unknown",
     vendorId: device.vendorId,
     productId: device.productId,
     deviceClass: device.deviceClass,
@@ -473,10 +498,13 @@ function* scanDevice(
     numConfigurations: device.numConfigurations,
     activeConfiguration,
     configurationName: nonEmpty(yield* readText(`${dir}/configuration`)),
+    // drivers/usb/core/sysfs.c authorized_show: "%u\n", 0 or 1.
+    authorized: (yield* readText(`${dir}/authorized`))?.trim() !== "0",
     descriptors,
     device,
     configurations,
     descriptorError,
+    warnings,
     interfaces,
     // usbfs nodes are named by devtmpfs as bus/usb/%03d/%03d (drivers/usb/core/usb.c, usb_devnode).
     devnode: `${devRoot}/bus/usb/${pad3(busNumber)}/${pad3(deviceAddress)}`,

@@ -111,6 +111,8 @@ export class UsbError extends Error {
   readonly requestIndex: number | undefined;
 
   /**
+   * Makes an error with a stable code.
+   *
    * @param code the stable code
    * @param message a sentence saying what happened
    * @param options errno, hint, partial data

@@ -1,6 +1,7 @@
 /**
- * Loads the Rust helper (helper/) with Deno FFI, building it first when it is
- * missing or older than its sources.
+ * Loads the Rust helper (helper/) with Deno FFI: from USBKIT_HELPER, the
+ * project's build, the per-user cache, or a cargo build (in that order:
+ * src/helper_lookup.ts).
  *
  * The symbol table below is the one place where JavaScript meets the helper's
  * C ABI. Struct offsets are not repeated here: the helper reports them through
@@ -14,6 +15,12 @@
  */
 
 import { UsbError } from "./errors.ts";
+import {
+  type HelperStep,
+  helperSteps,
+  noHelperError,
+  systemContext,
+} from "./helper_lookup.ts";
 
 /** The ABI version this file was written for (helper/src/lib.rs ABI_VERSION). */
 const ABI_VERSION = 2;
@@ -173,6 +180,17 @@ const symbols = {
   usbkit_hotplug_stop: { parameters: ["pointer"], result: "i32" },
   usbkit_hotplug_free: { parameters: ["pointer"], result: "void" },
   usbkit_hotplug_rcvbuf: { parameters: ["pointer"], result: "i32" },
+  // Kernel capture (helper/src/usbmon.rs), called from src/usbfs.ts
+  // section D.
+  usbkit_usbmon_open: { parameters: ["i32", "i32"], result: "i32" },
+  /** Waits up to a timeout for usbmon events, then copies them: nonblocking. */
+  usbkit_usbmon_read: {
+    parameters: ["i32", "buffer", "u32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  usbkit_usbmon_stats: { parameters: ["i32", "buffer"], result: "i32" },
+  usbkit_usbmon_close: { parameters: ["i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The helper's symbols, as Deno FFI exposes them. */
@@ -232,33 +250,6 @@ let loaded: Helper | undefined;
 const projectRoot = new URL("../", import.meta.url);
 const helperDir = new URL("helper/", projectRoot);
 
-/** The path of the built helper library. `USBKIT_HELPER` overrides it. */
-function libraryPath(): string {
-  return Deno.env.get("USBKIT_HELPER") ??
-    new URL("target/release/libusbkit_helper.so", helperDir).pathname;
-}
-
-function mtime(path: string): number {
-  try {
-    return Deno.statSync(path).mtime?.getTime() ?? 0;
-  } catch {
-    return 0;
-  }
-}
-
-function newestSource(): number {
-  let newest = mtime(new URL("Cargo.toml", helperDir).pathname);
-  const src = new URL("src/", helperDir).pathname;
-  try {
-    for (const e of Deno.readDirSync(src)) {
-      newest = Math.max(newest, mtime(src + e.name));
-    }
-  } catch {
-    // No sources (an installed copy): use the library as it is.
-  }
-  return newest;
-}
-
 /**
  * Builds the helper with cargo when the library is missing or older than its
  * sources. Returns true when it built. Throws a `helper-unavailable` UsbError
@@ -273,10 +264,13 @@ function newestSource(): number {
 export function buildHelper(
   options: { force?: boolean; quiet?: boolean } = {},
 ): boolean {
-  const lib = libraryPath();
-  if (Deno.env.get("USBKIT_HELPER")) return false;
-  const built = mtime(lib);
-  if (!options.force && built !== 0 && built >= newestSource()) return false;
+  const ctx = systemContext(projectRoot);
+  const lib = ctx.projectLibrary;
+  if (lib === undefined || !ctx.hasSources) return false;
+  const built = ctx.mtime(lib);
+  if (!options.force && built !== 0 && built >= ctx.newestSource()) {
+    return false;
+  }
   if (!options.quiet) {
     console.error(
       `usbkit: building the helper (cargo build --release --offline in helper/)`,
@@ -318,18 +312,13 @@ export function buildHelper(
 }
 
 /**
- * Loads the helper once per process, building it when needed.
- *
- * @example
- * ```ts ignore
- * import { helper } from "./ffi.ts";
- * console.log(helper().layout.maxIsoPackets); // 128
- * ```
+ * Opens one candidate helper and checks its ABI version. Returns the library
+ * when it is usable, else why not. A missing FFI permission is thrown: no
+ * other candidate would do better.
  */
-export function helper(): Helper {
-  if (loaded) return loaded;
-  buildHelper();
-  const path = libraryPath();
+function openHelper(
+  path: string,
+): Deno.DynamicLibrary<typeof symbols> | string {
   let lib: Deno.DynamicLibrary<typeof symbols>;
   try {
     lib = Deno.dlopen(path, symbols);
@@ -349,24 +338,60 @@ export function helper(): Helper {
         },
       );
     }
-    throw new UsbError(
-      "helper-unavailable",
-      `cannot load the usbkit helper from ${path}`,
-      {
-        hint: "run `deno task build` to rebuild it",
-        cause: e,
-      },
-    );
+    return `cannot load it (${(e as Error).message.split("\n")[0]})`;
   }
   const version = lib.symbols.usbkit_abi_version();
   if (version !== ABI_VERSION) {
     lib.close();
-    throw new UsbError(
-      "helper-unavailable",
-      `the usbkit helper at ${path} speaks ABI ${version}, this code expects ${ABI_VERSION}`,
-      { hint: "run `deno task build` to rebuild it" },
-    );
+    return `it speaks ABI ${version}, this code expects ${ABI_VERSION}`;
   }
+  return lib;
+}
+
+/**
+ * Loads the helper once per process, found in the order
+ * src/helper_lookup.ts describes (USBKIT_HELPER, the project's build, the
+ * per-user cache, a cargo build).
+ *
+ * @example
+ * ```ts ignore
+ * import { helper } from "./ffi.ts";
+ * console.log(helper().layout.maxIsoPackets); // 128
+ * ```
+ */
+export function helper(): Helper {
+  if (loaded) return loaded;
+  const tried: { step: HelperStep; problem: string }[] = [];
+  let lib: Deno.DynamicLibrary<typeof symbols> | undefined;
+  let path = "";
+  for (const step of helperSteps(systemContext(projectRoot))) {
+    if (step.source === "build") {
+      try {
+        buildHelper();
+      } catch (e) {
+        if (!(e instanceof UsbError)) throw e;
+        tried.push({ step, problem: e.message });
+        continue;
+      }
+    }
+    const opened = openHelper(step.path);
+    if (typeof opened !== "string") {
+      lib = opened;
+      path = step.path;
+      break;
+    }
+    const problem = opened;
+    // USBKIT_HELPER names the one helper to use: no fallback behind it.
+    if (step.source === "env") {
+      throw new UsbError(
+        "helper-unavailable",
+        `USBKIT_HELPER=${step.path}: ${problem}`,
+        { hint: noHelperError([]).hint ?? "" },
+      );
+    }
+    tried.push({ step, problem });
+  }
+  if (lib === undefined) throw noHelperError(tried);
   const words = new Int32Array(16);
   lib.symbols.usbkit_layout(words, words.length);
   const w = (i: number) => words[i] ?? 0;

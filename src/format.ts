@@ -12,12 +12,15 @@ import {
   DescriptorType,
   type EndpointDescriptor,
   formatBcd,
+  formatReleaseNumber,
   type InterfaceAssociation,
   intervalMicroseconds,
   maxPowerMilliamps,
   type RawDescriptor,
   type Speed,
 } from "./descriptors.ts";
+import type { DeviceDetails } from "./descriptors/details.ts";
+import type { DecodedField } from "./descriptors/types.ts";
 import type { UsbDeviceInfo } from "./enumeration.ts";
 import { UsbError } from "./errors.ts";
 
@@ -168,6 +171,8 @@ export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
  *
  * @param info the device
  * @param usbfs the usbfs capabilities and speed, or why they are unavailable
+ * @param details what was read from the open device (strings, BOS,
+ *   qualifier, hub, status, HID reports), from `readDeviceDetails`
  *
  * @example
  * ```ts
@@ -184,7 +189,9 @@ export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
 export function formatDeviceTree(
   info: UsbDeviceInfo,
   usbfs?: UsbfsView,
+  details?: DeviceDetails,
 ): string {
+  const ctx: Ctx = { info, details };
   const out: string[] = [];
   const speed = info.speed === "unknown" ? undefined : info.speed;
   const name = [info.manufacturerName, info.productName].filter((s) =>
@@ -201,6 +208,15 @@ export function formatDeviceTree(
     }, ${info.speed} speed (${SPEED_RATES[info.speed]}), ${info.devnode}`,
   );
   out.push(`  sysfs ${info.sysfsPath}`);
+  if (!info.authorized) {
+    out.push(
+      "  not authorized (authorized = 0): the kernel keeps it unconfigured",
+    );
+  }
+  if (info.warnings.length > 0) {
+    out.push("Kernel warnings (drivers/usb/core/config.c):");
+    for (const w of info.warnings) out.push(`  ${w}`);
+  }
   if (usbfs !== undefined) {
     if ("error" in usbfs) {
       out.push(`usbfs: capabilities unavailable`);
@@ -244,8 +260,8 @@ export function formatDeviceTree(
   dev.add("idProduct", `0x${hex4(d.productId)}`);
   dev.add(
     "bcdDevice",
+    formatReleaseNumber(d.deviceVersion),
     `0x${hex4(d.deviceVersion)}`,
-    formatBcd(d.deviceVersion),
   );
   dev.add(
     "iManufacturer",
@@ -258,14 +274,141 @@ export function formatDeviceTree(
   out.push(...dev.lines);
 
   for (const config of info.configurations) {
-    out.push(...configLines(info, config, speed));
+    out.push(...configLines(ctx, config, speed));
   }
   if (info.descriptorError !== undefined) {
     out.push("  configurations could not be parsed:");
     out.push(indentLines(info.descriptorError.describe(), "    "));
     out.push(...hexDump(info.descriptors.subarray(18), "    "));
   }
+  if (details !== undefined) out.push(...detailLines(ctx, speed));
   return out.join("\n");
+}
+
+/** What the lines of one device need: the listing and what was read from it. */
+interface Ctx {
+  readonly info: UsbDeviceInfo;
+  readonly details: DeviceDetails | undefined;
+}
+
+/** A string by index: read from the device, or sysfs's for the device strings. */
+function stringOf(ctx: Ctx, index: number): string | undefined {
+  if (index === 0) return undefined;
+  const s = ctx.details?.strings[index];
+  if (s !== undefined) return s;
+  const d = ctx.info.device;
+  if (index === d.manufacturerStringIndex) return ctx.info.manufacturerName;
+  if (index === d.productStringIndex) return ctx.info.productName;
+  if (index === d.serialNumberStringIndex) return ctx.info.serialNumber;
+  return undefined;
+}
+
+function detailLines(ctx: Ctx, speed: Speed | undefined): string[] {
+  const d = ctx.details!;
+  const out: string[] = [];
+  if (d.bos !== undefined) {
+    const f = new Fields("  ");
+    f.add("bLength", d.bos.raw[0] ?? 5);
+    f.add("bDescriptorType", 15);
+    f.add("wTotalLength", `0x${hex4(d.bos.totalLength)}`);
+    f.add("bNumDeviceCaps", d.bos.numCapabilities);
+    out.push("Binary Object Store Descriptor:", ...f.lines);
+    for (const cap of d.bos.capabilities) {
+      out.push(
+        `  ${cap.name}${
+          cap.platform === undefined ? "" : ` (${cap.platform})`
+        }:`,
+      );
+      out.push(...fieldLines(ctx, cap.fields, "    "));
+      if (cap.platform === "webusb" && d.landingPage !== undefined) {
+        out.push(`    landing page: ${d.landingPage}`);
+      }
+    }
+    for (const w of d.bos.warnings) {
+      out.push(`  warning, byte ${w.offset}: ${w.message}`);
+    }
+  }
+  if (d.qualifier !== undefined) {
+    const q = d.qualifier;
+    const f = new Fields("  ");
+    f.add("bLength", q.raw[0] ?? 10);
+    f.add("bDescriptorType", 6);
+    f.add("bcdUSB", formatReleaseNumber(q.usbVersion));
+    f.add("bDeviceClass", q.deviceClass, className(q.deviceClass));
+    f.add("bDeviceSubClass", q.deviceSubclass);
+    f.add("bDeviceProtocol", q.deviceProtocol);
+    f.add("bMaxPacketSize0", q.maxPacketSize0);
+    f.add("bNumConfigurations", q.numConfigurations);
+    out.push("Device Qualifier (for other device speed):", ...f.lines);
+  }
+  for (const c of d.otherSpeedConfigurations) {
+    out.push("Other Speed Configuration:");
+    out.push(
+      ...configLines(ctx, c, speed === "high" ? "full" : speed).slice(1),
+    );
+  }
+  if (d.hub !== undefined) {
+    out.push("Hub Descriptor:", ...fieldLines(ctx, d.hub.fields, "  "));
+    out.push(" Hub Port Status:");
+    d.ports.forEach((p, i) => {
+      out.push(
+        `   Port ${i + 1}: ${hex4(p.change)}.${hex4(p.status)}${
+          p.linkState === undefined ? "" : ` ${p.linkState}`
+        }${p.flags.length === 0 ? "" : ` ${p.flags.join(" ")}`}`,
+      );
+    });
+  }
+  if (d.status !== undefined) {
+    out.push(`Device Status:     0x${hex4(d.status.status)}`);
+    out.push(
+      ...(d.status.flags.length === 0
+        ? ["  (Bus Powered)"]
+        : d.status.flags.map((x) => `  ${x}`)),
+    );
+  }
+  for (const r of d.reportDescriptors) {
+    out.push(
+      `HID Report Descriptor (interface ${r.interfaceNumber}, ${r.raw.length} bytes):`,
+    );
+    for (const item of r.items) {
+      out.push(
+        `  ${item.type.padEnd(6)} ${item.tag.padEnd(18)} ${
+          String(item.value).padStart(6)
+        }${item.note === undefined ? "" : `  ${item.note}`}`,
+      );
+    }
+  }
+  if (d.errors.length > 0) {
+    out.push("Not read:");
+    for (const e of d.errors) out.push(`  ${e}`);
+  }
+  return out;
+}
+
+/** Bitmaps and codes that lsusb prints in hex. */
+const HEX_FIELD =
+  /^(bm|wTerminalType|wChannelConfig|wFormatTag|wHubCharacteristic|wProcessType|wExtensionCode|wCountryCode|wNumberMCFilters|dwWindowsVersion)/;
+
+/** Decoded fields, one line each, with strings resolved. */
+function fieldLines(
+  ctx: Ctx,
+  fields: readonly DecodedField[],
+  indent: string,
+): string[] {
+  const f = new Fields(indent);
+  for (const x of fields) {
+    const note = x.stringIndex && typeof x.value === "number"
+      ? quote(stringOf(ctx, x.value))
+      : x.note;
+    f.add(
+      x.name,
+      typeof x.value === "number" && HEX_FIELD.test(x.name)
+        ? `0x${x.value.toString(16).padStart(2, "0")}`
+        : x.value,
+      note,
+    );
+  }
+  return f.lines;
 }
 
 /**
@@ -346,10 +489,11 @@ class Fields {
 }
 
 function configLines(
-  info: UsbDeviceInfo,
+  ctx: Ctx,
   c: ConfigurationDescriptor,
   speed: Speed | undefined,
 ): string[] {
+  const info = ctx.info;
   const active = info.activeConfiguration === c.configurationValue;
   const out = [`  Configuration Descriptor:${active ? " (active)" : ""}`];
   const f = new Fields("    ");
@@ -361,7 +505,10 @@ function configLines(
   f.add(
     "iConfiguration",
     c.configurationStringIndex,
-    active ? quote(info.configurationName) : "",
+    quote(
+      (active ? info.configurationName : undefined) ??
+        stringOf(ctx, c.configurationStringIndex),
+    ),
   );
   const power = [c.selfPowered ? "self powered" : "bus powered"];
   if (c.remoteWakeup) power.push("remote wakeup");
@@ -372,7 +519,7 @@ function configLines(
     speed === undefined ? "" : `${maxPowerMilliamps(c, speed)} mA`,
   );
   out.push(...f.lines);
-  out.push(...rawLines(c.extra, "    "));
+  out.push(...rawLines(ctx, c.extra, "    "));
 
   // Associations and alternate settings in descriptor order, as on the wire.
   const items: (
@@ -389,13 +536,17 @@ function configLines(
     (b.kind === "iad" ? b.iad.offset : b.alt.offset)
   );
   for (const item of items) {
-    if (item.kind === "iad") out.push(...iadLines(item.iad));
-    else out.push(...altLines(info, item.alt, active, speed));
+    if (item.kind === "iad") out.push(...iadLines(ctx, item.iad));
+    else out.push(...altLines(ctx, item.alt, active, speed));
+  }
+  if (c.skipped.length > 0) {
+    out.push("    Skipped by the kernel (see the warnings):");
+    out.push(...rawLines(ctx, c.skipped, "      "));
   }
   return out;
 }
 
-function iadLines(a: InterfaceAssociation): string[] {
+function iadLines(ctx: Ctx, a: InterfaceAssociation): string[] {
   const f = new Fields("      ");
   f.add("bLength", a.raw.length);
   f.add("bDescriptorType", DescriptorType.InterfaceAssociation);
@@ -408,22 +559,27 @@ function iadLines(a: InterfaceAssociation): string[] {
   );
   f.add("bFunctionSubClass", `0x${hex2(a.functionSubclass)}`);
   f.add("bFunctionProtocol", `0x${hex2(a.functionProtocol)}`);
-  f.add("iFunction", a.functionStringIndex);
+  f.add(
+    "iFunction",
+    a.functionStringIndex,
+    quote(stringOf(ctx, a.functionStringIndex)),
+  );
   return [
     "    Interface Association:",
     ...f.lines,
-    ...rawLines(a.extra, "      "),
+    ...rawLines(ctx, a.extra, "      "),
   ];
 }
 
 function altLines(
-  info: UsbDeviceInfo,
+  ctx: Ctx,
   alt: AlternateSetting,
   activeConfig: boolean,
   speed: Speed | undefined,
 ): string[] {
   // sysfs knows the driver and the string of the current alternate setting
   // of each interface of the active configuration only.
+  const info = ctx.info;
   const sys = activeConfig
     ? info.interfaces.find((i) => i.interfaceNumber === alt.interfaceNumber)
     : undefined;
@@ -457,11 +613,16 @@ function altLines(
   f.add(
     "iInterface",
     alt.interfaceStringIndex,
-    current ? quote(sys.interfaceName) : "",
+    quote(
+      (current ? sys.interfaceName : undefined) ??
+        stringOf(ctx, alt.interfaceStringIndex),
+    ),
   );
-  out.push(...f.lines, ...rawLines(alt.extra, "      "));
+  out.push(...f.lines, ...rawLines(ctx, alt.extra, "      "));
   const usb3 = info.usbVersion >= 0x0300;
-  for (const ep of alt.endpoints) out.push(...endpointLines(ep, speed, usb3));
+  for (const ep of alt.endpoints) {
+    out.push(...endpointLines(ctx, ep, speed, usb3));
+  }
   return out;
 }
 
@@ -473,6 +634,7 @@ const TYPE_NAMES = {
 } as const;
 
 function endpointLines(
+  ctx: Ctx,
   ep: EndpointDescriptor,
   speed: Speed | undefined,
   usb3: boolean,
@@ -501,7 +663,25 @@ function endpointLines(
     `${ep.transactionsPerMicroframe} x ${ep.packetSize} bytes`,
   );
   const micros = speed === undefined ? 0 : intervalMicroseconds(ep, speed);
-  f.add("bInterval", ep.interval, micros === 0 ? "" : formatMicros(micros));
+  const kernelNote = ep.intervalInForce === ep.interval
+    ? ""
+    : `kernel uses ${ep.intervalInForce}: `;
+  f.add(
+    "bInterval",
+    ep.interval,
+    micros === 0 && kernelNote === ""
+      ? ""
+      : `${kernelNote}${micros === 0 ? "" : formatMicros(micros)}`,
+  );
+  for (const c of ep.corrections) {
+    if (c.field !== "bInterval") {
+      f.add(
+        `  (kernel) ${c.field}`,
+        `0x${hex4(c.inForce)}`,
+        `raw 0x${hex4(c.raw)}`,
+      );
+    }
+  }
   if (ep.refresh !== undefined) f.add("bRefresh", ep.refresh);
   if (ep.synchAddress !== undefined) {
     f.add("bSynchAddress", `0x${hex2(ep.synchAddress)}`);
@@ -522,9 +702,12 @@ function endpointLines(
       : "";
     g.add("bmAttributes", `0x${hex2(c.attributes)}`, note);
     g.add("wBytesPerInterval", c.bytesPerInterval);
+    for (const k of c.corrections) {
+      g.add(`  (kernel) ${k.field}`, k.inForce, `raw ${k.raw}`);
+    }
     out.push("        SuperSpeed Endpoint Companion:", ...g.lines);
   }
-  out.push(...rawLines(ep.extra, "        "));
+  out.push(...rawLines(ctx, ep.extra, "        "));
   return out;
 }
 
@@ -556,9 +739,18 @@ function rawKind(type: number): string {
   }
 }
 
-function rawLines(extra: readonly RawDescriptor[], indent: string): string[] {
+function rawLines(
+  ctx: Ctx,
+  extra: readonly RawDescriptor[],
+  indent: string,
+): string[] {
   const out: string[] = [];
   for (const d of extra) {
+    if (d.decoded !== undefined) {
+      out.push(`${indent}${d.decoded.name}:`);
+      out.push(...fieldLines(ctx, d.decoded.fields, `${indent}  `));
+      continue;
+    }
     out.push(
       `${indent}${rawKind(d.descriptorType)} (type 0x${
         hex2(d.descriptorType)

@@ -85,6 +85,8 @@ export class DeviceChangeEvent extends Event {
   readonly device: UsbDeviceInfo;
 
   /**
+   * Makes an event.
+   *
    * @param type `"add"` or `"remove"`
    * @param device the device
    */

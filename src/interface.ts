@@ -17,11 +17,13 @@ import { checkInteger, hex } from "./validate.ts";
  * An interface claimed with `Device.claimInterface(n)`.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { open } from "../mod.ts";
- * await using dev = await open("0525:a4a0");
- * const iface = await dev.claimInterface(0);
- * console.log(iface.alternate.endpoints.map((e) => e.address));
+ * await using dev = await open("0525:a4a0"); // SourceSink (usbtest is bound to it)
+ * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+ * const addresses = iface.alternate.endpoints.map((e) => e.address);
+ * assert.deepEqual(addresses.sort((a, b) => a - b), [0x02, 0x81]);
  * await iface.release();
  * ```
  */
@@ -81,8 +83,15 @@ export class Interface {
    * anything else throws `invalid-argument`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's SourceSink gadget: bulk IN 0x81 sends 0, 1, 2, ... (usbtest
+   * // is bound to it, hence the detach).
+   * await using dev = await open("0525:a4a0");
+   * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
    * const bulkIn = iface.endpoint(0x81);
+   * assert.equal(bulkIn.direction, "in");
    * ```
    */
   endpoint(address: number): Endpoint {
@@ -138,8 +147,13 @@ export class Interface {
    * longer apply.
    *
    * @example
-   * ```ts ignore
-   * await iface.selectAlternate(1);
+   * ```ts
+   * import { open } from "../mod.ts";
+   * // The bench's Loopback gadget: what bulk OUT 0x02 gets comes back on IN 0x81.
+   * await using dev = await open("0525:a4ab");
+   * const iface = await dev.claimInterface(0);
+   * // The bench gadgets have one alternate setting; an iso device has more.
+   * await iface.selectAlternate(0);
    * ```
    */
   async selectAlternate(n: number): Promise<void> {
@@ -180,7 +194,11 @@ export class Interface {
    * bound again.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { open } from "../mod.ts";
+   * // The bench's Loopback gadget: what bulk OUT 0x02 gets comes back on IN 0x81.
+   * await using dev = await open("0525:a4ab");
+   * const iface = await dev.claimInterface(0);
    * await iface.release();
    * ```
    */

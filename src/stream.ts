@@ -15,6 +15,7 @@
  * @module
  */
 
+import type { CaptureTap } from "./capture/tap.ts";
 import { completions, type StreamSink } from "./completion.ts";
 import {
   type Cancellable,
@@ -188,10 +189,9 @@ export interface StreamCoreOptions {
  *
  * @example
  * ```ts ignore
+ * // Ignored: StreamCore is internal (an engine and a spec from this package);
+ * // InStream's and IsoInStream's examples run it.
  * const core = new StreamCore(engine, { what: "stream on endpoint 0x81", tag: 0, signal: undefined, spec, unit: "bytes" });
- * core.start();
- * while (core.ready === 0) await core.wait();
- * const i = core.shift(); // core.status, core.actual describe it
  * ```
  */
 export class StreamCore implements Cancellable, StreamSink {
@@ -221,6 +221,9 @@ export class StreamCore implements Cancellable, StreamSink {
   #stopping: Promise<void> | undefined;
   #unlisten: (() => void) | undefined;
   #wake = () => this.#waiter?.();
+  /** Capture (src/capture/tap.ts): the device's tap when the stream started. */
+  readonly #tap: CaptureTap | undefined;
+  readonly #spec: StreamSpec;
   /** Status and length of the buffer {@linkcode shift} returned last. */
   status = 0;
   /** See {@linkcode status}. */
@@ -242,6 +245,8 @@ export class StreamCore implements Cancellable, StreamSink {
     this.#unit = options.unit;
     this.#n = options.spec.buffers;
     this.#inFlight = options.spec.inFlight;
+    this.#spec = options.spec;
+    this.#tap = engine.capture;
     if (this.#signal) {
       this.#unlisten = listenForAbort(this.#signal, this.#wake, this.what);
     }
@@ -318,6 +323,7 @@ export class StreamCore implements Cancellable, StreamSink {
 
   /** StreamSink: buffer `index` came back from the kernel. */
   chunk(index: number, status: number, actual: number): void {
+    if (this.#tap !== undefined) this.#capture(index, status, actual);
     if (this.#ended) return;
     const at = (this.#fifoHead + this.#fifoLen) % this.#n;
     this.#fifo[at] = index;
@@ -325,6 +331,29 @@ export class StreamCore implements Cancellable, StreamSink {
     this.#fifoActual[at] = actual;
     this.#fifoLen++;
     this.#waiter?.();
+  }
+
+  /**
+   * Records buffer `index`'s URB (the helper submitted it, JavaScript sees
+   * only its completion: see src/capture/tap.ts). OUT URBs asked for the
+   * length JavaScript handed back with the buffer.
+   */
+  #capture(index: number, status: number, actual: number): void {
+    const spec = this.#spec;
+    const out = (spec.endpoint & 0x80) === 0 && spec.isoLengths.length === 0;
+    this.#tap!.streamUrb(
+      this.hs,
+      index,
+      spec.type,
+      spec.endpoint,
+      spec.flags,
+      out
+        ? Atomics.load(this.#ctl, StreamCtl.header + this.#n + index)
+        : spec.size,
+      spec.isoLengths.length,
+      status,
+      actual,
+    );
   }
 
   /** StreamSink: a resubmit failed; the stream ends with that error. */
@@ -567,13 +596,21 @@ export class StreamCore implements Cancellable, StreamSink {
  * UsbError, a disconnection `disconnected` (src/urb.ts `urbError`).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { open } from "../mod.ts";
+ * // The bench's SourceSink gadget: bulk IN 0x81 sends 0, 1, 2, ... (usbtest
+ * // is bound to it, hence the detach).
+ * await using dev = await open("0525:a4a0");
+ * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+ * const ep = iface.endpoint(0x81);
  * const stream = ep.stream({ transferSize: 65536, inFlight: 16 });
  * let total = 0;
  * for await (const chunk of stream) {
  *   total += chunk.length; // chunk is valid until the next iteration
- *   if (total >= 256 << 20) break; // break cancels the URBs still queued
+ *   if (total >= 1 << 20) break; // break cancels the URBs still queued
  * }
+ * assert.ok(total >= 1 << 20);
  * ```
  */
 export class InStream
@@ -659,8 +696,21 @@ export class InStream
    * A copy of the current chunk that stays valid after the next iteration.
    *
    * @example
-   * ```ts ignore
-   * for await (const chunk of stream) if (chunk[0] === 0x55) saved.push(stream.keep());
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * // The bench's SourceSink gadget: bulk IN 0x81 sends 0, 1, 2, ... (usbtest
+   * // is bound to it, hence the detach).
+   * await using dev = await open("0525:a4a0");
+   * const iface = await dev.claimInterface(0, { detachKernelDriver: true });
+   * const ep = iface.endpoint(0x81);
+   * const stream = ep.stream({ transferSize: 4096, inFlight: 4 });
+   * const saved: Uint8Array[] = [];
+   * for await (const chunk of stream) {
+   *   saved.push(stream.keep()); // still valid after this iteration
+   *   if (saved.length === 3) break;
+   * }
+   * assert.deepEqual([...saved[2]!.subarray(0, 3)], [0, 1, 2]);
    * ```
    */
   keep(): Uint8Array<ArrayBuffer> {

@@ -835,3 +835,111 @@ export class HotplugListener {
 }
 
 // ---- end of section C ----
+
+// ---- section D: kernel capture (usbmon's binary interface, helper/src/usbmon.rs) ----
+
+/**
+ * An open `/dev/usbmonN`: events of bus N (0: every bus) as the kernel's
+ * usbmon records them. src/capture/kernel.ts writes them to a file.
+ *
+ * @example
+ * ```ts ignore
+ * // Ignored: needs root and the usbmon module.
+ * const mon = UsbmonReader.open(0, 4 << 20);
+ * const buf = new Uint8Array(1 << 20);
+ * const n = await mon.read(buf, 200); // events: 64-byte header + len_cap bytes each
+ * mon.close();
+ * ```
+ */
+export class UsbmonReader {
+  /** The bus read (0: all). */
+  readonly bus: number;
+  #fd: number;
+  #reading: Promise<number> | undefined;
+  readonly #stats = new Uint32Array(2);
+
+  private constructor(bus: number, fd: number) {
+    this.bus = bus;
+    this.#fd = fd;
+  }
+
+  /**
+   * Opens bus `bus`'s usbmon node and asks for a ring of `ringBytes`.
+   *
+   * @throws {UsbError} `access-denied` when not root, `not-found` when
+   * usbmon is not loaded or the bus does not exist (the hint says what to
+   * do)
+   */
+  static open(bus: number, ringBytes: number): UsbmonReader {
+    const r = helper().sym.usbkit_usbmon_open(bus, ringBytes);
+    if (r >= 0) return new UsbmonReader(bus, r);
+    const node = `/dev/usbmon${bus}`;
+    if (r === -Errno.EACCES || r === -Errno.EPERM) {
+      throw new UsbError(
+        "access-denied",
+        `cannot open ${node}: permission denied`,
+        {
+          errno: -r,
+          hint: "usbmon's nodes are root's: run the capture as root (sudo)",
+        },
+      );
+    }
+    if (r === -Errno.ENOENT || r === -Errno.ENODEV || r === -Errno.ENXIO) {
+      let loaded = false;
+      try {
+        loaded = Deno.statSync("/sys/module/usbmon").isDirectory;
+      } catch {
+        // not loaded
+      }
+      throw new UsbError(
+        "not-found",
+        loaded
+          ? `${node} does not exist: there is no USB bus ${bus}`
+          : `${node} does not exist: the usbmon module is not loaded`,
+        {
+          errno: -r,
+          hint: loaded
+            ? "list the buses with `usb list`; bus 0 captures them all"
+            : "load it with `sudo modprobe usbmon` (and create the nodes with udev or mknod if /dev has no usbmon*)",
+        },
+      );
+    }
+    throw errorFromErrno(r, `opening ${node}`);
+  }
+
+  /**
+   * Waits up to `timeoutMs` for events and copies whole events into `buf`:
+   * the bytes written (0 when none came). Parked off the event loop.
+   */
+  async read(buf: Uint8Array<ArrayBuffer>, timeoutMs: number): Promise<number> {
+    if (this.#fd < 0) return 0;
+    this.#reading = helper().sym.usbkit_usbmon_read(
+      this.#fd,
+      buf,
+      buf.length,
+      timeoutMs,
+    );
+    const r = await this.#reading;
+    this.#reading = undefined;
+    if (r < 0) throw errorFromErrno(r, `reading /dev/usbmon${this.bus}`);
+    return r;
+  }
+
+  /** Events queued now, and dropped since the last call (the kernel resets that count). */
+  stats(): { queued: number; dropped: number } {
+    if (this.#fd < 0) return { queued: 0, dropped: 0 };
+    const r = helper().sym.usbkit_usbmon_stats(this.#fd, this.#stats);
+    if (r < 0) throw errorFromErrno(r, `usbmon statistics of bus ${this.bus}`);
+    return { queued: this.#stats[0]!, dropped: this.#stats[1]! };
+  }
+
+  /** Waits for a read in progress, then closes the node. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#fd < 0) return;
+    await this.#reading?.catch(() => 0);
+    helper().sym.usbkit_usbmon_close(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+// ---- end of section D ----

@@ -25,79 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
-/* SourceSink pattern 1: byte i of each packet is (i % wMaxPacketSize) % 63
- * (drivers/usb/gadget/function/f_sourcesink.c); 1024 is the SuperSpeed bulk
- * wMaxPacketSize (USB 3.2 spec table 9-24). */
-#define PATTERN_PACKET 1024
-#define PATTERN_MOD 63
+#include "bench_cli.h"
 
-/* USB 2.0 spec 9.4 and table 9-8: GET_DESCRIPTOR(DEVICE), 18 bytes. */
-#define DEVICE_DESC_LEN 18
-
-#define TIMEOUT_MS 5000
-
-static struct {
-	const char *dev;
-	const char *vidpid;
-	const char *workload;
-	const char *mem;
-	const char *label;
-	long long bytes;
-	int xfer;
-	int inflight;
-	long count;
-	int rt_size;
-	int iface;
-	unsigned ep_in;
-	unsigned ep_out;
-	double max_seconds;
-} opt = {
-	.workload = "in",
-	.mem = "devmem",
-	.bytes = 256LL << 20,
-	.xfer = 64 << 10,
-	.inflight = 16,
-	.count = 2000,
-	.rt_size = 64,
-	.iface = 0,
-	.ep_in = 0x81,
-	.ep_out = 0x02,
-	.max_seconds = 120,
-};
+static struct bench_opt opt = BENCH_OPT_DEFAULTS("devmem");
 
 static libusb_context *ctx;
 static libusb_device_handle *handle;
 static int claimed;
 static char mem_used[96] = "";
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
-}
-
-static void json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
 
 static const char *contender(void)
 {
@@ -463,56 +398,12 @@ static struct result run_ctrl(long count)
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: libusb_bench (--dev /dev/bus/usb/BBB/DDD | --vidpid VVVV:PPPP)\n"
-		"  [--workload in|out|rt|ctrl] [--mem devmem|malloc] [--bytes N] [--xfer N]\n"
-		"  [--inflight N] [--count N] [--rt-size N] [--iface N] [--ep-in 0x81]\n"
-		"  [--ep-out 0x02] [--max-seconds S] [--label NAME]\n");
-	exit(2);
+	bench_usage("libusb_bench", "devmem");
 }
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (!v)
-			usage();
-		i++;
-		if (!strcmp(a, "--dev"))
-			opt.dev = v;
-		else if (!strcmp(a, "--vidpid"))
-			opt.vidpid = v;
-		else if (!strcmp(a, "--workload"))
-			opt.workload = v;
-		else if (!strcmp(a, "--mem"))
-			opt.mem = v;
-		else if (!strcmp(a, "--label"))
-			opt.label = v;
-		else if (!strcmp(a, "--bytes"))
-			opt.bytes = strtoll(v, NULL, 0);
-		else if (!strcmp(a, "--xfer"))
-			opt.xfer = (int)strtol(v, NULL, 0);
-		else if (!strcmp(a, "--inflight"))
-			opt.inflight = (int)strtol(v, NULL, 0);
-		else if (!strcmp(a, "--count"))
-			opt.count = strtol(v, NULL, 0);
-		else if (!strcmp(a, "--rt-size"))
-			opt.rt_size = (int)strtol(v, NULL, 0);
-		else if (!strcmp(a, "--iface"))
-			opt.iface = (int)strtol(v, NULL, 0);
-		else if (!strcmp(a, "--ep-in"))
-			opt.ep_in = (unsigned)strtoul(v, NULL, 0);
-		else if (!strcmp(a, "--ep-out"))
-			opt.ep_out = (unsigned)strtoul(v, NULL, 0);
-		else if (!strcmp(a, "--max-seconds"))
-			opt.max_seconds = strtod(v, NULL);
-		else
-			usage();
-	}
-	if ((!opt.dev && !opt.vidpid) || opt.inflight < 1 || opt.xfer < 1 || opt.count < 1 ||
-	    (strcmp(opt.mem, "devmem") && strcmp(opt.mem, "malloc")))
-		usage();
+	bench_parse_args(argc, argv, &opt, "libusb_bench");
 
 	open_and_claim();
 	struct result r;

@@ -16,6 +16,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import process from "node:process";
+import { parseArgs } from "node:util";
 
 // Through require, not `import ... from "usb"`: the same CommonJS module
 // either way under node, but `deno check bench/` does not try to resolve
@@ -45,57 +46,40 @@ const opt = {
   maxSeconds: 120,
 };
 
-function parseArgs(argv) {
-  const num = (v) => Number(v);
-  for (let i = 0; i < argv.length; i += 2) {
-    const a = argv[i];
-    const v = argv[i + 1];
-    if (v === undefined) usage();
-    switch (a) {
-      case "--dev":
-        opt.dev = v;
-        break;
-      case "--vidpid":
-        opt.vidpid = v;
-        break;
-      case "--workload":
-        opt.workload = v;
-        break;
-      case "--label":
-        opt.label = v;
-        break;
-      case "--mem":
-        break; // node-usb has one kind of buffer
-      case "--bytes":
-        opt.bytes = num(v);
-        break;
-      case "--xfer":
-        opt.xfer = num(v);
-        break;
-      case "--inflight":
-        opt.inflight = num(v);
-        break;
-      case "--count":
-        opt.count = num(v);
-        break;
-      case "--rt-size":
-        opt.rtSize = num(v);
-        break;
-      case "--iface":
-        opt.iface = num(v);
-        break;
-      case "--ep-in":
-        opt.epIn = num(v);
-        break;
-      case "--ep-out":
-        opt.epOut = num(v);
-        break;
-      case "--max-seconds":
-        opt.maxSeconds = num(v);
-        break;
-      default:
-        usage();
-    }
+// Numeric flags and the option each sets (numbers may be hex: 0x81).
+const NUMBERS = {
+  bytes: "bytes",
+  xfer: "xfer",
+  inflight: "inflight",
+  count: "count",
+  "rt-size": "rtSize",
+  iface: "iface",
+  "ep-in": "epIn",
+  "ep-out": "epOut",
+  "max-seconds": "maxSeconds",
+};
+
+function parseCommandLine(argv) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        [...Object.keys(NUMBERS), "dev", "vidpid", "workload", "label", "mem"]
+          .map((flag) => [flag, { type: "string" }]),
+      ),
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`${e.message}\n`);
+    usage();
+  }
+  // --mem is accepted for symmetry: node-usb has one kind of buffer.
+  for (const key of ["dev", "vidpid", "workload", "label"]) {
+    if (values[key] !== undefined) opt[key] = values[key];
+  }
+  for (const [flag, key] of Object.entries(NUMBERS)) {
+    if (values[flag] !== undefined) opt[key] = Number(values[flag]);
   }
   if (opt.dev === undefined && opt.vidpid === undefined) usage();
 }
@@ -362,7 +346,7 @@ async function runCtrl(device, count) {
 }
 
 async function main() {
-  parseArgs(process.argv.slice(2));
+  parseCommandLine(process.argv.slice(2));
   const require = createRequire(import.meta.url);
   const version = require("usb/package.json").version;
   const device = findDevice();

@@ -11,8 +11,10 @@ use crate::sys;
 
 /// One URB struct with room for the kernel's maximum of iso packets,
 /// rounded up to keep every slot 8-byte aligned.
-pub const SLOT_SIZE: usize =
-    (URB_ISO_DESC_OFFSET + MAX_ISO_PACKETS * core::mem::size_of::<abi::usbdevfs_iso_packet_desc>() + 7) & !7;
+pub const SLOT_SIZE: usize = (URB_ISO_DESC_OFFSET
+    + MAX_ISO_PACKETS * core::mem::size_of::<abi::usbdevfs_iso_packet_desc>()
+    + 7)
+    & !7;
 
 pub struct Dev {
     pub id: u32,
@@ -65,6 +67,8 @@ impl Dev {
 
     /// Fill slot `slot` and hand it to the kernel. Iso packet lengths must
     /// already be in the slot's iso_frame_desc (JS writes them there).
+    // The arguments are usbkit_submit's, one for one (lib.rs).
+    #[allow(clippy::too_many_arguments)]
     pub fn submit(
         &self,
         slot: u32,

@@ -14,12 +14,13 @@
 
 mod abi;
 mod device;
+mod netlink;
 mod reaper;
 mod ring;
 mod stream;
 mod sys;
 mod usbip;
-mod netlink;
+mod usbmon;
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -33,6 +34,8 @@ use ring::Ring;
 pub use usbip::*;
 // Hotplug: kernel uevents (src/hotplug.ts).
 pub use netlink::*;
+// Kernel capture: usbmon's binary interface (src/capture/kernel.ts).
+pub use usbmon::*;
 
 /// Bumped whenever an exported signature or a layout changes; src/ffi.ts
 /// refuses a helper with another version.
@@ -57,6 +60,9 @@ pub extern "C" fn usbkit_abi_version() -> u32 {
 
 /// Fills `out` (i32 words) with the layouts JS needs, so no offset is
 /// written twice: see src/ffi.ts `Layout` for the order.
+///
+/// # Safety
+/// `out` must be valid for writing `n` i32.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_layout(out: *mut i32, n: u32) -> u32 {
     let values: [i32; 16] = [
@@ -93,6 +99,9 @@ const _: () = assert!(core::mem::offset_of!(abi::usbdevfs_urb, error_count) == 4
 /// Opens `path`, reads USBDEVFS_GET_CAPABILITIES and USBDEVFS_GET_SPEED,
 /// closes it. out[0] = capability bits, out[1] = speed (USB_SPEED_* of ch9.h)
 /// or -errno.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string; `out` must point to two i32.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_probe(path: *const c_char, out: *mut i32) -> i32 {
     let fd = sys::open(path, sys::O_RDWR | sys::O_CLOEXEC);
@@ -141,7 +150,10 @@ pub extern "C" fn usbkit_init() -> i32 {
         .spawn(move || reaper::run(s2));
     match thread {
         Ok(t) => {
-            *g = Some(Global { shared, thread: Some(t) });
+            *g = Some(Global {
+                shared,
+                thread: Some(t),
+            });
             0
         }
         Err(_) => {
@@ -208,6 +220,10 @@ pub extern "C" fn usbkit_ring_handle() -> *const c_void {
 }
 
 /// JS has read every record before `tail`; returns the producer's head.
+///
+/// # Safety
+/// `handle` must come from `usbkit_ring_handle` while the helper is
+/// initialised.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_ring_ack(handle: *const c_void, tail: u32) -> u32 {
     (*(handle as *const Shared)).ring.ack(tail)
@@ -217,6 +233,10 @@ pub unsafe extern "C" fn usbkit_ring_ack(handle: *const c_void, tail: u32) -> u3
 /// parked (a native SeqCst store the producer swaps back: ring.rs), then
 /// blocks until a record is published, the doorbell rings or `timeout_ms`
 /// passes. 1 = woken, 0 = timed out.
+///
+/// # Safety
+/// `handle` must come from `usbkit_ring_handle` while the helper is
+/// initialised.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_wait(handle: *const c_void, timeout_ms: i32) -> i32 {
     (*(handle as *const Shared)).ring.wait(timeout_ms)
@@ -225,6 +245,10 @@ pub unsafe extern "C" fn usbkit_wait(handle: *const c_void, timeout_ms: i32) -> 
 /// The short spin before parking (a sync call): returns the ring's head as
 /// soon as it moves past `tail`, or after `max_us` microseconds. Yields the
 /// CPU each round, so a reaper pinned to the same CPU still runs.
+///
+/// # Safety
+/// `handle` must come from `usbkit_ring_handle` while the helper is
+/// initialised.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_ring_spin(handle: *const c_void, tail: u32, max_us: f64) -> u32 {
     (*(handle as *const Shared)).ring.spin(tail, max_us)
@@ -237,6 +261,10 @@ pub extern "C" fn usbkit_now_ms() -> f64 {
 }
 
 /// Unparks the JS wait (used before shutdown).
+///
+/// # Safety
+/// `handle` must come from `usbkit_ring_handle` while the helper is
+/// initialised.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_ring_doorbell(handle: *const c_void) {
     (*(handle as *const Shared)).ring.ring_doorbell();
@@ -246,8 +274,15 @@ pub unsafe extern "C" fn usbkit_ring_doorbell(handle: *const c_void) {
 
 /// Opens a usbfs node with a pool of `nslots` URB slots. Returns the device
 /// handle, or null with -errno in `*err`.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string; `err` must point to one i32.
 #[no_mangle]
-pub unsafe extern "C" fn usbkit_open(path: *const c_char, nslots: u32, err: *mut i32) -> *const Dev {
+pub unsafe extern "C" fn usbkit_open(
+    path: *const c_char,
+    nslots: u32,
+    err: *mut i32,
+) -> *const Dev {
     let Some(shared) = shared() else {
         *err = -22; // EINVAL: usbkit_init first
         return core::ptr::null();
@@ -257,7 +292,11 @@ pub unsafe extern "C" fn usbkit_open(path: *const c_char, nslots: u32, err: *mut
         *err = neg_errno();
         return core::ptr::null();
     }
-    let dev = Arc::new(Dev::new(NEXT_ID.fetch_add(1, Ordering::Relaxed), fd, nslots.max(1)));
+    let dev = Arc::new(Dev::new(
+        NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        fd,
+        nslots.max(1),
+    ));
     shared.devices.lock().unwrap().push(dev.clone());
     shared.wake(); // poll the new fd from now on
     *err = 0;
@@ -266,6 +305,10 @@ pub unsafe extern "C" fn usbkit_open(path: *const c_char, nslots: u32, err: *mut
 
 /// Closes in order: discard pending URBs, wait until the reaper has reaped
 /// them (their records reach JS), stop polling the fd, close it.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; it is invalid
+/// after this call.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_close(dev: *const Dev) -> i32 {
     if dev.is_null() {
@@ -278,7 +321,11 @@ pub unsafe extern "C" fn usbkit_close(dev: *const Dev) -> i32 {
         std::thread::sleep(std::time::Duration::from_micros(100));
     }
     if let Some(shared) = shared() {
-        shared.devices.lock().unwrap().retain(|x| !std::ptr::eq(Arc::as_ptr(x), dev));
+        shared
+            .devices
+            .lock()
+            .unwrap()
+            .retain(|x| !std::ptr::eq(Arc::as_ptr(x), dev));
         shared.wake();
     }
     let arc = Arc::from_raw(dev);
@@ -292,16 +339,22 @@ pub unsafe extern "C" fn usbkit_close(dev: *const Dev) -> i32 {
     0
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_device_id(dev: *const Dev) -> u32 {
     (*dev).id
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_slab(dev: *const Dev) -> *mut u8 {
     (*dev).slab_ptr()
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_slab_bytes(dev: *const Dev) -> u32 {
     (*dev).slab_len() as u32
@@ -309,6 +362,12 @@ pub unsafe extern "C" fn usbkit_slab_bytes(dev: *const Dev) -> u32 {
 
 /// Submits slot `slot`. `buffer + offset` is the data (for control URBs, the
 /// 8-byte setup packet followed by the data stage). Returns 0 or -errno.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; `slot` must be
+/// a free slot of it; unless null, `buffer + offset` must stay valid for
+/// `length` bytes (plus the 8-byte setup packet of a control URB) until the
+/// URB completes.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_submit(
     dev: *const Dev,
@@ -322,19 +381,35 @@ pub unsafe extern "C" fn usbkit_submit(
     packets_or_stream: i32,
 ) -> i32 {
     let d = &*dev;
-    let buf = if buffer.is_null() { buffer } else { buffer.add(offset as usize) };
-    match d.submit(slot, type_ as u8, endpoint as u8, flags, buf, length, packets_or_stream) {
+    let buf = if buffer.is_null() {
+        buffer
+    } else {
+        buffer.add(offset as usize)
+    };
+    match d.submit(
+        slot,
+        type_ as u8,
+        endpoint as u8,
+        flags,
+        buf,
+        length,
+        packets_or_stream,
+    ) {
         // The reaper polls idle devices too (reaper.rs): no wakeup needed.
         Ok(()) => 0,
         Err(e) => -e,
     }
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_discard(dev: *const Dev, slot: u32) -> i32 {
     (*dev).discard(slot)
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_inflight(dev: *const Dev) -> i32 {
     (*dev).inflight.load(Ordering::Acquire)
@@ -350,6 +425,9 @@ unsafe fn ioctl_u32(dev: *const Dev, req: u64, v: u32) -> i32 {
     }
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; `out` must
+/// point to one u32.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_get_capabilities(dev: *const Dev, out: *mut u32) -> i32 {
     let r = sys::ioctl((*dev).fd, abi::USBDEVFS_GET_CAPABILITIES as _, out);
@@ -360,6 +438,8 @@ pub unsafe extern "C" fn usbkit_get_capabilities(dev: *const Dev, out: *mut u32)
     }
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_get_speed(dev: *const Dev) -> i32 {
     let r = sys::ioctl((*dev).fd, abi::USBDEVFS_GET_SPEED as _);
@@ -370,11 +450,15 @@ pub unsafe extern "C" fn usbkit_get_speed(dev: *const Dev) -> i32 {
     }
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_claim_interface(dev: *const Dev, ifno: u32) -> i32 {
     ioctl_u32(dev, abi::USBDEVFS_CLAIMINTERFACE, ifno)
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_release_interface(dev: *const Dev, ifno: u32) -> i32 {
     ioctl_u32(dev, abi::USBDEVFS_RELEASEINTERFACE, ifno)
@@ -383,6 +467,9 @@ pub unsafe extern "C" fn usbkit_release_interface(dev: *const Dev, ifno: u32) ->
 /// USBDEVFS_DISCONNECT_CLAIM: detach whatever kernel driver holds `ifno`
 /// (except usbfs itself, so another usbfs user is never kicked off) and claim
 /// it in one step.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_disconnect_claim(dev: *const Dev, ifno: u32) -> i32 {
     let mut dc = abi::usbdevfs_disconnect_claim {
@@ -401,14 +488,30 @@ pub unsafe extern "C" fn usbkit_disconnect_claim(dev: *const Dev, ifno: u32) -> 
 
 /// The name of the kernel driver bound to `ifno`, into `out` (NUL-ended).
 /// -ENODATA when none is bound.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; `out` must be
+/// valid for writing `n` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn usbkit_get_driver(dev: *const Dev, ifno: u32, out: *mut u8, n: u32) -> i32 {
-    let mut gd = abi::usbdevfs_getdriver { interface: ifno, driver: [0; abi::USBDEVFS_MAXDRIVERNAME + 1] };
+pub unsafe extern "C" fn usbkit_get_driver(
+    dev: *const Dev,
+    ifno: u32,
+    out: *mut u8,
+    n: u32,
+) -> i32 {
+    let mut gd = abi::usbdevfs_getdriver {
+        interface: ifno,
+        driver: [0; abi::USBDEVFS_MAXDRIVERNAME + 1],
+    };
     let r = sys::ioctl((*dev).fd, abi::USBDEVFS_GETDRIVER as _, &mut gd);
     if r < 0 {
         return neg_errno();
     }
-    let len = gd.driver.iter().position(|&c| c == 0).unwrap_or(gd.driver.len());
+    let len = gd
+        .driver
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(gd.driver.len());
     let n = (n as usize).saturating_sub(1).min(len);
     core::ptr::copy_nonoverlapping(gd.driver.as_ptr(), out, n);
     *out.add(n) = 0;
@@ -417,6 +520,9 @@ pub unsafe extern "C" fn usbkit_get_driver(dev: *const Dev, ifno: u32, out: *mut
 
 /// Asks the kernel to bind its driver to `ifno` again (USBDEVFS_IOCTL with
 /// USBDEVFS_CONNECT), after usbkit released the interface.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_connect_driver(dev: *const Dev, ifno: u32) -> i32 {
     let mut cmd = abi::usbdevfs_ioctl {
@@ -434,9 +540,15 @@ pub unsafe extern "C" fn usbkit_connect_driver(dev: *const Dev, ifno: u32) -> i3
 
 /// These send a control request to the device and may take milliseconds:
 /// JS calls them `nonblocking`.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_set_interface(dev: *const Dev, ifno: u32, alt: u32) -> i32 {
-    let mut si = abi::usbdevfs_setinterface { interface: ifno, altsetting: alt };
+    let mut si = abi::usbdevfs_setinterface {
+        interface: ifno,
+        altsetting: alt,
+    };
     let r = sys::ioctl((*dev).fd, abi::USBDEVFS_SETINTERFACE as _, &mut si);
     if r < 0 {
         neg_errno()
@@ -445,16 +557,22 @@ pub unsafe extern "C" fn usbkit_set_interface(dev: *const Dev, ifno: u32, alt: u
     }
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_set_configuration(dev: *const Dev, value: i32) -> i32 {
     ioctl_u32(dev, abi::USBDEVFS_SETCONFIGURATION, value as u32)
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_clear_halt(dev: *const Dev, endpoint: u32) -> i32 {
     ioctl_u32(dev, abi::USBDEVFS_CLEAR_HALT, endpoint)
 }
 
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_reset(dev: *const Dev) -> i32 {
     let r = sys::ioctl((*dev).fd, abi::USBDEVFS_RESET as _);
@@ -467,6 +585,10 @@ pub unsafe extern "C" fn usbkit_reset(dev: *const Dev) -> i32 {
 
 /// Maps `len` bytes of usbfs DMA-able memory (USBDEVFS_CAP_MMAP). Returns
 /// the address, or null with -errno in `*err`.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; `err` must
+/// point to one i32.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_mmap(dev: *const Dev, len: u32, err: *mut i32) -> *mut c_void {
     let p = sys::mmap(
@@ -485,6 +607,9 @@ pub unsafe extern "C" fn usbkit_mmap(dev: *const Dev, len: u32, err: *mut i32) -
     p
 }
 
+/// # Safety
+/// `addr` and `len` must be a mapping `usbkit_mmap` returned, not used
+/// after this call.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_munmap(addr: *mut c_void, len: u32) -> i32 {
     if sys::munmap(addr, len as usize) < 0 {
@@ -503,6 +628,11 @@ static NEXT_STREAM: AtomicU32 = AtomicU32::new(1);
 /// lengths. `mmap` != 0 asks for usbfs-mapped buffers. Nothing is submitted
 /// yet (`usbkit_stream_refill` starts it). Returns the stream, or null with
 /// -errno in `*err`.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; `iso_lengths`
+/// must hold `npackets` u32 (or be null when `npackets` is 0); `err` must
+/// point to one i32.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_open(
     dev: *const Dev,
@@ -521,9 +651,21 @@ pub unsafe extern "C" fn usbkit_stream_open(
     let iso = if npackets == 0 || iso_lengths.is_null() {
         Vec::new()
     } else {
-        std::slice::from_raw_parts(iso_lengths, npackets.min(abi::MAX_ISO_PACKETS as u32 + 1) as usize).to_vec()
+        std::slice::from_raw_parts(
+            iso_lengths,
+            npackets.min(abi::MAX_ISO_PACKETS as u32 + 1) as usize,
+        )
+        .to_vec()
     };
-    let spec = stream::Spec { type_: type_ as u8, endpoint: endpoint as u8, flags, size, in_flight, nbufs, iso };
+    let spec = stream::Spec {
+        type_: type_ as u8,
+        endpoint: endpoint as u8,
+        flags,
+        size,
+        in_flight,
+        nbufs,
+        iso,
+    };
     let id = NEXT_STREAM.fetch_add(1, Ordering::Relaxed);
     match stream::Stream::new(id, d.id, d.fd, &spec, mmap != 0) {
         Ok(s) => {
@@ -540,23 +682,33 @@ pub unsafe extern "C" fn usbkit_stream_open(
     }
 }
 
+/// # Safety
+/// `s` must come from `usbkit_stream_open` and not be freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_id(s: *const stream::Stream) -> u32 {
     (*s).id
 }
 
 /// The control block (stream.rs CTL_*), shared with JS.
+///
+/// # Safety
+/// `s` must come from `usbkit_stream_open` and not be freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_ctl(s: *const stream::Stream) -> *mut u8 {
     (*s).ctl_ptr()
 }
 
+/// # Safety
+/// `s` must come from `usbkit_stream_open` and not be freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_ctl_bytes(s: *const stream::Stream) -> u32 {
     (*s).ctl_bytes() as u32
 }
 
 /// Buffer `i`'s address (null past the end).
+///
+/// # Safety
+/// `s` must come from `usbkit_stream_open` and not be freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_buffer(s: *const stream::Stream, i: u32) -> *mut u8 {
     (*s).buffer(i)
@@ -564,11 +716,16 @@ pub unsafe extern "C" fn usbkit_stream_buffer(s: *const stream::Stream, i: u32) 
 
 /// The stream's URB structs (SLOT_SIZE each, one per buffer): iso packet
 /// results are read there.
+///
+/// # Safety
+/// `s` must come from `usbkit_stream_open` and not be freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_urbs(s: *const stream::Stream) -> *mut u8 {
     (*s).urbs_ptr()
 }
 
+/// # Safety
+/// `s` must come from `usbkit_stream_open` and not be freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_urbs_bytes(s: *const stream::Stream) -> u32 {
     (*s).urbs_bytes() as u32
@@ -576,6 +733,10 @@ pub unsafe extern "C" fn usbkit_stream_urbs_bytes(s: *const stream::Stream) -> u
 
 /// Submits returned buffers while fewer than `in_flight` are queued: the
 /// number submitted, or -errno (the stream is then halted).
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; `s` must come
+/// from `usbkit_stream_open` on `dev` and not be freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_refill(dev: *const Dev, s: *const stream::Stream) -> i32 {
     (*dev).refill_stream(&*s)
@@ -583,6 +744,10 @@ pub unsafe extern "C" fn usbkit_stream_refill(dev: *const Dev, s: *const stream:
 
 /// Stops the stream and discards what the kernel holds. Returns how many
 /// URBs were queued: when more than 0, a KIND_STREAM_END record follows.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; `s` must come
+/// from `usbkit_stream_open` on `dev` and not be freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_stop(dev: *const Dev, s: *const stream::Stream) -> i32 {
     (*dev).stop_stream(&*s)
@@ -590,6 +755,11 @@ pub unsafe extern "C" fn usbkit_stream_stop(dev: *const Dev, s: *const stream::S
 
 /// Frees a stopped stream with nothing in the kernel (-EBUSY otherwise).
 /// JS must have detached every view of its buffers, control block and URBs.
+///
+/// # Safety
+/// `dev` must come from `usbkit_open` and not be closed yet; `s` must come
+/// from `usbkit_stream_open` on `dev` and not be freed yet; `s` is invalid
+/// after this call.
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_stream_free(dev: *const Dev, s: *const stream::Stream) -> i32 {
     if let Err(e) = (*s).can_free() {
@@ -597,6 +767,10 @@ pub unsafe extern "C" fn usbkit_stream_free(dev: *const Dev, s: *const stream::S
     }
     // The reaper may hold a clone for the rest of its round: the memory goes
     // with the last reference.
-    (*dev).streams.lock().unwrap().retain(|x| !std::ptr::eq(Arc::as_ptr(x), s));
+    (*dev)
+        .streams
+        .lock()
+        .unwrap()
+        .retain(|x| !std::ptr::eq(Arc::as_ptr(x), s));
     0
 }

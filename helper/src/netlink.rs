@@ -71,7 +71,14 @@ struct sockaddr_nl {
 
 extern "C" {
     fn setsockopt(fd: c_int, lvl: c_int, opt: c_int, v: *const c_void, n: u32) -> c_int;
-    fn recvfrom(fd: c_int, buf: *mut c_void, len: usize, flags: c_int, addr: *mut c_void, alen: *mut u32) -> isize;
+    fn recvfrom(
+        fd: c_int,
+        buf: *mut c_void,
+        len: usize,
+        flags: c_int,
+        addr: *mut c_void,
+        alen: *mut u32,
+    ) -> isize;
 }
 
 struct Queue {
@@ -166,10 +173,16 @@ fn put(out: &mut Vec<u8>, name: &str, data: Option<&[u8]>) {
 fn capture(devpath: &[u8]) -> Vec<u8> {
     let mut files = Vec::with_capacity(4096);
     let mut count = 0u32;
-    let Ok(devpath) = std::str::from_utf8(devpath) else { return 0u32.to_le_bytes().to_vec() };
+    let Ok(devpath) = std::str::from_utf8(devpath) else {
+        return 0u32.to_le_bytes().to_vec();
+    };
     let dir = format!("/sys{devpath}");
     for f in DEVICE_FILES {
-        put(&mut files, f, std::fs::read(format!("{dir}/{f}")).ok().as_deref());
+        put(
+            &mut files,
+            f,
+            std::fs::read(format!("{dir}/{f}")).ok().as_deref(),
+        );
         count += 1;
     }
     if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -181,7 +194,11 @@ fn capture(devpath: &[u8]) -> Vec<u8> {
             }
             for f in INTERFACE_FILES {
                 let rel = format!("{name}/{f}");
-                put(&mut files, &rel, std::fs::read(format!("{dir}/{rel}")).ok().as_deref());
+                put(
+                    &mut files,
+                    &rel,
+                    std::fs::read(format!("{dir}/{rel}")).ok().as_deref(),
+                );
                 count += 1;
             }
             let rel = format!("{name}/driver");
@@ -246,8 +263,16 @@ impl Hotplug {
         let mut buf = vec![0u8; MAX_MESSAGE];
         loop {
             let mut fds = [
-                sys::pollfd { fd: self.sock, events: sys::POLLIN, revents: 0 },
-                sys::pollfd { fd: self.stop_fd, events: sys::POLLIN, revents: 0 },
+                sys::pollfd {
+                    fd: self.sock,
+                    events: sys::POLLIN,
+                    revents: 0,
+                },
+                sys::pollfd {
+                    fd: self.stop_fd,
+                    events: sys::POLLIN,
+                    revents: 0,
+                },
             ];
             let r = unsafe { sys::poll(fds.as_mut_ptr(), 2, -1) };
             if r < 0 {
@@ -261,7 +286,12 @@ impl Hotplug {
             }
             // Drain everything the socket holds before polling again.
             loop {
-                let mut addr = sockaddr_nl { nl_family: 0, nl_pad: 0, nl_pid: 0, nl_groups: 0 };
+                let mut addr = sockaddr_nl {
+                    nl_family: 0,
+                    nl_pad: 0,
+                    nl_pid: 0,
+                    nl_groups: 0,
+                };
                 let mut alen = core::mem::size_of::<sockaddr_nl>() as u32;
                 let n = unsafe {
                     recvfrom(
@@ -306,10 +336,18 @@ fn neg_errno() -> i32 {
 /// # Safety
 /// `out` must point to two i32.
 #[no_mangle]
-pub unsafe extern "C" fn usbkit_hotplug_open(rcvbuf: i32, queue_limit: i32, out: *mut i32) -> *const Hotplug {
+pub unsafe extern "C" fn usbkit_hotplug_open(
+    rcvbuf: i32,
+    queue_limit: i32,
+    out: *mut i32,
+) -> *const Hotplug {
     *out = 0;
     *out.add(1) = 0;
-    let sock = sys::socket(AF_NETLINK, SOCK_DGRAM | sys::SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
+    let sock = sys::socket(
+        AF_NETLINK,
+        SOCK_DGRAM | sys::SOCK_CLOEXEC | SOCK_NONBLOCK,
+        NETLINK_KOBJECT_UEVENT,
+    );
     if sock < 0 {
         *out = neg_errno();
         return core::ptr::null();
@@ -323,8 +361,19 @@ pub unsafe extern "C" fn usbkit_hotplug_open(rcvbuf: i32, queue_limit: i32, out:
     }
     let mut granted: c_int = 0;
     let mut glen = n;
-    sys::getsockopt(sock, sys::SOL_SOCKET, SO_RCVBUF, &mut granted as *mut c_int as *mut c_void, &mut glen);
-    let addr = sockaddr_nl { nl_family: AF_NETLINK as u16, nl_pad: 0, nl_pid: 0, nl_groups: UEVENT_GROUP_KERNEL };
+    sys::getsockopt(
+        sock,
+        sys::SOL_SOCKET,
+        SO_RCVBUF,
+        &mut granted as *mut c_int as *mut c_void,
+        &mut glen,
+    );
+    let addr = sockaddr_nl {
+        nl_family: AF_NETLINK as u16,
+        nl_pad: 0,
+        nl_pid: 0,
+        nl_groups: UEVENT_GROUP_KERNEL,
+    };
     let alen = core::mem::size_of::<sockaddr_nl>() as u32;
     if sys::bind(sock, &addr as *const sockaddr_nl as *const c_void, alen) < 0 {
         *out = neg_errno();
@@ -341,13 +390,25 @@ pub unsafe extern "C" fn usbkit_hotplug_open(rcvbuf: i32, queue_limit: i32, out:
         sock,
         stop_fd,
         rcvbuf: granted,
-        limit: if queue_limit > 0 { queue_limit as usize } else { DEFAULT_QUEUE_LIMIT },
-        queue: Mutex::new(Queue { events: VecDeque::new(), overrun: false, overruns: 0, closing: false }),
+        limit: if queue_limit > 0 {
+            queue_limit as usize
+        } else {
+            DEFAULT_QUEUE_LIMIT
+        },
+        queue: Mutex::new(Queue {
+            events: VecDeque::new(),
+            overrun: false,
+            overruns: 0,
+            closing: false,
+        }),
         ready: Condvar::new(),
         thread: Mutex::new(None),
     });
     let h2 = h.clone();
-    match std::thread::Builder::new().name("usbkit-hotplug".into()).spawn(move || h2.run()) {
+    match std::thread::Builder::new()
+        .name("usbkit-hotplug".into())
+        .spawn(move || h2.run())
+    {
         Ok(t) => *h.thread.lock().unwrap() = Some(t),
         Err(_) => {
             sys::close(sock);
@@ -369,7 +430,11 @@ pub unsafe extern "C" fn usbkit_hotplug_open(rcvbuf: i32, queue_limit: i32, out:
 #[no_mangle]
 pub unsafe extern "C" fn usbkit_hotplug_wait(h: *const Hotplug, timeout_ms: i32) -> i32 {
     let h = &*h;
-    let deadline = if timeout_ms >= 0 { Some(sys::now_ms() + timeout_ms as f64) } else { None };
+    let deadline = if timeout_ms >= 0 {
+        Some(sys::now_ms() + timeout_ms as f64)
+    } else {
+        None
+    };
     let mut q = h.queue.lock().unwrap();
     loop {
         if q.closing {
@@ -385,7 +450,11 @@ pub unsafe extern "C" fn usbkit_hotplug_wait(h: *const Hotplug, timeout_ms: i32)
                 if left <= 0.0 {
                     return 0;
                 }
-                q = h.ready.wait_timeout(q, std::time::Duration::from_micros((left * 1000.0) as u64)).unwrap().0;
+                q = h
+                    .ready
+                    .wait_timeout(q, std::time::Duration::from_micros((left * 1000.0) as u64))
+                    .unwrap()
+                    .0;
             }
         }
     }
@@ -401,7 +470,12 @@ pub unsafe extern "C" fn usbkit_hotplug_wait(h: *const Hotplug, timeout_ms: i32)
 /// `h` as for `usbkit_hotplug_wait`; `buf` must hold `cap` bytes, `info`
 /// three i32.
 #[no_mangle]
-pub unsafe extern "C" fn usbkit_hotplug_read(h: *const Hotplug, buf: *mut u8, cap: u32, info: *mut i32) -> i32 {
+pub unsafe extern "C" fn usbkit_hotplug_read(
+    h: *const Hotplug,
+    buf: *mut u8,
+    cap: u32,
+    info: *mut i32,
+) -> i32 {
     let h = &*h;
     let mut q = h.queue.lock().unwrap();
     let mut at = 0usize;
@@ -501,7 +575,11 @@ mod tests {
         assert_eq!(count as usize, DEVICE_FILES.len());
         let name_len = u32::from_le_bytes(add[at + 4..at + 8].try_into().unwrap()) as usize;
         assert_eq!(&add[at + 8..at + 8 + name_len], b"descriptors");
-        let data_len = i32::from_le_bytes(add[at + 8 + name_len..at + 12 + name_len].try_into().unwrap());
+        let data_len = i32::from_le_bytes(
+            add[at + 8 + name_len..at + 12 + name_len]
+                .try_into()
+                .unwrap(),
+        );
         assert_eq!(data_len, -1);
         let rm = entry(b"remove@/devices/nowhere/usb9/9-1\0SUBSYSTEM=usb\0");
         let msg_len = u32::from_le_bytes(rm[0..4].try_into().unwrap()) as usize;
@@ -524,12 +602,20 @@ mod tests {
         assert_eq!(unsafe { usbkit_hotplug_wait(h, 0) }, 3); // 2 events + overrun
         let mut buf = vec![0u8; 4096];
         let mut info = [0i32; 3];
-        let n = unsafe { usbkit_hotplug_read(h, buf.as_mut_ptr(), buf.len() as u32, info.as_mut_ptr()) };
+        let n = unsafe {
+            usbkit_hotplug_read(h, buf.as_mut_ptr(), buf.len() as u32, info.as_mut_ptr())
+        };
         // Each: entry length, uevent length, uevent, a capture count of 0.
         let one = 4 + 4 + ev.len() + 4;
         assert_eq!(n as usize, 2 * one);
-        assert_eq!(u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize, one - 4);
-        assert_eq!(u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize, ev.len());
+        assert_eq!(
+            u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize,
+            one - 4
+        );
+        assert_eq!(
+            u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize,
+            ev.len()
+        );
         assert_eq!(info, [1, 0, 1]);
         assert_eq!(unsafe { usbkit_hotplug_wait(h, 0) }, 0);
         unsafe { usbkit_hotplug_free(h) };

@@ -38,12 +38,20 @@ pub fn run(shared: Arc<Shared>) {
     loop {
         busy.clear();
         fds.clear();
-        fds.push(sys::pollfd { fd: shared.wake_fd, events: sys::POLLIN, revents: 0 });
+        fds.push(sys::pollfd {
+            fd: shared.wake_fd,
+            events: sys::POLLIN,
+            revents: 0,
+        });
         {
             let devices = shared.devices.lock().unwrap();
             for d in devices.iter() {
                 if !d.gone.load(Ordering::Acquire) {
-                    fds.push(sys::pollfd { fd: d.fd, events: sys::POLLOUT, revents: 0 });
+                    fds.push(sys::pollfd {
+                        fd: d.fd,
+                        events: sys::POLLOUT,
+                        revents: 0,
+                    });
                     busy.push(d.clone());
                 }
             }
@@ -74,7 +82,8 @@ fn reap_all(ring: &Ring, d: &Dev) {
         let mut urb: *mut usbdevfs_urb = core::ptr::null_mut();
         let r = unsafe { sys::ioctl(d.fd, abi::USBDEVFS_REAPURBNDELAY as _, &mut urb) };
         if r == 0 {
-            let (status, actual, errors) = unsafe { ((*urb).status, (*urb).actual_length, (*urb).error_count) };
+            let (status, actual, errors) =
+                unsafe { ((*urb).status, (*urb).actual_length, (*urb).error_count) };
             if let Some(slot) = d.slot_of(urb) {
                 ring.push(KIND_URB, d.id, slot, status, actual, errors);
                 d.reaped(slot);
@@ -86,7 +95,9 @@ fn reap_all(ring: &Ring, d: &Dev) {
                     let s = unsafe { &*ctx };
                     if let Some(i) = s.index_of(urb) {
                         d.inflight.fetch_sub(1, Ordering::AcqRel);
-                        s.completed(ring, i, status, actual, &mut |j, len| d.submit_stream(s, j, len));
+                        s.completed(ring, i, status, actual, &mut |j, len| {
+                            d.submit_stream(s, j, len)
+                        });
                     }
                 }
             }

@@ -122,7 +122,11 @@ impl Ring {
             self.parked.store(0, Ordering::SeqCst);
             return 1;
         }
-        let mut pfd = sys::pollfd { fd: self.doorbell_fd, events: sys::POLLIN, revents: 0 };
+        let mut pfd = sys::pollfd {
+            fd: self.doorbell_fd,
+            events: sys::POLLIN,
+            revents: 0,
+        };
         let r = unsafe { sys::poll(&mut pfd, 1, timeout_ms) };
         self.parked.store(0, Ordering::SeqCst);
         if r > 0 {
@@ -203,7 +207,11 @@ mod tests {
         let ring = std::sync::Arc::new(Ring::new(fd));
         ring.push(KIND_URB, 1, 0, 0, 0, 0);
         ring.publish();
-        assert_eq!(doorbell_count(fd), 0, "rang while the consumer was not parked");
+        assert_eq!(
+            doorbell_count(fd),
+            0,
+            "rang while the consumer was not parked"
+        );
         // Records are there: wait returns at once, without a doorbell.
         assert_eq!(ring.wait(-1), 1);
         assert_eq!(ring.ack(1), 1);
@@ -218,7 +226,11 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(20));
         ring.push(KIND_URB, 1, 1, 0, 0, 0);
         ring.publish();
-        assert_eq!(waiter.join().unwrap(), 1, "the parked consumer was not woken");
+        assert_eq!(
+            waiter.join().unwrap(),
+            1,
+            "the parked consumer was not woken"
+        );
         // Once woken, more records ring nothing until it parks again.
         ring.push(KIND_URB, 1, 2, 0, 0, 0);
         ring.publish();

@@ -115,13 +115,20 @@ impl Stream {
             return Err(sys::EINVAL);
         }
         let out = spec.endpoint & 0x80 == 0;
-        let stride = (spec.size as usize + PAGE - 1) / PAGE * PAGE;
+        let stride = (spec.size as usize).div_ceil(PAGE) * PAGE;
         let mut bufs: Vec<*mut u8> = Vec::with_capacity(n);
         let mut map_len = 0;
         if mmap {
             for _ in 0..n {
                 let p = unsafe {
-                    sys::mmap(core::ptr::null_mut(), stride, sys::PROT_READ | sys::PROT_WRITE, sys::MAP_SHARED, fd, 0)
+                    sys::mmap(
+                        core::ptr::null_mut(),
+                        stride,
+                        sys::PROT_READ | sys::PROT_WRITE,
+                        sys::MAP_SHARED,
+                        fd,
+                        0,
+                    )
                 };
                 if p == sys::MAP_FAILED {
                     let e = sys::errno();
@@ -182,7 +189,9 @@ impl Stream {
             _heap: heap,
             urbs: vec![0u64; n * SLOT_SIZE / 8].into_boxed_slice(),
             ctl,
-            lock: Mutex::new(Inner { in_kernel: vec![false; n].into_boxed_slice() }),
+            lock: Mutex::new(Inner {
+                in_kernel: vec![false; n].into_boxed_slice(),
+            }),
         })
     }
 
@@ -195,7 +204,10 @@ impl Stream {
     }
 
     pub fn buffer(&self, i: u32) -> *mut u8 {
-        self.bufs.get(i as usize).copied().unwrap_or(core::ptr::null_mut())
+        self.bufs
+            .get(i as usize)
+            .copied()
+            .unwrap_or(core::ptr::null_mut())
     }
 
     pub fn urbs_ptr(&self) -> *mut u8 {
@@ -245,7 +257,11 @@ impl Stream {
             (*urb).usercontext = self as *const Stream as *mut u8;
             let desc = (urb as *mut u8).add(URB_ISO_DESC_OFFSET) as *mut usbdevfs_iso_packet_desc;
             for (k, &l) in self.iso.iter().enumerate() {
-                *desc.add(k) = usbdevfs_iso_packet_desc { length: l, actual_length: 0, status: 0 };
+                *desc.add(k) = usbdevfs_iso_packet_desc {
+                    length: l,
+                    actual_length: 0,
+                    status: 0,
+                };
             }
         }
         urb
@@ -266,7 +282,11 @@ impl Stream {
     /// are queued. `submit(i, len)` hands URB `i` to the kernel. Returns how
     /// many were submitted, or the errno of a failed submit (the stream is
     /// then halted). The caller holds the lock.
-    fn refill_locked(&self, inner: &mut Inner, submit: &mut dyn FnMut(u32, i32) -> Result<(), i32>) -> Result<u32, i32> {
+    fn refill_locked(
+        &self,
+        inner: &mut Inner,
+        submit: &mut dyn FnMut(u32, i32) -> Result<(), i32>,
+    ) -> Result<u32, i32> {
         let mut n = 0;
         let nbufs = self.nbufs;
         while self.state() == STATE_RUNNING && (self.queued() as u32) < self.in_flight {
@@ -302,8 +322,14 @@ impl Stream {
     }
 
     fn halt(&self, errno: i32) -> i32 {
-        let _ = self.ctl[CTL_STATE].compare_exchange(STATE_RUNNING, STATE_HALTED, Ordering::AcqRel, Ordering::Acquire);
-        let _ = self.ctl[CTL_ERRNO].compare_exchange(0, -errno, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.ctl[CTL_STATE].compare_exchange(
+            STATE_RUNNING,
+            STATE_HALTED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        let _ =
+            self.ctl[CTL_ERRNO].compare_exchange(0, -errno, Ordering::AcqRel, Ordering::Acquire);
         errno
     }
 
@@ -331,7 +357,12 @@ impl Stream {
         let queued = self.ctl[CTL_QUEUED].fetch_sub(1, Ordering::AcqRel) - 1;
         if status != 0 && status != -EREMOTEIO && status != -EXDEV {
             // A stall, a disconnection, a discard: feed the kernel no more.
-            let _ = self.ctl[CTL_STATE].compare_exchange(STATE_RUNNING, STATE_HALTED, Ordering::AcqRel, Ordering::Acquire);
+            let _ = self.ctl[CTL_STATE].compare_exchange(
+                STATE_RUNNING,
+                STATE_HALTED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
         ring.push(KIND_STREAM, self.dev_id, self.id, status, actual, i as i32);
         if self.state() == STATE_RUNNING {
@@ -380,10 +411,20 @@ impl Drop for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{REC_ACTUAL, REC_ERRORS, REC_KIND, REC_SLOT, REC_STATUS, RECORD_WORDS, RING_CAPACITY};
+    use crate::ring::{
+        RECORD_WORDS, REC_ACTUAL, REC_ERRORS, REC_KIND, REC_SLOT, REC_STATUS, RING_CAPACITY,
+    };
 
     fn spec(endpoint: u8, in_flight: u32, nbufs: u32) -> Spec {
-        Spec { type_: abi::USBDEVFS_URB_TYPE_BULK, endpoint, flags: 0, size: 1000, in_flight, nbufs, iso: vec![] }
+        Spec {
+            type_: abi::USBDEVFS_URB_TYPE_BULK,
+            endpoint,
+            flags: 0,
+            size: 1000,
+            in_flight,
+            nbufs,
+            iso: vec![],
+        }
     }
 
     fn ring() -> Ring {
@@ -424,11 +465,20 @@ mod tests {
         let s = Stream::new(1, 9, -1, &spec(0x81, 4, 8), false).unwrap();
         assert_eq!(s.ctl[CTL_MAPPED].load(Ordering::Relaxed), 0);
         let mut sent = vec![];
-        assert_eq!(s.refill(&mut |i, l| { sent.push((i, l)); Ok(()) }), Ok(4));
+        assert_eq!(
+            s.refill(&mut |i, l| {
+                sent.push((i, l));
+                Ok(())
+            }),
+            Ok(4)
+        );
         assert_eq!(sent, vec![(0, 1000), (1, 1000), (2, 1000), (3, 1000)]);
         assert_eq!(s.queued(), 4);
         // Already full: a refill submits nothing.
-        assert_eq!(s.refill(&mut |_, _| panic!("submitted past in_flight")), Ok(0));
+        assert_eq!(
+            s.refill(&mut |_, _| panic!("submitted past in_flight")),
+            Ok(0)
+        );
     }
 
     #[test]
@@ -439,24 +489,38 @@ mod tests {
         let mut sent = vec![];
         // JavaScript hands nothing back: the four spares keep the queue full.
         for i in 0..4 {
-            s.completed(&r, i, 0, 1000, &mut |i, _| { sent.push(i); Ok(()) });
+            s.completed(&r, i, 0, 1000, &mut |i, _| {
+                sent.push(i);
+                Ok(())
+            });
             assert_eq!(s.queued(), 4, "queue not kept full");
         }
         assert_eq!(sent, vec![4, 5, 6, 7]);
         // Spares gone: completions drain the queue.
         for i in 4..8 {
-            s.completed(&r, i, 0, 500, &mut |_, _| panic!("no buffer was handed back"));
+            s.completed(&r, i, 0, 500, &mut |_, _| {
+                panic!("no buffer was handed back")
+            });
         }
         assert_eq!(s.queued(), 0);
         let recs = records(&r, 0);
         assert_eq!(recs.len(), 8);
-        assert!(recs.iter().enumerate().all(|(k, x)| x.0 == KIND_STREAM && x.1 == 2 && x.4 == k as i32));
+        assert!(recs
+            .iter()
+            .enumerate()
+            .all(|(k, x)| x.0 == KIND_STREAM && x.1 == 2 && x.4 == k as i32));
         assert_eq!(recs[7].3, 500);
         // JavaScript hands two back; its refill restarts the drained queue.
         give_back(&s, 0, 0);
         give_back(&s, 1, 0);
         let mut sent = vec![];
-        assert_eq!(s.refill(&mut |i, _| { sent.push(i); Ok(()) }), Ok(2));
+        assert_eq!(
+            s.refill(&mut |i, _| {
+                sent.push(i);
+                Ok(())
+            }),
+            Ok(2)
+        );
         assert_eq!(sent, vec![0, 1]);
         assert_eq!(s.queued(), 2);
     }
@@ -470,13 +534,20 @@ mod tests {
         let mut tail = 0u32;
         for round in 0..1000 {
             let i = kernel.pop_front().unwrap();
-            s.completed(&r, i, 0, round, &mut |j, _| { kernel.push_back(j); Ok(()) });
+            s.completed(&r, i, 0, round, &mut |j, _| {
+                kernel.push_back(j);
+                Ok(())
+            });
             let recs = records(&r, tail);
             tail = tail.wrapping_add(recs.len() as u32);
             for rec in recs {
                 give_back(&s, rec.4 as u32, 0); // JavaScript is done with the chunk
             }
-            s.refill(&mut |j, _| { kernel.push_back(j); Ok(()) }).unwrap();
+            s.refill(&mut |j, _| {
+                kernel.push_back(j);
+                Ok(())
+            })
+            .unwrap();
             assert_eq!(s.queued(), 3);
             assert_eq!(kernel.len(), 3);
         }
@@ -487,15 +558,27 @@ mod tests {
     fn out_stream_sends_only_what_javascript_queued_with_its_length() {
         let r = ring();
         let s = Stream::new(4, 9, -1, &spec(0x01, 2, 4), false).unwrap();
-        assert_eq!(s.refill(&mut |_, _| panic!("OUT submitted before data")), Ok(0));
+        assert_eq!(
+            s.refill(&mut |_, _| panic!("OUT submitted before data")),
+            Ok(0)
+        );
         give_back(&s, 2, 17);
         give_back(&s, 0, 5000); // clamped to the buffer size
         give_back(&s, 3, 0);
         let mut sent = vec![];
-        assert_eq!(s.refill(&mut |i, l| { sent.push((i, l)); Ok(()) }), Ok(2));
+        assert_eq!(
+            s.refill(&mut |i, l| {
+                sent.push((i, l));
+                Ok(())
+            }),
+            Ok(2)
+        );
         assert_eq!(sent, vec![(2, 17), (0, 1000)]);
         // The third waits for room, and goes on the next reap round.
-        s.completed(&r, 2, 0, 17, &mut |i, l| { sent.push((i, l)); Ok(()) });
+        s.completed(&r, 2, 0, 17, &mut |i, l| {
+            sent.push((i, l));
+            Ok(())
+        });
         assert_eq!(sent[2], (3, 0));
         assert_eq!(records(&r, 0), vec![(KIND_STREAM, 4, 0, 17, 2)]);
     }
@@ -505,7 +588,9 @@ mod tests {
         let r = ring();
         let s = Stream::new(5, 9, -1, &spec(0x81, 3, 6), false).unwrap();
         s.refill(&mut |_, _| Ok(())).unwrap();
-        s.completed(&r, 0, -32, 0, &mut |_, _| panic!("resubmitted after a stall"));
+        s.completed(&r, 0, -32, 0, &mut |_, _| {
+            panic!("resubmitted after a stall")
+        });
         assert_eq!(s.state(), STATE_HALTED);
         assert_eq!(s.can_free(), Err(EBUSY));
         let mut discarded = vec![];
@@ -516,7 +601,10 @@ mod tests {
         s.completed(&r, 2, -2, 0, &mut |_, _| panic!());
         assert_eq!(s.can_free(), Ok(()));
         let kinds: Vec<i32> = records(&r, 0).iter().map(|x| x.0).collect();
-        assert_eq!(kinds, vec![KIND_STREAM, KIND_STREAM, KIND_STREAM, KIND_STREAM_END]);
+        assert_eq!(
+            kinds,
+            vec![KIND_STREAM, KIND_STREAM, KIND_STREAM, KIND_STREAM_END]
+        );
         // A URB reaped twice (it cannot be, but) is not counted twice.
         s.completed(&r, 2, 0, 0, &mut |_, _| panic!());
         assert_eq!(s.queued(), 0);
@@ -545,7 +633,13 @@ mod tests {
         give_back(&s, 1, 10);
         give_back(&s, 1, 10);
         let mut sent = vec![];
-        assert_eq!(s.refill(&mut |i, _| { sent.push(i); Ok(()) }), Err(sys::EINVAL));
+        assert_eq!(
+            s.refill(&mut |i, _| {
+                sent.push(i);
+                Ok(())
+            }),
+            Err(sys::EINVAL)
+        );
         assert_eq!(sent, vec![1]);
         assert_eq!(s.state(), STATE_HALTED);
     }
@@ -559,13 +653,32 @@ mod tests {
         let s = Stream::new(8, 9, -1, &sp, false).unwrap();
         let urb = s.prepare(1, 10);
         assert_eq!(s.index_of(urb), Some(1));
-        assert_eq!(s.index_of(unsafe { (urb as *mut u8).add(8) } as *mut _), None);
+        assert_eq!(
+            s.index_of(unsafe { (urb as *mut u8).add(8) } as *mut _),
+            None
+        );
         unsafe {
             assert_eq!((*urb).number_of_packets, 3);
             assert_eq!((*urb).usercontext as *const Stream, &s as *const Stream);
             let d = (urb as *mut u8).add(URB_ISO_DESC_OFFSET) as *const usbdevfs_iso_packet_desc;
-            assert_eq!(((*d).length, (*d.add(1)).length, (*d.add(2)).length), (3, 0, 7));
+            assert_eq!(
+                ((*d).length, (*d.add(1)).length, (*d.add(2)).length),
+                (3, 0, 7)
+            );
         }
-        assert_eq!(Stream::new(8, 9, -1, &Spec { in_flight: 3, ..spec(0x81, 3, 2) }, false).err(), Some(sys::EINVAL));
+        assert_eq!(
+            Stream::new(
+                8,
+                9,
+                -1,
+                &Spec {
+                    in_flight: 3,
+                    ..spec(0x81, 3, 2)
+                },
+                false
+            )
+            .err(),
+            Some(sys::EINVAL)
+        );
     }
 }

@@ -46,7 +46,14 @@ extern "C" {
     pub fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t;
     pub fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t;
     pub fn eventfd(initval: u32, flags: c_int) -> c_int;
-    pub fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void;
+    pub fn mmap(
+        addr: *mut c_void,
+        len: size_t,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        off: off_t,
+    ) -> *mut c_void;
     pub fn munmap(addr: *mut c_void, len: size_t) -> c_int;
     pub fn clock_gettime(clk: c_int, ts: *mut timespec) -> c_int;
     pub fn __errno_location() -> *mut c_int;
@@ -103,7 +110,10 @@ pub fn errno() -> c_int {
 
 /// Milliseconds on CLOCK_MONOTONIC, as f64 (JS reads it without BigInt).
 pub fn now_ms() -> f64 {
-    let mut ts = timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1.0e6
 }

@@ -29,6 +29,7 @@
 
 import { statSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
+import { hex } from "../validate.ts";
 import {
   InterpolationError,
   type Resolved,
@@ -89,7 +90,6 @@ function isRaw(v: unknown): v is Raw {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
-const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
 const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
 const SAVE_SIZES: Record<string, number> = {
   u8: 1,
@@ -563,7 +563,7 @@ export function checkValues(
       problem(
         [...bp, "endpoint"],
         `${
-          hex2(ep)
+          hex(ep)
         } is an OUT endpoint (bit 7 clear), but this step reads from it (in); IN endpoints are 0x81-0x8f`,
       );
     }
@@ -571,7 +571,7 @@ export function checkValues(
       problem(
         [...bp, "endpoint"],
         `${
-          hex2(ep)
+          hex(ep)
         } is an IN endpoint (bit 7 set), but this step writes to it (out); OUT endpoints are 0x01-0x0f`,
       );
     }
@@ -633,16 +633,14 @@ export function checkValues(
     if (dir === "in" && body.data !== undefined) {
       problem(
         [...bp, "data"],
-        `data is written on OUT streams only, and ${
-          hex2(ep)
-        } is an IN endpoint`,
+        `data is written on OUT streams only, and ${hex(ep)} is an IN endpoint`,
       );
     }
     if (dir === "out" && body.expect?.pattern !== undefined) {
       problem(
         [...bp, "expect", "pattern"],
         `a pattern is checked on IN streams only, and ${
-          hex2(ep)
+          hex(ep)
         } is an OUT endpoint (data chooses what it writes)`,
       );
     }

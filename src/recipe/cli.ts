@@ -24,6 +24,8 @@ import {
   type ExitSignal,
   signalExitCode,
 } from "../exit_codes.ts";
+import type { Capture } from "../capture/capture.ts";
+import { captureAll, stopCaptureAll } from "../capture/process.ts";
 import { VAR_NAME } from "./interpolate.ts";
 import { loadRecipe, RecipeError } from "./load.ts";
 import { writeJsonReport } from "./report_json.ts";
@@ -43,7 +45,7 @@ export const EXIT_INSTALL = EXIT_BROKEN;
 
 /** The help text of `usb run`. */
 export const RUN_HELP =
-  `usage: usb run <recipe> [--var name=value]... [--dry-run] [--report json=PATH] [--report junit=PATH]
+  `usage: usb run <recipe> [--var name=value]... [--dry-run] [--report json=PATH] [--report junit=PATH] [--capture FILE]
 
 Runs a transfer recipe (YAML, JSON, or a TypeScript module) against a device.
 
@@ -51,6 +53,11 @@ Runs a transfer recipe (YAML, JSON, or a TypeScript module) against a device.
   --dry-run            check the recipe and print its plan, without opening the device
   --report json=PATH   also write a JSON report to PATH
   --report junit=PATH  also write a JUnit XML report to PATH
+  --capture FILE       record every transfer of the run for Wireshark: FILE is
+                       pcapng, or pcap when it ends in .pcap; each step of the
+                       JSON report gives its packet range, and a failed step
+                       shows its last packets decoded (needs neither root nor
+                       usbmon)
   -h, --help           show this help
 
 exit status: 0 every step passed, 1 a step failed,
@@ -125,6 +132,7 @@ export async function runCommand(
         var: { type: "string", multiple: true },
         "dry-run": { type: "boolean" },
         report: { type: "string", multiple: true },
+        capture: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -222,6 +230,20 @@ export async function runCommand(
     }
   }
   handleExitSignals(false);
+  let capture: Capture | undefined;
+  if (values.capture !== undefined) {
+    try {
+      capture = captureAll(values.capture);
+    } catch (e) {
+      for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
+      handleExitSignals(true);
+      return usageError(
+        err,
+        `--capture: ${e instanceof Error ? e.message : String(e)}`,
+        RUN_HELP,
+      );
+    }
+  }
   let result: RunResult;
   try {
     const reporter = new TerminalReporter({
@@ -236,9 +258,14 @@ export async function runCommand(
       baseDir: loaded.baseDir,
       file,
       ...(io.openDevice ? { openDevice: io.openDevice } : {}),
+      ...(capture ? { capture } : {}),
     });
   } finally {
     handleExitSignals(true);
+    if (capture !== undefined) {
+      stopCaptureAll();
+      err(`capture: ${capture.packets} packets in ${capture.path}\n`);
+    }
   }
 
   let status = result.outcome === "passed"

@@ -21,6 +21,7 @@
 import { existsSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { hex } from "../validate.ts";
 import {
   type Alias,
   Composer,
@@ -1281,7 +1282,6 @@ function literalInt(v: unknown): number | undefined {
   }
 }
 
-const hex2 = (n: number) => `0x${n.toString(16).padStart(2, "0")}`;
 const TRANSFER_KINDS = ["bulk", "interrupt", "iso"];
 const ENDPOINT_KINDS = ["bulk", "interrupt", "iso", "stream", "clearHalt"];
 const DATA_ONLY = ["bytes", "data", "offset", "mask", "text", "pattern"];
@@ -1582,7 +1582,7 @@ function checkRecipe(
         problem(
           [...bp, "endpoint"],
           `${
-            hex2(ep)
+            hex(ep)
           } is an OUT endpoint (bit 7 clear), but this step reads from it (in); IN endpoints are 0x81-0x8f`,
         );
       }
@@ -1590,7 +1590,7 @@ function checkRecipe(
         problem(
           [...bp, "endpoint"],
           `${
-            hex2(ep)
+            hex(ep)
           } is an IN endpoint (bit 7 set), but this step writes to it (out); OUT endpoints are 0x01-0x0f`,
         );
       }
@@ -1601,9 +1601,7 @@ function checkRecipe(
     ) {
       problem(
         [...bp, "data"],
-        `data is written on OUT streams only, and ${
-          hex2(ep)
-        } is an IN endpoint`,
+        `data is written on OUT streams only, and ${hex(ep)} is an IN endpoint`,
       );
     }
     if (
@@ -1613,7 +1611,7 @@ function checkRecipe(
       problem(
         [...bp, "expect", "pattern"],
         `a pattern is checked on IN streams only, and ${
-          hex2(ep)
+          hex(ep)
         } is an OUT endpoint (data chooses what it writes)`,
       );
     }

@@ -69,6 +69,8 @@ function step(r: StepResult, max: number): Record<string, unknown> {
   if (r.waits) {
     out.waits = r.waits.map((w) => ({ ...w, durationMs: ms(w.durationMs) }));
   }
+  if (r.packets) out.packets = r.packets;
+  if (r.lastPackets) out.lastPackets = r.lastPackets;
   if (r.children) out.children = r.children.map((c) => step(c, max));
   return out;
 }

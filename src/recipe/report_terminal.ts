@@ -297,6 +297,14 @@ export class TerminalReporter implements RunObserver {
       for (const line of formatFailure(r).split("\n")) {
         this.#line(pad + this.#paintDiff(line));
       }
+      if (r.lastPackets?.length) {
+        this.#line(
+          pad + c.dim(
+            `last packets in the capture (${r.packets?.first}-${r.packets?.last} are this step's):`,
+          ),
+        );
+        for (const p of r.lastPackets) this.#line(`${pad}  ${p}`);
+      }
     }
   }
 

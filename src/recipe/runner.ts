@@ -11,6 +11,8 @@
  * @module
  */
 
+import type { Capture } from "../capture/capture.ts";
+import { describePacket, readCapture } from "../capture/read.ts";
 import { UsbError } from "../errors.ts";
 import {
   capture,
@@ -367,6 +369,14 @@ export interface StepResult {
   device?: string;
   /** What the step waited for, and how long. */
   waits?: StepWait[];
+  /**
+   * With a capture (`usb run --capture FILE`): the packets the step
+   * produced, numbered from 1 as Wireshark numbers frames (`count` 0, and
+   * `first` and `last` 0, when it produced none).
+   */
+  packets?: { first: number; last: number; count: number };
+  /** With a capture, for a failed step: its last packets, decoded (src/capture/read.ts). */
+  lastPackets?: string[];
 }
 
 /** A wait of a step: for a device to appear (openable) or to disappear. */
@@ -531,6 +541,11 @@ export interface RunOptions {
   hotplug?: RecipeHotplug;
   /** What unplug and plug steps drive (default: the virtual bench, in its guest). */
   bench?: RecipeBench;
+  /**
+   * The capture the run's devices record into (`usb run --capture`): each
+   * step's result gets its packet range, a failed one its last packets.
+   */
+  capture?: Capture;
 }
 
 /** The step timeout when neither the step nor the recipe sets one. */
@@ -903,6 +918,7 @@ interface Context {
   openDevice: DeviceOpener;
   hotplug: () => Promise<RecipeHotplug>;
   bench: () => Promise<RecipeBench>;
+  capture: Capture | undefined;
 }
 
 /** The context of a step that acts on an open device. */
@@ -1506,6 +1522,9 @@ async function runSteps(
         ctx,
         iteration,
       );
+      if (ctx.capture !== undefined) {
+        r.packets = { first: 0, last: 0, count: 0 };
+      }
       results.push(r);
       ctx.observer.stepFinished?.(r, { depth, quiet });
       continue;
@@ -1758,6 +1777,7 @@ async function runStep(
     quiet,
   });
   const started = performance.now();
+  const packetsBefore = ctx.capture?.packets ?? 0;
   const body = t.body as {
     timeout?: Maybe<number>;
     onFail?: "stop" | "continue";
@@ -1942,8 +1962,44 @@ async function runStep(
     }
   }
   if (ctx.signal?.aborted) ctx.stopped = true;
+  if (ctx.capture !== undefined) {
+    stepPackets(result, ctx.capture, packetsBefore, t.kind !== "repeat");
+  }
   ctx.observer.stepFinished?.(result, { depth, quiet });
   return result;
+}
+
+/** How many of a failed step's last packets the terminal report decodes. */
+const LAST_PACKETS = 6;
+
+/**
+ * A step's packet range in the capture, and for a failed step (not a
+ * repeat: its failing inner step has them) its last packets decoded.
+ */
+function stepPackets(
+  result: StepResult,
+  capture: Capture,
+  before: number,
+  decode: boolean,
+): void {
+  const after = capture.packets;
+  const count = after - before;
+  result.packets = count > 0
+    ? { first: before + 1, last: after, count }
+    : { first: 0, last: 0, count: 0 };
+  if (result.status !== "failed" || !decode || count === 0) return;
+  try {
+    capture.flush();
+    const all = readCapture(Deno.readFileSync(capture.path));
+    result.lastPackets = all.slice(
+      Math.max(before, after - LAST_PACKETS),
+      after,
+    ).map((p) => describePacket(p));
+  } catch (e) {
+    result.lastPackets = [
+      `(cannot read ${capture.path}: ${e instanceof Error ? e.message : e})`,
+    ];
+  }
 }
 
 function count(results: readonly StepResult[]): RunResult["summary"] {
@@ -2123,6 +2179,7 @@ export async function runRecipe(
     bench: once(() =>
       options.bench ? Promise.resolve(options.bench) : guestBench()
     ),
+    capture: options.capture,
   };
   const skipAll = (reason: string) =>
     recipe.steps.map((s, i) =>

@@ -300,6 +300,8 @@ export class UsbipConnection implements TransportEvents {
   readonly closed: Promise<ConnectionEnd>;
 
   /**
+   * Serves a device on one connection.
+   *
    * @param device the device to serve
    * @param options end action and fault reporting (the stream options go
    *   to the transport)

@@ -49,7 +49,8 @@ import {
  * assert.ok(DEFAULT_MAX_BUFFERED > 16 << 20);
  * ```
  */
-export const DEFAULT_MAX_BUFFERED = HEADER_SIZE + DEFAULT_MAX_TRANSFER_LENGTH +
+export const DEFAULT_MAX_BUFFERED: number = HEADER_SIZE +
+  DEFAULT_MAX_TRANSFER_LENGTH +
   MAX_ISO_PACKETS * ISO_DESCRIPTOR_SIZE + (1 << 20);
 
 /**
@@ -71,6 +72,8 @@ export class StreamDecoder {
   readonly #max: number;
 
   /**
+   * Makes a decoder.
+   *
    * @param options `maxBuffered`: most bytes ever held (default
    *   {@linkcode DEFAULT_MAX_BUFFERED}); more is a protocol error.
    */

@@ -102,6 +102,8 @@ export const ECONNRESET = 104;
  */
 export class UsbipProtocolError extends Error {
   /**
+   * Makes the error.
+   *
    * @param message what is wrong, naming the field
    * @param options the underlying error, if any
    */

@@ -134,6 +134,8 @@ export class UrbTransport {
   readonly closed: Promise<ConnectionEnd>;
 
   /**
+   * Starts the transport on a connection.
+   *
    * @param conn the stream, in its URB phase
    * @param events where URBs, unlinks and the end go
    * @param options devid check, limits, initial bytes, backpressure

@@ -16,8 +16,6 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { StreamDecoder } from "./decoder.ts";
 import {
   type CmdSubmit,
@@ -129,8 +127,17 @@ export function wireError(e: unknown): WireError {
   return { name: "Error", message: String(e) };
 }
 
+/**
+ * This worker's global scope. Typed here rather than with a
+ * `/// <reference lib="deno.worker" />`, which JSR does not publish.
+ */
+const scope = self as unknown as {
+  postMessage(message: unknown, options: { transfer: Transferable[] }): void;
+  onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
+};
+
 function post(m: FromWorker, transfer: Transferable[] = []): void {
-  self.postMessage(m, { transfer });
+  scope.postMessage(m, { transfer });
 }
 
 const transports = new Map<number, UrbTransport>();
@@ -306,7 +313,7 @@ async function stop(): Promise<void> {
   post({ t: "stopped" });
 }
 
-self.onmessage = (e: MessageEvent<ToWorker>) => {
+scope.onmessage = (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   switch (m.t) {
     case "connect":

@@ -64,6 +64,8 @@ kernel/drivers/usb/gadget/udc/dummy_hcd.ko: kernel/drivers/usb/gadget/udc/udc-co
 kernel/fs/configfs/configfs.ko:
 kernel/drivers/usb/gadget/libcomposite.ko: kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/core/usbcore.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
 kernel/drivers/usb/gadget/function/usb_f_ss_lb.ko: kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/usb_f_acm.ko: kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/function/u_serial.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/u_serial.ko: kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko
 kernel/drivers/usb/host/xhci-hcd.ko: kernel/drivers/usb/core/usbcore.ko kernel/drivers/usb/common/usb-common.ko
 kernel/drivers/usb/host/xhci-pci.ko: kernel/drivers/usb/host/xhci-hcd.ko kernel/drivers/usb/core/usbcore.ko kernel/drivers/usb/common/usb-common.ko
 kernel/drivers/usb/misc/usbtest.ko: kernel/drivers/usb/core/usbcore.ko kernel/drivers/usb/common/usb-common.ko
@@ -144,8 +146,8 @@ Deno.test("loadOrder skips built-ins and names missing modules", () => {
   const order = names(loadOrder(db, ["usb_f_ss_lb"], builtin));
   assert.ok(!order.includes("configfs"));
   assert.throws(
-    () => loadOrder(db, ["usb_f_acm"]),
-    /usb_f_acm not found/,
+    () => loadOrder(db, ["usb_f_midi"]),
+    /usb_f_midi not found/,
   );
   const broken = parseModulesDep("a.ko: b.ko\n");
   assert.throws(() => loadOrder(broken, ["a"]), /b not found.*needed by a/);
@@ -171,7 +173,7 @@ Deno.test("benchModules: dummy_hcd params, xhci after gadgets, extras last", () 
   assert.equal(order.at(-1), "usbtest");
   assert.equal(
     loads.find((l) => l.name === "dummy_hcd")?.params,
-    "is_super_speed=1 num=2",
+    "is_super_speed=1 num=3",
   );
   assert.equal(loads[0]?.guestPath, "/lib/modules/usb_common.ko");
   // No gadgets, no dummy_hcd; no QEMU devices, no xhci.
@@ -391,6 +393,7 @@ Deno.test("resolveBench fills in names, UDCs, IDs and serials", () => {
         "SourceSink.0",
       ],
       ["loopback0", "dummy_udc.1", "0525:a4ab", "usbkit-lb-0001", "Loopback.0"],
+      ["acm0", "dummy_udc.2", "1d6b:0104", "usbkit-acm-0001", "acm.0"],
     ],
   );
   assert.deepEqual(

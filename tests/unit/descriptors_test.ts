@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   type ConfigurationDescriptor,
   formatBcd,
+  formatReleaseNumber,
   intervalMicroseconds,
   maxPowerMilliamps,
   parseConfiguration,
@@ -323,15 +324,19 @@ Deno.test("formatBcd, intervalMicroseconds, maxPowerMilliamps", () => {
   assert.equal(intervalMicroseconds(ep("interrupt", 10), "full"), 10_000);
   assert.equal(intervalMicroseconds(ep("interrupt", 4), "high"), 1_000);
   assert.equal(intervalMicroseconds(ep("isochronous", 1), "full"), 1_000);
+  // Out-of-range values read as the kernel's replacements (config.c).
   assert.equal(
     intervalMicroseconds(ep("isochronous", 0), "high"),
-    125,
-    "0 is clamped",
+    8_000,
+    "0: the kernel uses 7",
   );
-  assert.equal(
-    intervalMicroseconds(ep("isochronous", 255), "high"),
-    2 ** 15 * 125,
-  );
+  assert.equal(intervalMicroseconds(ep("isochronous", 255), "high"), 8_000);
+  assert.equal(intervalMicroseconds(ep("isochronous", 0), "full"), 8_000);
+  assert.equal(intervalMicroseconds(ep("interrupt", 0), "high"), 8_000);
+  assert.equal(intervalMicroseconds(ep("interrupt", 255), "high"), 128_000);
+  assert.equal(intervalMicroseconds(ep("interrupt", 0), "full"), 10_000);
+  assert.equal(formatReleaseNumber(0x0601), "6.01");
+  assert.equal(formatReleaseNumber(0x0110), "1.10");
   assert.equal(intervalMicroseconds(ep("bulk", 1), "full"), 0);
   assert.equal(intervalMicroseconds(ep("control", 3), "high"), 375);
   assert.equal(maxPowerMilliamps({ maxPower: 250 }, "high"), 500);
@@ -481,7 +486,14 @@ Deno.test("strict structure rules, and what lenient mode does instead", () => {
     () => parseConfiguration(short),
     /interface descriptor bLength is 5/,
   );
-  assert.equal(parseConfiguration(short, LENIENT).extra.length, 2);
+  // config.c skips it and everything up to the next interface descriptor.
+  const shortLenient = parseConfiguration(short, LENIENT);
+  assert.equal(shortLenient.extra.length, 0);
+  assert.deepEqual(shortLenient.skipped.map((d) => d.offset), [9, 14]);
+  assert.match(
+    shortLenient.warnings[0]!.message,
+    /interface descriptor of length 5 .*skipping/,
+  );
 
   // Duplicate endpoint, endpoint 0, duplicate alternate setting, reserved mult.
   const dup = concat(header(32), intf(0, 0, 2), bulk(0x81), bulk(0x81));

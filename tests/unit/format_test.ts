@@ -103,10 +103,17 @@ Deno.test("tree: IAD, class-specific descriptors as hex, drivers per interface",
     "the IAD comes before the interfaces it groups",
   );
   assert.match(tree, /bFunctionClass +0x02 +Communications/);
+  // CDC functional descriptors are decoded by the class registry.
+  assert.match(tree, /CDC Header:\n( +b\w+ +\d+\n){3} +bcdCDC +1\.10/);
   assert.match(
     tree,
-    /Class-specific interface descriptor \(type 0x24, 5 bytes\):\n +05 24 00 10 01/,
+    /CDC ACM:\n[^]*?bmCapabilities +0x02 +line coding and serial state/,
   );
+  assert.match(
+    tree,
+    /CDC Union:\n[^]*?bMasterInterface +0\n +bSlaveInterface +1/,
+  );
+  assert.doesNotMatch(tree, /Class-specific interface descriptor/);
   assert.match(tree, /Interface Descriptor: \(current, driver usb-storage\)/);
   assert.match(tree, /bInterval +9 +32 ms/);
   assert.match(tree, /bInterval +1 +125 us/);
@@ -121,8 +128,9 @@ Deno.test("tree: HID descriptors, low speed intervals, self-powered hub", () => 
   const kb = formatDeviceTree(at("1-1.4"));
   assert.match(
     kb,
-    /HID descriptor \(type 0x21, 9 bytes\):\n +09 21 10 01 00 01 22 41 00/,
+    /HID Device Descriptor:\n( +b\w+ +\d+\n){2} +bcdHID +1\.10\n +bCountryCode +0 +Not supported\n +bNumDescriptors +1\n +bDescriptorType +34 +Report\n +wDescriptorLength +65/,
   );
+  assert.match(kb, /bcdDevice +64\.10 +0x6410/, "bcdDevice reads as USB BCD");
   assert.match(kb, /bInterval +10 +10 ms/);
   assert.match(kb, /bmAttributes +0xa0 +bus powered, remote wakeup/);
   assert.match(kb, /iSerialNumber +0\n/);
