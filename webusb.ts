@@ -74,8 +74,19 @@ export type {
   WebUsbDevice,
   WebUsbDeviceFilter,
   WebUsbDeviceRequestOptions,
+  WebUsbDirection,
   WebUsbEndpoint,
+  WebUsbEndpointType,
   WebUsbInterface,
+  WebUsbInTransferResult,
+  WebUsbIsochronousInTransferPacket,
+  WebUsbIsochronousInTransferResult,
+  WebUsbIsochronousOutTransferPacket,
+  WebUsbIsochronousOutTransferResult,
+  WebUsbOutTransferResult,
+  WebUsbRecipient,
+  WebUsbRequestType,
+  WebUsbTransferStatus,
 } from "./src/webusb/types.ts";
 export type { TransferStatus } from "./src/urb.ts";
 export type { DeviceSelector } from "./src/selector.ts";

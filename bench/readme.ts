@@ -6,7 +6,7 @@
  * overlapping ranges, where the time goes), and, when the run included the
  * USB/IP track, the track's paragraph right after the block. Everything in
  * them is computed from the results, so nothing can go stale by hand. Pure
- * functions: tests/unit/bench_readme_test.ts checks them.
+ * functions: tests/unit/benchmark_readme_test.ts checks them.
  *
  * @module
  */

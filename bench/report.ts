@@ -2,7 +2,7 @@
  * The pure half of the benchmark (`deno task bench`): the contenders and
  * workloads, medians over rounds, ratios to the raw-C mmap ceiling, the
  * targets, the text table, the JSON results and the SVG chart. No I/O here,
- * so all of it is unit-tested on the host (tests/unit/bench_report_test.ts).
+ * so all of it is unit-tested on the host (tests/unit/benchmark_report_test.ts).
  *
  * @module
  */

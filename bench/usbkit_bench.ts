@@ -830,7 +830,7 @@ async function isoIn(
   ep: Endpoint,
   count: number,
 ): Promise<Measured> {
-  const size = ep.maxPacketSize;
+  const size = ep.packetSize;
   const lengths = new Array<number>(a.packets).fill(size);
   type Buf = ReturnType<Device["allocBuffer"]>;
   let bufs: Buf[] = [];
@@ -948,7 +948,7 @@ export async function runBench(a: BenchArgs): Promise<ResultLine> {
     const iface = await dev.claimInterface(a.iface, {
       detachKernelDriver: true,
     });
-    if (a.alt >= 0) await iface.selectAlternate(a.alt);
+    if (a.alt >= 0) await iface.selectAlternateInterface(a.alt);
     const device = dev;
     const mark = async (phase: 0 | 1) => {
       if (a.markRequest < 0) return;

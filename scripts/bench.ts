@@ -99,12 +99,12 @@ import {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { benchmarkBench } from "./bench.ts";
- * assert.ok(benchmarkBench(600).gadgets.length === 2);
- * assert.deepEqual(benchmarkBench(600).modules, ["vhci-hcd"]);
+ * import { benchmarkDevices } from "./bench.ts";
+ * assert.ok(benchmarkDevices(600).gadgets.length === 2);
+ * assert.deepEqual(benchmarkDevices(600).modules, ["vhci-hcd"]);
  * ```
  */
-export function benchmarkBench(timeoutSec: number): Bench {
+export function benchmarkDevices(timeoutSec: number): Bench {
   return {
     speed: "super",
     gadgets: [
@@ -559,7 +559,7 @@ export async function main(args: readonly string[]): Promise<number> {
     );
     const deno = Deno.execPath();
     const r = await runInGuest(
-      benchmarkBench(timeoutSec),
+      benchmarkDevices(timeoutSec),
       [
         deno,
         "run",

@@ -32,9 +32,9 @@ import {
   signalExitCode,
 } from "../src/exit_codes.ts";
 import {
+  type DeviceInfo,
   listDevices,
   type ListOptions,
-  type UsbDeviceInfo,
 } from "../src/enumeration.ts";
 import { selectDevice } from "../src/selector.ts";
 import type { DeviceDetails } from "../src/descriptors/details.ts";
@@ -582,7 +582,7 @@ const WATCH_HEADER =
   "PRODUCT";
 
 /** One `usb watch` line: fixed columns, since lines are printed as they come. */
-function formatWatchLine(type: string, d: UsbDeviceInfo): string {
+function formatWatchLine(type: string, d: DeviceInfo): string {
   const hex4 = (n: number) => n.toString(16).padStart(4, "0");
   const p3 = (n: number) => String(n).padStart(3, "0");
   const name = [d.manufacturerName, d.productName].filter((x) =>
@@ -619,7 +619,7 @@ function listOptions(
  * hub, status, HID reports), or says why it could not be opened.
  */
 async function readDetails(
-  info: UsbDeviceInfo,
+  info: DeviceInfo,
 ): Promise<DeviceDetails | { error: UsbError }> {
   try {
     const { open } = await import("../src/device.ts");

@@ -17,7 +17,7 @@ import type {
   DeviceDescriptor,
   Speed,
 } from "./descriptors.ts";
-import { listDevices, type UsbDeviceInfo } from "./enumeration.ts";
+import { type DeviceInfo, listDevices } from "./enumeration.ts";
 import { type OpenResource, trackOpen, untrackOpen } from "./cleanup.ts";
 import { clearDetach, recordDetach } from "./driver_journal.ts";
 import { Errno, UsbError } from "./errors.ts";
@@ -125,7 +125,7 @@ function checkOpenOptions(
 }
 
 /** A listed device passed to open(): what opening it reads from it. */
-function checkInfo(method: string, value: unknown): UsbDeviceInfo {
+function checkInfo(method: string, value: unknown): DeviceInfo {
   const o = checkOptions(`${method}: device`, value, [
     "devnode",
     "vendorId",
@@ -136,7 +136,7 @@ function checkInfo(method: string, value: unknown): UsbDeviceInfo {
   checkInteger(`${method}: device.vendorId`, o.vendorId, 0, 0xffff);
   checkInteger(`${method}: device.productId`, o.productId, 0, 0xffff);
   checkString(`${method}: device.portPath`, o.portPath);
-  return value as UsbDeviceInfo;
+  return value as DeviceInfo;
 }
 
 const REQUEST_TYPES = { standard: 0, class: 1, vendor: 2 } as const;
@@ -393,7 +393,7 @@ function usbfsHolders(devnode: string): string[] {
  */
 export class Device {
   /** What enumeration found for this device. */
-  readonly info: UsbDeviceInfo;
+  readonly info: DeviceInfo;
   /** The usbfs capability bits (USBDEVFS_CAP_*). */
   readonly capabilities: number;
   /** The speed usbfs reports. */
@@ -417,7 +417,7 @@ export class Device {
   };
 
   private constructor(
-    info: UsbDeviceInfo,
+    info: DeviceInfo,
     engine: UrbEngine,
     speed: number,
     options: { maxBufferBytes: number | undefined },
@@ -442,7 +442,7 @@ export class Device {
   }
 
   /** Opens a listed device. Prefer {@linkcode open}. */
-  static openInfo(info: UsbDeviceInfo, options: OpenOptions = {}): Device {
+  static openInfo(info: DeviceInfo, options: OpenOptions = {}): Device {
     checkInfo("openInfo", info);
     const opened = checkOpenOptions("openInfo", options);
     const ids = {
@@ -542,7 +542,29 @@ export class Device {
     return this.#reopened;
   }
 
-  /** True once closed. */
+  /**
+   * True until closed (WebUSB's `USBDevice.opened`).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { open } from "../mod.ts";
+   * const dev = await open("0525:a4ab"); // the bench's Loopback gadget
+   * assert.ok(dev.opened && !dev.closed);
+   * await dev.close();
+   * assert.ok(!dev.opened && dev.closed);
+   * ```
+   */
+  get opened(): boolean {
+    return !this.#closed;
+  }
+
+  /**
+   * True once closed.
+   *
+   * @deprecated Use `!device.opened` (WebUSB's name); this alias goes in
+   * the next release.
+   */
   get closed(): boolean {
     return this.#closed;
   }
@@ -639,6 +661,49 @@ export class Device {
       `selecting configuration ${n}`,
     );
     this.#configurationValue = n;
+  }
+
+  /**
+   * Selects alternate setting `alternateSetting` of claimed interface
+   * `interfaceNumber` (SET_INTERFACE), as WebUSB's
+   * `USBDevice.selectAlternateInterface`; the same as
+   * {@linkcode Interface.selectAlternateInterface} on the claimed interface.
+   *
+   * @example
+   * ```ts
+   * import { open } from "../mod.ts";
+   * await using dev = await open("0525:a4ab"); // the bench's Loopback gadget
+   * await dev.claimInterface(0);
+   * // The bench gadgets have one alternate setting; an iso device has more.
+   * await dev.selectAlternateInterface(0, 0);
+   * ```
+   */
+  async selectAlternateInterface(
+    interfaceNumber: number,
+    alternateSetting: number,
+  ): Promise<void> {
+    checkInteger(
+      "selectAlternateInterface: interface number",
+      interfaceNumber,
+      0,
+      0xff,
+    );
+    checkInteger(
+      "selectAlternateInterface: alternate setting",
+      alternateSetting,
+      0,
+      0xff,
+    );
+    this.#live("selectAlternateInterface");
+    const iface = this.#claimed.get(interfaceNumber);
+    if (iface === undefined) {
+      throw new UsbError(
+        "invalid-argument",
+        `selectAlternateInterface: interface ${interfaceNumber} is not claimed`,
+        { hint: `claim it first with claimInterface(${interfaceNumber})` },
+      );
+    }
+    await iface.selectAlternateInterface(alternateSetting);
   }
 
   /**
@@ -1290,11 +1355,11 @@ export class Device {
  * ```
  */
 export async function open(
-  selector: DeviceSelector | string | UsbDeviceInfo,
+  selector: DeviceSelector | string | DeviceInfo,
   options: OpenOptions = {},
 ): Promise<Device> {
   checkOpenOptions("open", options);
-  let info: UsbDeviceInfo;
+  let info: DeviceInfo;
   if (isListedDevice(selector)) {
     info = checkInfo("open", selector);
   } else {

@@ -97,8 +97,13 @@ export class Endpoint {
   readonly direction: "in" | "out";
   /** The transfer type. */
   readonly type: EndpointType;
-  /** wMaxPacketSize without the high-bandwidth bits. */
-  readonly maxPacketSize: number;
+  /** The endpoint number, without the direction bit (0x81 is 1). */
+  readonly endpointNumber: number;
+  /**
+   * wMaxPacketSize without the high-bandwidth bits (WebUSB's
+   * `USBEndpoint.packetSize`, and {@linkcode EndpointDescriptor.packetSize}).
+   */
+  readonly packetSize: number;
   /** The parsed endpoint descriptor. */
   readonly descriptor: EndpointDescriptor;
   readonly #engine: UrbEngine;
@@ -125,7 +130,8 @@ export class Endpoint {
     this.address = descriptor.address;
     this.direction = descriptor.direction;
     this.type = descriptor.type;
-    this.maxPacketSize = descriptor.packetSize;
+    this.endpointNumber = descriptor.address & 0x0f;
+    this.packetSize = descriptor.packetSize;
     this.#what = `${this.type} ${this.direction.toUpperCase()} on endpoint ${
       hex(this.address)
     }`;
@@ -134,6 +140,15 @@ export class Endpoint {
       (engine.capabilities & Capability.BULK_CONTINUATION) !== 0;
     // The address and type go to the helper: they must not be writable.
     Object.freeze(this);
+  }
+  /**
+   * wMaxPacketSize without the high-bandwidth bits.
+   *
+   * @deprecated Use {@linkcode Endpoint.packetSize} (WebUSB's name); this
+   * alias goes in the next release.
+   */
+  get maxPacketSize(): number {
+    return this.packetSize;
   }
 
   /** Throws unless the endpoint can be used now (claimed, connected). */

@@ -73,7 +73,7 @@ export interface InterfaceInfo {
  * assert.ok(gadget.devnode === "/dev/bus/usb/002/002");
  * ```
  */
-export interface UsbDeviceInfo {
+export interface DeviceInfo {
   /** The bus (host controller) number, `busnum`. */
   readonly busNumber: number;
   /** The device address on its bus, `devnum`. */
@@ -140,6 +140,21 @@ export interface UsbDeviceInfo {
 }
 
 /**
+ * The former name of {@linkcode DeviceInfo}.
+ *
+ * @deprecated Use {@linkcode DeviceInfo}; this alias goes in the next
+ * release.
+ *
+ * @example
+ * ```ts
+ * import type { DeviceInfo, UsbDeviceInfo } from "./enumeration.ts";
+ * const same = (d: UsbDeviceInfo): DeviceInfo => d;
+ * void same;
+ * ```
+ */
+export type UsbDeviceInfo = DeviceInfo;
+
+/**
  * Where to look. Both default to the real system; tests point them at a
  * fixture tree.
  *
@@ -178,7 +193,7 @@ export interface ListOptions {
  */
 export async function listDevices(
   options: ListOptions = {},
-): Promise<UsbDeviceInfo[]> {
+): Promise<DeviceInfo[]> {
   const scan = scanDevices(checkListOptions("listDevices", options));
   let step = scan.next();
   while (!step.done) step = scan.next(await performAsync(step.value));
@@ -201,7 +216,7 @@ export async function listDevices(
  * assert.ok(devices.length === 0);
  * ```
  */
-export function listDevicesSync(options: ListOptions = {}): UsbDeviceInfo[] {
+export function listDevicesSync(options: ListOptions = {}): DeviceInfo[] {
   const scan = scanDevices(checkListOptions("listDevicesSync", options));
   let step = scan.next();
   while (!step.done) step = scan.next(performSync(step.value));
@@ -243,7 +258,7 @@ export function deviceFromFiles(
   sysfsPath: string,
   files: ReadonlyMap<string, Uint8Array | undefined>,
   devRoot = "/dev",
-): UsbDeviceInfo | undefined {
+): DeviceInfo | undefined {
   const dir = "/captured";
   const decoder = new TextDecoder();
   const perform = (r: Request): Answer => {
@@ -405,12 +420,12 @@ function checkListOptions(method: string, value: unknown): ListOptions {
   return out;
 }
 
-function* scanDevices(options: ListOptions): Scan<UsbDeviceInfo[]> {
+function* scanDevices(options: ListOptions): Scan<DeviceInfo[]> {
   const sysfsRoot = options.sysfsRoot ?? "/sys";
   const devRoot = options.devRoot ?? "/dev";
   const base = `${sysfsRoot}/bus/usb/devices`;
   const names = (yield* readDir(base)).filter((n) => DEVICE_NAME.test(n));
-  const devices: UsbDeviceInfo[] = [];
+  const devices: DeviceInfo[] = [];
   for (const name of names) {
     const info = yield* scanDevice(`${base}/${name}`, name, devRoot);
     if (info !== undefined) devices.push(info);
@@ -424,7 +439,7 @@ function* scanDevice(
   dir: string,
   name: string,
   devRoot: string,
-): Scan<UsbDeviceInfo | undefined> {
+): Scan<DeviceInfo | undefined> {
   // The attributes without which there is no device; any of them missing
   // means it was unplugged while we looked.
   const descriptors = yield* readBytes(`${dir}/descriptors`);

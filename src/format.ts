@@ -21,8 +21,9 @@ import {
 } from "./descriptors.ts";
 import type { DeviceDetails } from "./descriptors/details.ts";
 import type { DecodedField } from "./descriptors/types.ts";
-import type { UsbDeviceInfo } from "./enumeration.ts";
+import type { DeviceInfo } from "./enumeration.ts";
 import { UsbError } from "./errors.ts";
+import { hex2 } from "./descriptors/reader.ts";
 
 /**
  * What the usbfs side says about a device, as `readCapabilities` in
@@ -131,7 +132,7 @@ const SPEED_RATES: Readonly<Record<Speed | "unknown", string>> = {
  * assert.ok(table.includes("0525:a4a0"));
  * ```
  */
-export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
+export function formatDeviceTable(devices: readonly DeviceInfo[]): string {
   const header = [
     "BUS",
     "DEV",
@@ -187,7 +188,7 @@ export function formatDeviceTable(devices: readonly UsbDeviceInfo[]): string {
  * ```
  */
 export function formatDeviceTree(
-  info: UsbDeviceInfo,
+  info: DeviceInfo,
   usbfs?: UsbfsView,
   details?: DeviceDetails,
 ): string {
@@ -287,7 +288,7 @@ export function formatDeviceTree(
 
 /** What the lines of one device need: the listing and what was read from it. */
 interface Ctx {
-  readonly info: UsbDeviceInfo;
+  readonly info: DeviceInfo;
   readonly details: DeviceDetails | undefined;
 }
 
@@ -463,7 +464,7 @@ function convert(value: unknown, seen: WeakSet<object>): unknown {
 }
 
 /** The class column: the device class, or for per-interface devices their interface classes. */
-function classSummary(d: UsbDeviceInfo): string {
+function classSummary(d: DeviceInfo): string {
   // 0x00: classes are per interface; 0xef/02/01: a composite with IADs.
   if (d.deviceClass !== 0x00 && d.deviceClass !== 0xef) {
     return className(d.deviceClass, true);
@@ -775,10 +776,6 @@ function indentLines(text: string, indent: string): string {
 
 function quote(s: string | undefined): string {
   return s === undefined ? "" : `"${s}"`;
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, "0");
 }
 
 function hex4(n: number): string {

@@ -11,7 +11,7 @@
  * Device events are the `usb_device` uevents of subsystem `usb`; interfaces
  * binding and unbinding are not device events. An `add` is reported once
  * the kernel has configured the device (its `bind` uevent: the interfaces
- * are in sysfs), with the same {@linkcode UsbDeviceInfo} that
+ * are in sysfs), with the same {@linkcode DeviceInfo} that
  * `listDevices()` gives; a `remove` carries the information the
  * device had, since its sysfs directory is gone by then. The helper's
  * thread reads the device's sysfs attributes the moment its add or bind
@@ -24,8 +24,8 @@
 
 import {
   deviceFromFiles,
+  type DeviceInfo,
   listDevicesSync,
-  type UsbDeviceInfo,
 } from "./enumeration.ts";
 import { Errno, errorFromErrno, UsbError } from "./errors.ts";
 import {
@@ -62,7 +62,7 @@ export interface DeviceEvent {
   /** `"add"`: the device is there and configured; `"remove"`: it is gone. */
   readonly type: "add" | "remove";
   /** The device, as `listDevices()` gives it. */
-  readonly device: UsbDeviceInfo;
+  readonly device: DeviceInfo;
 }
 
 /**
@@ -82,7 +82,7 @@ export interface DeviceEvent {
  */
 export class DeviceChangeEvent extends Event {
   /** The device that came or went. */
-  readonly device: UsbDeviceInfo;
+  readonly device: DeviceInfo;
 
   /**
    * Makes an event.
@@ -90,7 +90,7 @@ export class DeviceChangeEvent extends Event {
    * @param type `"add"` or `"remove"`
    * @param device the device
    */
-  constructor(type: "add" | "remove", device: UsbDeviceInfo) {
+  constructor(type: "add" | "remove", device: DeviceInfo) {
     super(type);
     this.device = device;
   }
@@ -218,7 +218,7 @@ function idsOf(u: Uevent): { bus?: number; dev?: number } {
 
 /** Whether `d` is the incarnation a uevent names (same bus and address). */
 function sameIncarnation(
-  d: UsbDeviceInfo,
+  d: DeviceInfo,
   ids: { bus?: number; dev?: number },
 ): boolean {
   return (ids.bus === undefined || ids.bus === d.busNumber) &&
@@ -244,7 +244,7 @@ function envNumber(name: string): number {
 function matcher(
   name: string,
   value: unknown,
-): { test: (d: UsbDeviceInfo) => boolean; label: string } {
+): { test: (d: DeviceInfo) => boolean; label: string } {
   const checked = checkSelector(name, value);
   if (typeof checked !== "string") {
     return {
@@ -281,7 +281,7 @@ export const deviceFromAttributes = deviceFromFiles;
 interface Pending {
   readonly ids: { bus?: number; dev?: number };
   /** What sysfs said at the `add` uevent, in case the device goes before `bind`. */
-  readonly early: UsbDeviceInfo | undefined;
+  readonly early: DeviceInfo | undefined;
   readonly timer: ReturnType<typeof setTimeout>;
 }
 
@@ -301,11 +301,11 @@ interface Pending {
 export class DeviceWatcher extends EventTarget
   implements AsyncIterableIterator<DeviceEvent> {
   readonly #listener: HotplugListener;
-  readonly #test: (d: UsbDeviceInfo) => boolean;
+  readonly #test: (d: DeviceInfo) => boolean;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = () => void this.close();
   /** Every device present, by sysfs path (unfiltered: a remove needs it). */
-  #known = new Map<string, UsbDeviceInfo>();
+  #known = new Map<string, DeviceInfo>();
   #pending = new Map<string, Pending>();
   #queue: DeviceEvent[] = [];
   #takers: {
@@ -320,7 +320,7 @@ export class DeviceWatcher extends EventTarget
 
   /** @internal Use {@linkcode watchDevices}. */
   constructor(
-    test: (d: UsbDeviceInfo) => boolean,
+    test: (d: DeviceInfo) => boolean,
     snapshot: boolean,
     signal: AbortSignal | undefined,
   ) {
@@ -345,7 +345,7 @@ export class DeviceWatcher extends EventTarget
   }
 
   /** The devices present now that the filter matches, as last seen. */
-  get devices(): UsbDeviceInfo[] {
+  get devices(): DeviceInfo[] {
     return [...this.#known.values()].filter(this.#test);
   }
 
@@ -430,7 +430,7 @@ export class DeviceWatcher extends EventTarget
     return this.close();
   }
 
-  #emit(type: "add" | "remove", device: UsbDeviceInfo): void {
+  #emit(type: "add" | "remove", device: DeviceInfo): void {
     if (this.#closed || !this.#test(device)) return;
     const event = { type, device };
     const taker = this.#takers.shift();
@@ -452,13 +452,13 @@ export class DeviceWatcher extends EventTarget
   }
 
   /** sysfs now, by path: after an overrun, or when a bind never came. */
-  #scan(): Map<string, UsbDeviceInfo> {
-    const now = new Map<string, UsbDeviceInfo>();
+  #scan(): Map<string, DeviceInfo> {
+    const now = new Map<string, DeviceInfo>();
     for (const d of listDevicesSync()) now.set(d.sysfsPath, d);
     return now;
   }
 
-  async #run(initial: UsbDeviceInfo[]): Promise<void> {
+  async #run(initial: DeviceInfo[]): Promise<void> {
     await null; // listeners added right after watchDevices() see the snapshot
     for (const d of initial) this.#emit("add", d);
     try {
@@ -491,7 +491,7 @@ export class DeviceWatcher extends EventTarget
    * One device uevent. `captured` is the device as the helper read it from
    * sysfs when an add or bind arrived.
    */
-  #apply(u: Uevent, captured: UsbDeviceInfo | undefined): void {
+  #apply(u: Uevent, captured: DeviceInfo | undefined): void {
     const path = `/sys${u.devpath}`;
     const ids = idsOf(u);
     const known = this.#known.get(path);
@@ -551,7 +551,7 @@ export class DeviceWatcher extends EventTarget
   }
 
   /** Reports a pending add: the device is configured, or waited long enough. */
-  #settle(path: string, fresh: UsbDeviceInfo | undefined): void {
+  #settle(path: string, fresh: DeviceInfo | undefined): void {
     const p = this.#pending.get(path);
     if (p === undefined || this.#closed) return;
     clearTimeout(p.timer);
@@ -568,7 +568,7 @@ export class DeviceWatcher extends EventTarget
   }
 
   /** Events were lost: report the difference between what we knew and sysfs. */
-  #resync(now: Map<string, UsbDeviceInfo>): void {
+  #resync(now: Map<string, DeviceInfo>): void {
     for (const p of this.#pending.values()) clearTimeout(p.timer);
     this.#pending.clear();
     const before = this.#known;
@@ -592,7 +592,7 @@ function sameIds(
     (a.dev === undefined || b.dev === undefined || a.dev === b.dev);
 }
 
-function sameDevice(a: UsbDeviceInfo, b: UsbDeviceInfo): boolean {
+function sameDevice(a: DeviceInfo, b: DeviceInfo): boolean {
   return a.busNumber === b.busNumber && a.deviceAddress === b.deviceAddress;
 }
 
@@ -659,7 +659,7 @@ async function withWatcher<T>(
   method: string,
   label: string,
   what: string,
-  test: (d: UsbDeviceInfo) => boolean,
+  test: (d: DeviceInfo) => boolean,
   opts: { timeout: number; signal: AbortSignal | undefined },
   body: (w: DeviceWatcher, stop: { stopped: boolean }) => Promise<T>,
 ): Promise<T> {
@@ -721,7 +721,7 @@ function pause(ms: number): Promise<void> {
  */
 async function openable(
   w: DeviceWatcher,
-  d: UsbDeviceInfo,
+  d: DeviceInfo,
   stop: { stopped: boolean },
 ): Promise<"ok" | "gone" | UsbError> {
   const t0 = Date.now();
@@ -767,9 +767,9 @@ async function openable(
 export function waitForMatching(
   method: string,
   label: string,
-  test: (d: UsbDeviceInfo) => boolean,
+  test: (d: DeviceInfo) => boolean,
   opts: { timeout: number; signal: AbortSignal | undefined },
-): Promise<UsbDeviceInfo> {
+): Promise<DeviceInfo> {
   return withWatcher(
     method,
     label,
@@ -815,7 +815,7 @@ export function waitForMatching(
 export async function waitForDevice(
   selector: DeviceSelector | string,
   options: WaitOptions = {},
-): Promise<UsbDeviceInfo> {
+): Promise<DeviceInfo> {
   const { test, label } = matcher("waitForDevice: selector", selector);
   const opts = checkWait("waitForDevice", options);
   return await waitForMatching("waitForDevice", label, test, opts);
@@ -871,7 +871,7 @@ export async function waitForDeviceGone(
  * ```
  */
 export class UnplugWatch {
-  readonly #info: UsbDeviceInfo;
+  readonly #info: DeviceInfo;
   readonly #promise: Promise<void>;
   #resolve!: () => void;
   #watcher: DeviceWatcher | undefined;
@@ -880,7 +880,7 @@ export class UnplugWatch {
   #closing: Promise<void> | undefined;
 
   /** @param info the open device, as listed */
-  constructor(info: UsbDeviceInfo) {
+  constructor(info: DeviceInfo) {
     this.#info = info;
     this.#promise = new Promise((r) => this.#resolve = r);
   }
@@ -994,7 +994,7 @@ export interface ReopenOptions extends WaitOptions {
  */
 export interface ReopenInfo {
   /** The device as it was listed before. */
-  readonly previous: UsbDeviceInfo;
+  readonly previous: DeviceInfo;
   /** The bus or the address differs: it enumerated again. */
   readonly addressChanged: boolean;
   /** The raw descriptors differ (new firmware, another product id...). */
@@ -1013,12 +1013,12 @@ const REOPEN_TIMEOUT_MS = 10_000;
  * @internal
  */
 export function findAgain(
-  previous: UsbDeviceInfo,
+  previous: DeviceInfo,
   options: unknown,
 ): {
   open: { maxUrbs: unknown; maxBufferBytes: unknown };
   wait: (mustBeNew: boolean) => Promise<{
-    info: UsbDeviceInfo;
+    info: DeviceInfo;
     report: ReopenInfo;
   }>;
 } {

@@ -142,8 +142,9 @@ export class Interface {
   }
 
   /**
-   * Selects alternate setting `n` (SET_INTERFACE), an integer from 0 to 255
-   * that the interface has. Endpoint objects from the previous setting no
+   * Selects alternate setting `alternateSetting` (SET_INTERFACE), an integer
+   * from 0 to 255 that the interface has (WebUSB's
+   * `selectAlternateInterface`). Endpoint objects from the previous setting no
    * longer apply.
    *
    * @example
@@ -153,15 +154,16 @@ export class Interface {
    * await using dev = await open("0525:a4ab");
    * const iface = await dev.claimInterface(0);
    * // The bench gadgets have one alternate setting; an iso device has more.
-   * await iface.selectAlternate(0);
+   * await iface.selectAlternateInterface(0);
    * ```
    */
-  async selectAlternate(n: number): Promise<void> {
-    checkInteger("selectAlternate: alternate setting", n, 0, 0xff);
+  async selectAlternateInterface(alternateSetting: number): Promise<void> {
+    const n = alternateSetting;
+    checkInteger("selectAlternateInterface: alternate setting", n, 0, 0xff);
     if (!this.#claimed) {
       throw new UsbError(
         "invalid-argument",
-        `selectAlternate: interface ${this.interfaceNumber} was released`,
+        `selectAlternateInterface: interface ${this.interfaceNumber} was released`,
         {
           hint: `claim it again with claimInterface(${this.interfaceNumber})`,
         },
@@ -178,7 +180,7 @@ export class Interface {
       );
     }
     if (this.#engine.gone) {
-      throw this.#engine.disconnectedError("selectAlternate");
+      throw this.#engine.disconnectedError("selectAlternateInterface");
     }
     await this.#engine.usbfs.setInterface(
       this.interfaceNumber,
@@ -187,6 +189,16 @@ export class Interface {
     );
     this.#alternate = alt;
     this.#makeEndpoints();
+  }
+
+  /**
+   * Selects alternate setting `n`.
+   *
+   * @deprecated Use {@linkcode Interface.selectAlternateInterface} (WebUSB's
+   * name); this alias goes in the next release.
+   */
+  selectAlternate(n: number): Promise<void> {
+    return this.selectAlternateInterface(n);
   }
 
   /**

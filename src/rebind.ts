@@ -19,7 +19,7 @@ import {
   readJournal,
   recordAlive,
 } from "./driver_journal.ts";
-import { listDevices, type UsbDeviceInfo } from "./enumeration.ts";
+import { type DeviceInfo, listDevices } from "./enumeration.ts";
 import { UsbError } from "./errors.ts";
 import { type DeviceSelector, selectDevice } from "./selector.ts";
 
@@ -62,7 +62,7 @@ interface Target {
   record?: DetachRecord;
 }
 
-function sameDevice(info: UsbDeviceInfo, r: DetachRecord): boolean {
+function sameDevice(info: DeviceInfo, r: DetachRecord): boolean {
   return info.vendorId === r.vendorId && info.productId === r.productId;
 }
 
@@ -177,7 +177,7 @@ export async function rebindDetached(
 }
 
 /** Asks the kernel to probe interface `n` again (USBDEVFS_CONNECT). */
-async function connect(info: UsbDeviceInfo, n: number): Promise<void> {
+async function connect(info: DeviceInfo, n: number): Promise<void> {
   const dev = Device.openInfo(info, { maxUrbs: 8 });
   try {
     const usbfs = dev.engine.usbfs;

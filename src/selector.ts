@@ -17,7 +17,7 @@
  */
 
 import { UsbError } from "./errors.ts";
-import type { UsbDeviceInfo } from "./enumeration.ts";
+import type { DeviceInfo } from "./enumeration.ts";
 import {
   checkInteger,
   checkOptions,
@@ -198,7 +198,7 @@ export function checkSelector(
  * ```
  */
 export function matchesSelector(
-  device: UsbDeviceInfo,
+  device: DeviceInfo,
   selector: DeviceSelector,
 ): boolean {
   if (
@@ -250,9 +250,9 @@ export function matchesSelector(
  * ```
  */
 export function selectDevice(
-  devices: readonly UsbDeviceInfo[],
+  devices: readonly DeviceInfo[],
   selector: string | DeviceSelector,
-): UsbDeviceInfo {
+): DeviceInfo {
   const checked = checkSelector("selectDevice: selector", selector);
   // Text never parses to an empty selector; checkSelector refuses an empty object.
   const sel = typeof checked === "string" ? parseSelector(checked) : checked;
@@ -342,7 +342,7 @@ function structural(t: string): DeviceSelector | undefined {
 }
 
 /** A usbfs path matches by bus and device number, wherever /dev is mounted. */
-function matchesPath(device: UsbDeviceInfo, path: string): boolean {
+function matchesPath(device: DeviceInfo, path: string): boolean {
   const p = path.replace(/\/+$/, "");
   if (p === device.devnode || p === device.sysfsPath) return true;
   if (p.endsWith(`/bus/usb/devices/${device.portPath}`)) return true;
@@ -354,7 +354,7 @@ function matchesPath(device: UsbDeviceInfo, path: string): boolean {
 /** How many devices a hint lists before saying "and N more". */
 const HINT_ROWS = 8;
 
-function describeShort(d: UsbDeviceInfo): string {
+function describeShort(d: DeviceInfo): string {
   const name = [d.manufacturerName, d.productName].filter((s) =>
     s !== undefined
   ).join(" ");
@@ -367,7 +367,7 @@ function describeShort(d: UsbDeviceInfo): string {
     .trimEnd();
 }
 
-function attachedHint(devices: readonly UsbDeviceInfo[]): string {
+function attachedHint(devices: readonly DeviceInfo[]): string {
   const attached = devices.filter((d) => !d.isRootHub);
   if (devices.length === 0) {
     return "no USB devices are present on this system " +
@@ -383,7 +383,7 @@ function attachedHint(devices: readonly UsbDeviceInfo[]): string {
   return `attached devices:\n${rows.join("\n")}`;
 }
 
-function ambiguousHint(matches: readonly UsbDeviceInfo[]): string {
+function ambiguousHint(matches: readonly DeviceInfo[]): string {
   const rows = matches.slice(0, HINT_ROWS).map(describeShort);
   if (matches.length > HINT_ROWS) {
     rows.push(`... and ${matches.length - HINT_ROWS} more`);

@@ -33,9 +33,7 @@ try {
   await using dev = await open(values.device);
   const ep = (await dev.claimInterface(0, { detachKernelDriver: true }))
     .endpoint(0x81);
-  const expected = new Uint8Array(size).map((_, i) =>
-    (i % ep.maxPacketSize) % 63
-  );
+  const expected = new Uint8Array(size).map((_, i) => (i % ep.packetSize) % 63);
   const check = (chunk: Uint8Array) => {
     if (values["no-check"]) return;
     for (let i = 0; i < chunk.length; i++) {

@@ -15,7 +15,7 @@
  */
 
 import { UsbError } from "../errors.ts";
-import type { UsbDeviceInfo } from "../enumeration.ts";
+import type { DeviceInfo } from "../enumeration.ts";
 import { type BosDescriptor, parseBos } from "./bos.ts";
 import { decodeReportDescriptor, type ReportItem } from "./class/hid.ts";
 import { parseConfiguration } from "./configuration.ts";
@@ -146,7 +146,7 @@ const WEBUSB_GET_URL = 2;
  */
 export async function readDeviceDetails(
   device: DetailsSource,
-  info: UsbDeviceInfo,
+  info: DeviceInfo,
 ): Promise<DeviceDetails> {
   const errors: string[] = [];
   const why = (e: unknown) =>

@@ -53,6 +53,7 @@ import {
   serviceInterval,
 } from "./rules.ts";
 import { StringTable } from "./strings.ts";
+import { hex2 } from "../descriptors/reader.ts";
 
 /** Linux reads at most this many configurations (USB_MAXCONFIG, config.c). */
 const MAX_CONFIGURATIONS = 8;
@@ -577,10 +578,6 @@ function hex4(n: number): string {
 /** "a bulk", "an interrupt", "an isochronous". */
 function article(word: string): string {
   return `${/^[aeiou]/.test(word) ? "an" : "a"} ${word}`;
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, "0");
 }
 
 function resolveConfiguration(

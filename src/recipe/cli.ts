@@ -35,13 +35,13 @@ import { type DeviceOpener, runRecipe, type RunResult } from "./runner.ts";
 import { recipeJsonSchema } from "./schema.ts";
 
 /** Exit status: every step passed. */
-export const EXIT_PASSED = EXIT_OK;
+export const EXIT_PASSED: 0 = EXIT_OK;
 /** Exit status: a step failed. */
-export const EXIT_FAILED = FAILED;
+export const EXIT_FAILED: 1 = FAILED;
 /** Exit status: invalid recipe, usage error, or device not found. */
-export const EXIT_USAGE = EXIT_INVALID;
+export const EXIT_USAGE: 2 = EXIT_INVALID;
 /** Exit status: the helper is missing or cannot be built or loaded. */
-export const EXIT_INSTALL = EXIT_BROKEN;
+export const EXIT_INSTALL: 3 = EXIT_BROKEN;
 
 /** The help text of `usb run`. */
 export const RUN_HELP =

@@ -220,6 +220,8 @@ export class PatternChecker {
   readonly #maxPacketSize: number;
 
   /**
+   * A checker for one pattern.
+   *
    * @param type the pattern
    * @param maxPacketSize where the `sourcesink` pattern restarts
    * @param chunkSize the usual chunk size (longer chunks are checked too)

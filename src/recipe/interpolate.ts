@@ -54,6 +54,8 @@ export class InterpolationError extends Error {
   /** Where in the recipe, such as `steps[2].bulk.in`, when known. */
   path: string | undefined;
   /**
+   * An error in a `${…}` reference.
+   *
    * @param message what went wrong
    * @param path where in the recipe
    */
@@ -318,6 +320,8 @@ export class Template<T> {
   readonly #parse: (text: string) => T;
 
   /**
+   * A template for a field's value.
+   *
    * @param source the text as written
    * @param expected what the field expects, for messages
    * @param parse turns the interpolated text into the field's value; throws

@@ -234,6 +234,8 @@ export class RecipeError extends Error {
   /** The problems, in the order they appear in the file. */
   readonly problems: RecipeProblem[];
   /**
+   * An error listing every problem found.
+   *
    * @param problems every problem found; the message lists the first
    * {@linkcode MAX_LISTED_PROBLEMS}, then how many more there are
    */
@@ -313,7 +315,11 @@ export function formatPath(path: readonly (string | number)[]): string {
   return out;
 }
 
-type Locator = (
+/**
+ * Finds where a value is in the recipe's source: the line and column of the
+ * value at `path` (or of its key, when `atKey`), or undefined when unknown.
+ */
+export type Locator = (
   path: (string | number)[],
   atKey: boolean,
 ) => { line: number; column: number } | undefined;

@@ -161,7 +161,11 @@ export class TerminalReporter implements RunObserver {
   #lastPeriodic = 0;
   #named = false;
 
-  /** @param options where to write, and whether it is a terminal */
+  /**
+   * A reporter writing to the terminal (or where `options` say).
+   *
+   * @param options where to write, and whether it is a terminal
+   */
   constructor(options: TerminalOptions = {}) {
     this.#write = options.write ?? (writerFor(Deno.stdout));
     this.#writeError = options.writeError ?? options.write ??

@@ -102,7 +102,7 @@ export interface RecipeEndpoint {
   /** The transfer type. */
   readonly type: "bulk" | "interrupt" | "isochronous" | "control";
   /** wMaxPacketSize. */
-  readonly maxPacketSize: number;
+  readonly packetSize: number;
   /** One IN transfer. */
   transferIn(
     length: number,
@@ -141,7 +141,7 @@ export interface RecipeInterface {
   /** bInterfaceNumber. */
   readonly interfaceNumber: number;
   /** SET_INTERFACE. */
-  selectAlternate(alternate: number): Promise<void>;
+  selectAlternateInterface(alternate: number): Promise<void>;
   /** An endpoint of the current alternate setting; throws for an unknown address. */
   endpoint(address: number): RecipeEndpoint;
   /** Releases the interface. */
@@ -1207,7 +1207,7 @@ async function runEndpointTransfer(
         return { status: r.status, data: r.data.slice() };
       },
       ctx,
-      ep.maxPacketSize,
+      ep.packetSize,
     );
   } else if (body.out !== undefined) {
     await finishOut(
@@ -1218,7 +1218,7 @@ async function runEndpointTransfer(
         return { status: r.status, written: r.bytesWritten };
       },
       ctx,
-      ep.maxPacketSize,
+      ep.packetSize,
     );
   }
 }
@@ -1231,7 +1231,7 @@ async function runIso(
 ) {
   const ep = endpointFor(ctx, body.endpoint);
   const options = transferOptions(ctx, timeout);
-  const mps = ep.maxPacketSize;
+  const mps = ep.packetSize;
   if (body.in !== undefined) {
     const lengths = Array.isArray(body.in)
       ? body.in
@@ -1299,7 +1299,7 @@ async function runStream(
     : setTimeout(() => stop("duration"), limitMs);
 
   const pattern = body.expect?.pattern;
-  const mps = pattern?.maxPacketSize ?? ep.maxPacketSize;
+  const mps = pattern?.maxPacketSize ?? ep.packetSize;
   const checker = pattern
     ? new PatternChecker(pattern.type, mps, transferSize)
     : undefined;
@@ -1351,7 +1351,7 @@ async function runStream(
         ? new Uint8Array(transferSize)
         : await dataBytes(body.data, {
           baseDir: ctx.baseDir,
-          maxPacketSize: ep.maxPacketSize,
+          maxPacketSize: ep.packetSize,
         });
       const chunk = new Uint8Array(Math.max(transferSize, base.length));
       for (let i = 0; i < chunk.length; i += Math.max(1, base.length)) {
@@ -1614,7 +1614,9 @@ async function openAndSetUp(
         throw inRecipeTerms(e, i.number);
       });
       state.interfaces.push(iface);
-      if (i.alternate !== undefined) await iface.selectAlternate(i.alternate);
+      if (i.alternate !== undefined) {
+        await iface.selectAlternateInterface(i.alternate);
+      }
     }
   } catch (e) {
     await closeDevice(state);
@@ -1870,7 +1872,7 @@ async function runStep(
         if (!iface) {
           throw new StepError(`interface ${b.interface} is not claimed`);
         }
-        await iface.selectAlternate(b.alternate);
+        await iface.selectAlternateInterface(b.alternate);
         // Endpoints belong to an alternate setting: look them up afresh.
         device.endpoints.clear();
         break;

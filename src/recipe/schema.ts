@@ -1,8 +1,9 @@
 /**
  * The recipe schema: the one source of truth for what a recipe may say.
  *
- * The TypeScript types ({@linkcode Recipe}, {@linkcode Step}, …) are inferred
- * from it, the JSON Schema for editors is generated from it
+ * The TypeScript types ({@linkcode Recipe}, {@linkcode Step}, …) are written
+ * out in types.ts, and checked here, at compile time, to be exactly what this
+ * schema infers. The JSON Schema for editors is generated from it
  * ({@linkcode recipeJsonSchema}), and every error message a person sees about
  * a recipe's shape is written here, next to the field it is about.
  *
@@ -13,6 +14,7 @@
  */
 
 import { z } from "zod";
+import type * as T from "./types.ts";
 import {
   hasReferences,
   InterpolationError,
@@ -31,6 +33,8 @@ import {
   type PatternByte,
   ValueError,
 } from "./values.ts";
+
+export type * from "./types.ts";
 
 // ---------------------------------------------------------------------------
 // Messages
@@ -1176,10 +1180,9 @@ const InterfaceObject = obj(
   },
 );
 
-type InterfaceSpec = z.output<typeof InterfaceObject>;
 const interfaceNumber = u8("an interface number (0-255)").transform((
   number,
-): InterfaceSpec => ({ number }));
+): z.output<typeof InterfaceObject> => ({ number }));
 const Interface = byType(
   "an interface number, or a mapping with number and detachKernelDriver",
   {
@@ -1235,24 +1238,9 @@ const DeviceEntry = obj(
   },
 ).superRefine(needsSelector, ALWAYS);
 
-/**
- * The recipe schema. Parse with it to validate a recipe; most callers want
- * {@linkcode loadRecipe} (in load.ts) instead, which also says where each
- * problem is in the file.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { RecipeSchema } from "./schema.ts";
- * const r = RecipeSchema.safeParse({
- *   name: "smoke",
- *   device: { vendorId: "0x0525", productId: 0xa4a0 },
- *   steps: [{ delay: "10ms" }],
- * });
- * assert.ok(r.success && r.data.device?.vendorId === 0x0525);
- * ```
- */
-export const RecipeSchema = obj(
+// The recipe, with the types zod infers (RecipeSchema carries the written-out
+// ones).
+const RecipeObject = obj(
   "a recipe (a mapping with name, device or devices, and steps)",
   {
     $schema: z.string({
@@ -1340,14 +1328,24 @@ export const RecipeSchema = obj(
   }
 }, ALWAYS);
 
-/** A recipe as written (numbers may be `"0x81"` text, sizes `"64KiB"`, …). */
-export type RecipeInput = z.input<typeof RecipeSchema>;
-
-/** A validated recipe: numbers parsed, data decoded, `${…}` kept as templates. */
-export type Recipe = z.output<typeof RecipeSchema>;
-
-/** A step, as validated: a mapping with exactly one of the {@linkcode STEP_KINDS}. */
-export type Step = z.output<typeof StepObject>;
+/**
+ * The recipe schema. Parse with it to validate a recipe; most callers want
+ * {@linkcode loadRecipe} (in load.ts) instead, which also says where each
+ * problem is in the file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RecipeSchema } from "./schema.ts";
+ * const r = RecipeSchema.safeParse({
+ *   name: "smoke",
+ *   device: { vendorId: "0x0525", productId: 0xa4a0 },
+ *   steps: [{ delay: "10ms" }],
+ * });
+ * assert.ok(r.success && r.data.device?.vendorId === 0x0525);
+ * ```
+ */
+export const RecipeSchema: z.ZodType<T.Recipe, T.RecipeInput> = RecipeObject;
 
 /**
  * One step, as the recipe schema checks it: a mapping with one of the
@@ -1362,39 +1360,78 @@ export type Step = z.output<typeof StepObject>;
  * assert.ok(!StepSchema.safeParse({ delay: "soon" }).success);
  * ```
  */
-export const StepSchema: z.ZodType<Step> = StepObject;
+export const StepSchema: z.ZodType<T.Step, T.StepInput> = StepObject;
 
-/** The kind of a step: `"bulk"`, `"control"`, … */
-export type StepKind = typeof STEP_KINDS[number];
+// ---------------------------------------------------------------------------
+// The written-out types are the inferred ones
+//
+// types.ts spells out what this schema infers, so that the published types
+// need no inference (and do not show zod's). Here the two are compared: a
+// change to a schema that types.ts does not follow, or the other way round,
+// fails `deno check`.
 
-/** The body of a step of kind `K`, as validated. */
-export type StepBody<K extends StepKind> = NonNullable<Step[K]>;
-
-/** A step with its kind spelled out, for a `switch`. */
-export type TaggedStep = {
-  [K in StepKind]: { kind: K; body: StepBody<K> };
-}[StepKind];
-
-/** The data forms, as validated (see the `Data` schema). */
-export type DataSpec = z.output<typeof Data>;
-
-/** Expectations on a transfer's result, as validated. */
-export type Expectation = z.output<typeof Expect>;
-
-/** Expectations on a stream, as validated. */
-export type StreamExpectation = z.output<typeof StreamExpect>;
-
-/** Captures into variables, as validated. */
-export type SaveSpec = z.output<typeof Save>;
-
-/** One of {@linkcode SAVE_TYPES}. */
-export type SaveType = typeof SAVE_TYPES[number];
-
-/** A device selector, as validated. */
-export type DeviceSelectorSpec = z.output<typeof DeviceSelector>;
-
-/** A named device of a recipe (`devices: {dut: ...}`), as validated. */
-export type DeviceEntrySpec = z.output<typeof DeviceEntry>;
+/** True when A and B are the same type, not merely assignable to each other. */
+type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends
+  (<X>() => X extends B ? 1 : 2) ? true : false;
+/** `[output matches, input matches]` of a schema and written-out types. */
+type Same<Schema extends z.ZodType, Output, Input> = [
+  Equals<z.output<Schema>, Output>,
+  Equals<z.input<Schema>, Input>,
+];
+/** A compile error unless every comparison is true. */
+type Assert<_ extends true | [true, true]> = never;
+type _TypesMatchTheSchema = [
+  Assert<Same<typeof RecipeObject, T.Recipe, T.RecipeInput>>,
+  Assert<Same<typeof StepObject, T.Step, T.StepInput>>,
+  Assert<Same<typeof ControlStep, T.ControlStepSpec, T.ControlStepInput>>,
+  Assert<Same<typeof BulkStep, T.TransferStepSpec, T.TransferStepInput>>,
+  Assert<Same<typeof InterruptStep, T.TransferStepSpec, T.TransferStepInput>>,
+  Assert<Same<typeof IsoStep, T.IsoStepSpec, T.IsoStepInput>>,
+  Assert<Same<typeof StreamStep, T.StreamStepSpec, T.StreamStepInput>>,
+  Assert<Same<typeof RepeatStep, T.RepeatStepSpec, T.RepeatStepInput>>,
+  Assert<Same<typeof ResetStep, T.ResetStepSpec, T.ResetStepInput | null>>,
+  Assert<Same<typeof WaitForStep, T.WaitStepSpec, T.WaitStepInput | null>>,
+  Assert<Same<typeof WaitGoneStep, T.WaitStepSpec, T.WaitStepInput | null>>,
+  Assert<Same<typeof UnplugStep, T.BenchStepSpec, T.BenchStepInput | null>>,
+  Assert<Same<typeof PlugStep, T.BenchStepSpec, T.BenchStepInput | null>>,
+  Assert<Same<typeof ReplugStep, T.BenchStepSpec, T.BenchStepInput | null>>,
+  Assert<Same<typeof ClearHaltStep, T.ClearHaltStepSpec, T.ClearHaltStepInput>>,
+  Assert<
+    Same<
+      typeof SelectAlternateStep,
+      T.SelectAlternateStepSpec,
+      T.SelectAlternateStepInput
+    >
+  >,
+  Assert<Same<typeof DataObject, T.DataFields, T.DataFieldsInput>>,
+  Assert<Same<typeof Data, T.DataSpec, T.DataInput>>,
+  Assert<Same<typeof Expect, T.Expectation, T.ExpectationInput>>,
+  Assert<
+    Same<typeof StreamExpect, T.StreamExpectation, T.StreamExpectationInput>
+  >,
+  Assert<Same<typeof LengthRange, T.LengthRange, T.LengthRangeInput>>,
+  Assert<
+    Same<typeof TextExpectation, T.TextExpectation, T.TextExpectationInput>
+  >,
+  Assert<
+    Same<
+      typeof PatternExpectation,
+      T.PatternExpectation,
+      T.PatternExpectationInput
+    >
+  >,
+  Assert<Same<typeof SaveField, T.SaveField, T.SaveFieldInput>>,
+  Assert<Same<typeof Save, T.SaveSpec, T.SaveInput>>,
+  Assert<Same<typeof Interface, T.InterfaceSpec, T.InterfaceInput>>,
+  Assert<
+    Same<typeof DeviceSelector, T.DeviceSelectorSpec, T.DeviceSelectorInput>
+  >,
+  Assert<Same<typeof DeviceEntry, T.DeviceEntrySpec, T.DeviceEntryInput>>,
+  Assert<Equals<typeof STEP_KINDS[number], T.StepKind>>,
+  Assert<Equals<keyof T.Step, T.StepKind>>,
+  Assert<Equals<keyof T.StepInput, T.StepKind>>,
+  Assert<Equals<typeof SAVE_TYPES[number], T.SaveType>>,
+];
 
 /**
  * The name the device of a one-device recipe (`device: {...}`) goes by, in
@@ -1429,8 +1466,8 @@ export const SINGLE_DEVICE = "device";
  * ```
  */
 export function recipeDevices(
-  recipe: Recipe,
-): [string, DeviceEntrySpec][] {
+  recipe: T.Recipe,
+): [string, T.DeviceEntrySpec][] {
   if (recipe.devices !== undefined) return Object.entries(recipe.devices);
   if (recipe.device === undefined) return [];
   return [[SINGLE_DEVICE, {
@@ -1459,10 +1496,10 @@ export function recipeDevices(
  * assert.ok(t.kind === "log");
  * ```
  */
-export function tagStep(step: Step): TaggedStep {
+export function tagStep(step: T.Step): T.TaggedStep {
   for (const kind of STEP_KINDS) {
     const body = step[kind];
-    if (body !== undefined) return { kind, body } as TaggedStep;
+    if (body !== undefined) return { kind, body } as T.TaggedStep;
   }
   // The schema guarantees one kind; reaching here means a hand-built object.
   throw new TypeError("a step has no kind");
@@ -1486,7 +1523,7 @@ export function tagStep(step: Step): TaggedStep {
  * });
  * ```
  */
-export function defineRecipe(recipe: RecipeInput): RecipeInput {
+export function defineRecipe(recipe: T.RecipeInput): T.RecipeInput {
   return recipe;
 }
 

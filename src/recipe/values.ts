@@ -26,7 +26,11 @@
  * ```
  */
 export class ValueError extends Error {
-  /** @param message the reason, as a phrase */
+  /**
+   * An error for a value that does not fit.
+   *
+   * @param message the reason, as a phrase
+   */
   constructor(message: string) {
     super(message);
     this.name = "ValueError";

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { AlternateSetting, UsbDeviceInfo } from "../../mod.ts";
+import type { AlternateSetting, DeviceInfo } from "../../mod.ts";
 import { checkSetup, Device } from "../device.ts";
 import type { Interface } from "../interface.ts";
 import type { Endpoint } from "../endpoint.ts";
@@ -75,7 +75,7 @@ export interface DeviceBehaviour {
  * assert.match(deviceKey(d!), /^usb1 /);
  * ```
  */
-export function deviceKey(info: UsbDeviceInfo): string {
+export function deviceKey(info: DeviceInfo): string {
   return `${info.portPath} ${info.vendorId.toString(16).padStart(4, "0")}:${
     info.productId.toString(16).padStart(4, "0")
   } ${info.serialNumber ?? ""}`;
@@ -83,9 +83,9 @@ export function deviceKey(info: UsbDeviceInfo): string {
 
 /** What a USB object reaches inside its devices. */
 interface DeviceHooks {
-  info(): UsbDeviceInfo;
+  info(): DeviceInfo;
   connected(): boolean;
-  connect(info: UsbDeviceInfo): void;
+  connect(info: DeviceInfo): void;
   disconnect(): void;
 }
 
@@ -106,7 +106,7 @@ function hooksOf(device: USBDevice): DeviceHooks {
  * console.log(deviceInfo((await usb.getDevices())[0]).portPath);
  * ```
  */
-export function deviceInfo(device: USBDevice): UsbDeviceInfo {
+export function deviceInfo(device: USBDevice): DeviceInfo {
   return hooksOf(device).info();
 }
 
@@ -119,7 +119,7 @@ export function deviceInfo(device: USBDevice): UsbDeviceInfo {
  * markConnected(device, info);
  * ```
  */
-export function markConnected(device: USBDevice, info: UsbDeviceInfo): void {
+export function markConnected(device: USBDevice, info: DeviceInfo): void {
   hooksOf(device).connect(info);
 }
 
@@ -184,7 +184,7 @@ function octet(name: string, value: unknown): number {
  * ```
  */
 export class USBDevice implements WebUsbDevice {
-  #info: UsbDeviceInfo;
+  #info: DeviceInfo;
   #slots: DeviceSlots;
   #configurations: USBConfiguration[];
   #phase: Phase = "closed";
@@ -214,7 +214,7 @@ export class USBDevice implements WebUsbDevice {
    * @param onForget what `forget()` tells the USB object
    */
   constructor(
-    info: UsbDeviceInfo,
+    info: DeviceInfo,
     behaviour: DeviceBehaviour,
     onForget: () => void,
   ) {
@@ -231,7 +231,7 @@ export class USBDevice implements WebUsbDevice {
     });
   }
 
-  #makeSlots(info: UsbDeviceInfo): DeviceSlots {
+  #makeSlots(info: DeviceInfo): DeviceSlots {
     const slots: DeviceSlots = {
       configurations: info.configurations,
       configurationValue: info.activeConfiguration ?? 0,
@@ -253,7 +253,7 @@ export class USBDevice implements WebUsbDevice {
   }
 
   /** The strings sysfs already has: the active configuration's and its interfaces'. */
-  #seedNames(info: UsbDeviceInfo, slots: DeviceSlots): void {
+  #seedNames(info: DeviceInfo, slots: DeviceSlots): void {
     const active = info.configurations.find((c) =>
       c.configurationValue === info.activeConfiguration
     );
@@ -276,7 +276,7 @@ export class USBDevice implements WebUsbDevice {
   }
 
   /** Plugged in (again): new descriptors if they changed. */
-  #connect(info: UsbDeviceInfo): void {
+  #connect(info: DeviceInfo): void {
     this.#connected = true;
     const same = sameBytes(info.descriptors, this.#info.descriptors);
     this.#info = info;
@@ -786,7 +786,7 @@ export class USBDevice implements WebUsbDevice {
     }
     await this.#run(m, async () => {
       await this.#abortTransfers(n);
-      await claimed.selectAlternate(alt);
+      await claimed.selectAlternateInterface(alt);
       this.#slots.alternates.set(n, alt);
     });
   }
@@ -1023,14 +1023,24 @@ function inResult(
   );
 }
 
-/** WebIDL `sequence<unsigned long>`, as a copy; usbkit checks the limits. */
+/**
+ * WebIDL `sequence<unsigned long>`, as a copy: any iterable object (an
+ * array, a `Uint32Array`, ...), as WebIDL converts one; usbkit checks the
+ * limits.
+ */
 function packetLengthList(method: string, value: unknown): number[] {
-  if (!Array.isArray(value)) {
+  const iterable = (typeof value === "object" && value !== null) ||
+    typeof value === "function";
+  if (
+    !iterable ||
+    typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] !==
+      "function"
+  ) {
     throw new TypeError(
-      `${method}: packetLengths must be an array of integers`,
+      `${method}: packetLengths must be an array (or another iterable) of integers`,
     );
   }
-  return value.map((v, i) =>
+  return Array.from(value as Iterable<unknown>).map((v, i) =>
     webidl(() =>
       checkInteger(`${method}: packetLengths[${i}]`, v, 0, 0xffffffff)
     )

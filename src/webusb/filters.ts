@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { UsbDeviceInfo } from "../../mod.ts";
+import type { DeviceInfo } from "../../mod.ts";
 import { checkInteger, checkOptions, checkString } from "../validate.ts";
 import { webidl } from "./errors.ts";
 import type { WebUsbDeviceFilter } from "./types.ts";
@@ -118,7 +118,7 @@ export function checkFilter(name: string, value: unknown): DeviceFilter {
  * ```
  */
 export function matchesFilter(
-  device: UsbDeviceInfo,
+  device: DeviceInfo,
   filter: DeviceFilter,
 ): boolean {
   if (filter.vendorId !== undefined && device.vendorId !== filter.vendorId) {

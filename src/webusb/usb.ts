@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DeviceSelector, UsbDeviceInfo } from "../../mod.ts";
+import type { DeviceInfo, DeviceSelector } from "../../mod.ts";
 import { listDevices } from "../enumeration.ts";
 import { type DeviceWatcher, watchDevices } from "../hotplug.ts";
 import { checkSelector, matchesSelector, parseSelector } from "../selector.ts";
@@ -166,7 +166,7 @@ export class USB extends EventTarget implements WebUsb {
   }
 
   /** The device object for a listed device: the one made before, or a new one. */
-  #deviceFor(info: UsbDeviceInfo): USBDevice {
+  #deviceFor(info: DeviceInfo): USBDevice {
     const key = deviceKey(info);
     let d = this.#devices.get(key);
     if (d === undefined) {
@@ -402,14 +402,14 @@ export class USB extends EventTarget implements WebUsb {
     await loop;
   }
 
-  #added(info: UsbDeviceInfo): void {
+  #added(info: DeviceInfo): void {
     const key = deviceKey(info);
     const device = this.#deviceFor(info);
     markConnected(device, info);
     if (!this.#forgotten.has(key)) this.#fire("connect", device);
   }
 
-  #removed(info: UsbDeviceInfo): void {
+  #removed(info: DeviceInfo): void {
     const key = deviceKey(info);
     const device = this.#devices.get(key);
     if (device === undefined) return;

@@ -19,7 +19,7 @@ for (const zeroCopy of [true, false]) {
     await using dev = await open(ss.serial);
     const ep = (await dev.claimInterface(0, { detachKernelDriver: true }))
       .endpoint(0x81);
-    const expected = pattern(65536, ep.maxPacketSize);
+    const expected = pattern(65536, ep.packetSize);
     const stream = ep.stream({ transferSize: 65536, inFlight: 16, zeroCopy });
     assert.equal(stream.zeroCopy, zeroCopy);
     let total = 0;
@@ -51,7 +51,7 @@ for (const zeroCopy of [true, false]) {
         "the view stayed attached while in flight",
       );
       const r = await pending;
-      assert.ok(sameBytes(r.data, pattern(16384, ep.maxPacketSize)));
+      assert.ok(sameBytes(r.data, pattern(16384, ep.packetSize)));
       assert.equal(buf.bytes.byteLength, 16384);
     }
     buf.release();
@@ -159,7 +159,7 @@ Deno.test("usbfs_memory_mb=1: mapping more gives no-memory naming usbfs_memory_m
     const buf = dev.allocBuffer(16384, { zeroCopy: false });
     for (let i = 0; i < 8; i++) {
       const r = await ep.transferIn(buf);
-      assert.ok(sameBytes(r.data, pattern(16384, ep.maxPacketSize)));
+      assert.ok(sameBytes(r.data, pattern(16384, ep.packetSize)));
     }
     buf.release();
   } finally {
@@ -220,11 +220,11 @@ Deno.test({
     const iface = await dev.claimInterface(streaming.interfaceNumber, {
       detachKernelDriver: true,
     });
-    await iface.selectAlternate(alt.alternateSetting);
+    await iface.selectAlternateInterface(alt.alternateSetting);
     const ep = iface.endpoints.find((e) =>
       e.type === "isochronous" && e.direction === "out"
     )!;
-    const packet = Math.min(192, ep.maxPacketSize);
+    const packet = Math.min(192, ep.packetSize);
     const lengths = new Array(8).fill(packet);
     for (const zeroCopy of [true, false]) {
       const buffers = Array.from(
@@ -252,6 +252,6 @@ Deno.test({
     );
     assert.equal(big.packets.length, 300);
     assert.ok(big.packets.every((p) => p.status === "ok"));
-    await iface.selectAlternate(0);
+    await iface.selectAlternateInterface(0);
   },
 });

@@ -170,10 +170,10 @@ Deno.test({
         const iface = await dev.claimInterface(0, { detachKernelDriver: true });
         const inn = iface.endpoint(0x81);
         const out = iface.endpoint(0x02);
-        mps = inn.maxPacketSize;
+        mps = inn.packetSize;
         // Whole packets: a read shorter than the packet the device sends
         // would babble.
-        const w = await out.transferOut(pattern(mps, out.maxPacketSize));
+        const w = await out.transferOut(pattern(mps, out.packetSize));
         assert.equal(w.bytesWritten, mps);
         const r = await inn.transferIn(mps);
         assert.ok(sameBytes(r.data, pattern(mps, mps)));
@@ -358,7 +358,7 @@ Deno.test({
       const iface = await dev.claimInterface(streaming.interfaceNumber, {
         detachKernelDriver: true,
       });
-      await iface.selectAlternate(alt.alternateSetting);
+      await iface.selectAlternateInterface(alt.alternateSetting);
       const ep = iface.endpoints.find((e) =>
         e.type === "isochronous" && e.direction === "out"
       )!;
@@ -369,7 +369,7 @@ Deno.test({
       const r = await ep.isochronousTransferOut(data, lengths, {
         timeout: 10000,
       });
-      await iface.selectAlternate(0);
+      await iface.selectAlternateInterface(0);
       await dev.close();
       const rows = await decoded(own);
       const iso = rows.filter((row) => row["usb.transfer_type"] === "0x00");
@@ -640,7 +640,7 @@ Deno.test({
       {
         await using dev = await open(a.devnode, { capture: file });
         const iface = await dev.claimInterface(0);
-        await iface.selectAlternate(1);
+        await iface.selectAlternateInterface(1);
         const r = await iface.endpoint(0x81).isochronousTransferIn(lengths, {
           timeout: 10000,
         });

@@ -7,7 +7,7 @@
 //   deno task test --device-only -- --filter "/malformed/"
 
 import assert from "node:assert/strict";
-import { listDevices, type UsbDeviceInfo } from "../../src/enumeration.ts";
+import { type DeviceInfo, listDevices } from "../../src/enumeration.ts";
 import { intervalMicroseconds } from "../../src/descriptors.ts";
 import { formatDeviceTree } from "../../src/format.ts";
 import { attachLocal, VHCI_SYSFS } from "../../src/usbip/mod.ts";
@@ -54,7 +54,7 @@ async function waitFor<T>(
 /** Plugs `spec` in, runs `fn` with what usbkit lists for it and its sysfs directory. */
 async function withDevice(
   spec: RawDeviceSpec,
-  fn: (info: UsbDeviceInfo, sys: string) => Promise<void>,
+  fn: (info: DeviceInfo, sys: string) => Promise<void>,
 ): Promise<void> {
   const a = await attachLocal(new RawDescriptorDevice(spec), {
     timeout: 30000,

@@ -17,7 +17,7 @@
 // rest of the suite finds the kernel as it was.
 
 import assert from "node:assert/strict";
-import { listDevices, open, type UsbDeviceInfo } from "../../mod.ts";
+import { type DeviceInfo, listDevices, open } from "../../mod.ts";
 import { hexBytes } from "../../src/format.ts";
 import { defineDevice, encodeDescriptors } from "../../src/emulated/mod.ts";
 import {
@@ -327,7 +327,7 @@ Deno.test({
 // usbkit drives the vendor device; descriptors against the definition
 
 /** Every descriptor field the kernel enumerated, against the resolved definition. */
-function assertMatchesModel(info: UsbDeviceInfo, m: DeviceModel): void {
+function assertMatchesModel(info: DeviceInfo, m: DeviceModel): void {
   const d = info.device;
   const str = (i: number) => i === 0 ? undefined : m.strings.entries.get(i);
   assert.deepEqual(

@@ -165,7 +165,7 @@ Deno.test({
     const iface = await dev.claimInterface(0);
     const { out, inn } = bulkPair(iface);
     // A 64-byte request must end with a short packet to be echoed as one.
-    assert.ok(out.maxPacketSize > 64, `maxPacketSize ${out.maxPacketSize}`);
+    assert.ok(out.packetSize > 64, `maxPacketSize ${out.packetSize}`);
     for (let round = 0; round < 4; round++) {
       const sent = Array.from({ length: 16 }, () => randomBytes(64));
       const requests = sent.flatMap((data) => [

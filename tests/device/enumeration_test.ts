@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import type { BenchInfo } from "../../kernel/bench.ts";
 import type { EndpointDescriptor } from "../../src/descriptors.ts";
 import {
+  type DeviceInfo,
   listDevices,
   type Speed,
-  type UsbDeviceInfo,
 } from "../../src/enumeration.ts";
 import { selectDevice } from "../../src/selector.ts";
 import {
@@ -62,7 +62,7 @@ const SS = {
 const QEMU_DEVICES: Record<string, {
   vendorId: number;
   productId: number;
-  looksRight: (d: UsbDeviceInfo) => boolean;
+  looksRight: (d: DeviceInfo) => boolean;
   what: string;
 }> = {
   storage: {
@@ -111,11 +111,11 @@ const QEMU_DEVICES: Record<string, {
 };
 
 type Alt =
-  UsbDeviceInfo["configurations"][number]["interfaces"][number]["alternates"][
+  DeviceInfo["configurations"][number]["interfaces"][number]["alternates"][
     number
   ];
 
-function hasAlt(d: UsbDeviceInfo, test: (a: Alt) => boolean): boolean {
+function hasAlt(d: DeviceInfo, test: (a: Alt) => boolean): boolean {
   return d.configurations.some((c) =>
     c.interfaces.some((i) => i.alternates.some(test))
   );
@@ -126,7 +126,7 @@ const id = (vendorId: number, productId: number) =>
   `${hex4(vendorId)}:${hex4(productId)}`;
 
 /** The SourceSink gadget as listDevices sees it. */
-function findGadget(devices: readonly UsbDeviceInfo[]): UsbDeviceInfo {
+function findGadget(devices: readonly DeviceInfo[]): DeviceInfo {
   const matches = devices.filter((d) =>
     d.vendorId === SS.vendorId && d.productId === SS.productId &&
     (SS.serial === undefined || d.serialNumber === SS.serial)

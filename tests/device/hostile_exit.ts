@@ -29,7 +29,7 @@ const bad = [
   () => ep.transferIn(1024, { signal: "yes" as unknown as AbortSignal }),
   () => ep.transferIn(1024, { timeout: -1 }),
   () => ep.transferIn(2 ** 31),
-  () => iface.selectAlternate(-0),
+  () => iface.selectAlternateInterface(-0),
   () =>
     dev.controlTransferIn({
       requestType: "standard",
@@ -54,7 +54,7 @@ console.log(`hostile calls refused: ${refused}/${bad.length}`);
 // Large and infinite timeouts: no TimeoutOverflowWarning, and the data
 // that arrives is returned.
 for (const timeout of [Infinity, 2 ** 31 - 1]) {
-  const r = await ep.transferIn(2 * ep.maxPacketSize, { timeout });
+  const r = await ep.transferIn(2 * ep.packetSize, { timeout });
   console.log(`timeout ${timeout}: ${r.status} ${r.data.length} bytes`);
 }
 if (mode === "close") await dev.close();

@@ -215,14 +215,14 @@ async function dispose(made: unknown): Promise<void> {
 
 /** A normal bulk IN read from SourceSink: its bytes are the pattern. */
 async function normalRead(ep: Endpoint, what: string): Promise<void> {
-  const n = 2 * ep.maxPacketSize;
+  const n = 2 * ep.packetSize;
   const r = await deadline(
     ep.transferIn(n, { timeout: HANG_MS }),
     `the normal read after ${what}`,
   );
   assert.equal(r.status, "ok", `the normal read after ${what}`);
   assert.ok(
-    sameBytes(r.data, pattern(n, ep.maxPacketSize)),
+    sameBytes(r.data, pattern(n, ep.packetSize)),
     `the normal read after ${what} does not match the pattern`,
   );
 }
@@ -405,10 +405,22 @@ Deno.test("hostile values: every public method refuses them with invalid-argumen
       false,
     ),
     ...cases(
-      "selectAlternate(n)",
-      /selectAlternate: alternate setting/,
+      "selectAlternateInterface(n)",
+      /selectAlternateInterface: alternate setting/,
       BAD_REQUIRED_NUMBERS,
-      (v) => iface.selectAlternate(v),
+      (v) => iface.selectAlternateInterface(v),
+    ),
+    ...cases(
+      "device.selectAlternateInterface(interfaceNumber, alternateSetting)",
+      /selectAlternateInterface: interface number/,
+      BAD_REQUIRED_NUMBERS,
+      (v) => dev.selectAlternateInterface(v, 0),
+    ),
+    ...cases(
+      "device.selectAlternateInterface(0, alternateSetting)",
+      /selectAlternateInterface: alternate setting/,
+      BAD_REQUIRED_NUMBERS,
+      (v) => dev.selectAlternateInterface(0, v),
     ),
 
     // Endpoint: transferIn
@@ -825,7 +837,7 @@ Deno.test("hostile values: a transfer whose signal is already aborted does not t
   // over, and then holds what it read.
   const r = await deadline(first, "the first transfer");
   assert.equal(buf.inFlight, false);
-  assert.ok(sameBytes(r.data, pattern(4096, ep.maxPacketSize)));
+  assert.ok(sameBytes(r.data, pattern(4096, ep.packetSize)));
   const third = ep.transferIn(buf);
   // Checked before anything is awaited: the third transfer may be over as
   // soon as the event loop runs.
@@ -954,7 +966,7 @@ for (const stop of ["close", "release"] as const) {
         for await (
           const chunk of ep.stream({ transferSize: 16384, inFlight: 4 })
         ) {
-          assert.ok(sameBytes(chunk, pattern(16384, ep.maxPacketSize)));
+          assert.ok(sameBytes(chunk, pattern(16384, ep.packetSize)));
           // Another task stops it while this one holds a chunk.
           if (++chunks === 3) {
             stopping = stop === "close" ? dev.close() : iface.release();

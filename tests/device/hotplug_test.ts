@@ -13,7 +13,7 @@ import {
   plugGadget,
   unplugGadget,
 } from "../../kernel/guest.ts";
-import { listDevices, type UsbDeviceInfo } from "../../src/enumeration.ts";
+import { type DeviceInfo, listDevices } from "../../src/enumeration.ts";
 import { UsbError } from "../../src/errors.ts";
 import { toJson } from "../../src/format.ts";
 import {
@@ -30,7 +30,7 @@ const ss = bench.gadgets.find((g) => g.function === "sourcesink")!;
 const USB_CLI = new URL("../../scripts/usb.ts", import.meta.url).pathname;
 
 /** The SourceSink gadget as listed now. */
-async function listedSS(): Promise<UsbDeviceInfo | undefined> {
+async function listedSS(): Promise<DeviceInfo | undefined> {
   return (await listDevices()).find((d) => d.serialNumber === ss.serial);
 }
 
@@ -80,11 +80,11 @@ function processNames(): string[] {
 }
 
 /** JSON as `usb list --json` prints a device. */
-function json(d: UsbDeviceInfo): unknown {
+function json(d: DeviceInfo): unknown {
   return JSON.parse(JSON.stringify(toJson(d)));
 }
 
-async function ensurePlugged(): Promise<UsbDeviceInfo> {
+async function ensurePlugged(): Promise<DeviceInfo> {
   if (!gadgetBound(ss.name)) await plugGadget(ss.name);
   const d = await waitForDevice(ss.serial, { timeout: 30_000 });
   return d;
@@ -208,7 +208,7 @@ Deno.test("hotplug: waitForDevice resolves after a delayed bind (then the Source
   const waiting = waitForDevice(ss.serial, { timeout: 30_000 });
   let plugging: Promise<unknown> | undefined;
   const t = setTimeout(() => plugging = plugGadget(ss.name), 1000);
-  let info: UsbDeviceInfo;
+  let info: DeviceInfo;
   try {
     info = await waiting;
   } finally {
@@ -304,10 +304,10 @@ Deno.test("hotplug: overrun (tiny queue and socket buffer, a slow consumer): sys
   const watcher = watchDevices({ snapshot: true });
   Deno.env.delete("USBKIT_HOTPLUG_QUEUE");
   Deno.env.delete("USBKIT_HOTPLUG_RCVBUF");
-  const state = new Map<string, UsbDeviceInfo>();
+  const state = new Map<string, DeviceInfo>();
   let problems = 0;
   // A slow consumer: every event blocks the JS thread for 150 ms.
-  const onEvent = (type: "add" | "remove", d: UsbDeviceInfo) => {
+  const onEvent = (type: "add" | "remove", d: DeviceInfo) => {
     const t0 = Date.now();
     while (Date.now() - t0 < 150) { /* busy */ }
     if (type === "add") {
@@ -326,7 +326,7 @@ Deno.test("hotplug: overrun (tiny queue and socket buffer, a slow consumer): sys
     })();
     return { done };
   })();
-  const key = (ds: Iterable<UsbDeviceInfo>) =>
+  const key = (ds: Iterable<DeviceInfo>) =>
     [...ds].map((d) => `${d.sysfsPath}@${d.busNumber}.${d.deviceAddress}`)
       .sort().join(" ");
   try {

@@ -164,7 +164,7 @@ Deno.test({
     await using dev = await openLoopback();
     const iface = await dev.claimInterface(0);
     const { out, inn } = bulkPair(iface);
-    const mps = out.maxPacketSize;
+    const mps = out.packetSize;
     const buflen = 4096; // f_loopback.c bulk_buflen default (GZERO_BULK_BUFLEN)
     const sizes = [
       1,
@@ -294,7 +294,7 @@ Deno.test({
       .endpoint(0x81);
     const sOut = a.configuration && (await a.claimInterface(0)).endpoint(0x02);
     const lbi = await b.claimInterface(0);
-    const expected = pattern(16384, sIn.maxPacketSize);
+    const expected = pattern(16384, sIn.packetSize);
     const echo = crypto.getRandomValues(new Uint8Array(16384));
     const jobs: Promise<void>[] = [];
     for (let i = 0; i < 32; i++) {
@@ -304,7 +304,7 @@ Deno.test({
         ),
       );
       jobs.push(
-        sOut!.transferOut(pattern(16384, sIn.maxPacketSize)).then((r) =>
+        sOut!.transferOut(pattern(16384, sIn.packetSize)).then((r) =>
           assert.equal(r.bytesWritten, 16384)
         ),
       );

@@ -260,7 +260,7 @@ let devnode = "";
 async function openIso() {
   const dev = await open(devnode);
   const iface = await dev.claimInterface(0);
-  await iface.selectAlternate(1);
+  await iface.selectAlternateInterface(1);
   return {
     dev,
     iface,
@@ -555,7 +555,7 @@ part(
       if (end === "released") {
         assert.throws(() => ep.isochronousStream(), /is not claimed/);
         iface = await d.dev.claimInterface(0);
-        await iface.selectAlternate(1);
+        await iface.selectAlternateInterface(1);
         ep = iface.endpoint(EP.lifecycle);
       }
     }

@@ -32,7 +32,7 @@ Deno.test("slow JavaScript: the helper resubmits its spares by itself; 48 MiB of
   let n = 0;
   let fullAfterSleep = 0;
   for await (const chunk of stream) {
-    if (!sameBytes(chunk, expectedAt(at, chunk.length, ep.maxPacketSize))) {
+    if (!sameBytes(chunk, expectedAt(at, chunk.length, ep.packetSize))) {
       assert.fail(`pattern mismatch in the chunk at byte ${at}`);
     }
     if (n === 0) {
@@ -71,7 +71,7 @@ Deno.test("a chunk's view is detached when the next one comes; keep() copies", a
     if (++i === 20) break;
   }
   assert.equal(prev!.byteLength, 0, "the last view survived return()");
-  assert.ok(sameBytes(kept!, pattern(4096, ep.maxPacketSize)));
+  assert.ok(sameBytes(kept!, pattern(4096, ep.packetSize)));
 });
 
 Deno.test("outStream: 16 MiB of the pattern to SourceSink; views detach at send; close() counts the bytes; a wrong byte stalls", async () => {
@@ -80,7 +80,7 @@ Deno.test("outStream: 16 MiB of the pattern to SourceSink; views detach at send;
   const ep = iface.endpoints.find((e) =>
     e.direction === "out" && e.type === "bulk"
   )!;
-  const good = pattern(65536, ep.maxPacketSize);
+  const good = pattern(65536, ep.packetSize);
   const out = ep.outStream({ transferSize: 65536, inFlight: 8 });
   for (let i = 0; i < 256; i++) {
     const buf = await out.buffer();
@@ -182,7 +182,7 @@ Deno.test("stop mid-stream: break, an aborted signal and close() end it, unmap i
   }
   assert.equal(mapsOf(devnode), 0, "break left buffers mapped");
   const r = await ep.transferIn(16384);
-  assert.ok(sameBytes(r.data, pattern(16384, ep.maxPacketSize)));
+  assert.ok(sameBytes(r.data, pattern(16384, ep.packetSize)));
 
   const ac = new AbortController();
   const aborted = ep.stream({ signal: ac.signal, transferSize: 16384 });

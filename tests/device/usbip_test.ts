@@ -425,7 +425,7 @@ Deno.test({
     await using a = await attachLocal(device);
     await using dev = await open(a.devnode);
     const iface = await dev.claimInterface(1);
-    await iface.selectAlternate(1);
+    await iface.selectAlternateInterface(1);
     assert.equal(device.alternates[1], 1);
     const ep = iface.endpoint(0x84);
     const lengths = new Array(32).fill(ISO_MAX);
@@ -463,7 +463,7 @@ Deno.test({
       assert.equal(kinds.size, 3, "empty, short and full packets");
     }
     assert.equal(seen.size, 9);
-    await iface.selectAlternate(0);
+    await iface.selectAlternateInterface(0);
   },
 });
 

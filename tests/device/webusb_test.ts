@@ -1,9 +1,11 @@
 // WebUSB conformance against the virtual bench (run inside the guest): the
 // spec's states and errors, data checked against the SourceSink pattern and
 // a Loopback echo, a stall and its clearHalt, a babble, isochronous OUT to
-// QEMU's usb-audio, pending transfers aborted by releaseInterface and
-// close, and a disconnect while a transfer is pending, with the same
-// USBDevice object before and after the replug.
+// QEMU's usb-audio, isochronous IN from a device written in TypeScript
+// (served over USB/IP on vhci_hcd), pending transfers aborted by
+// releaseInterface, close, selectAlternateInterface and forget, forget()'s
+// effect on getDevices and requestDevice, and a disconnect while a transfer
+// is pending, with the same USBDevice object before and after the replug.
 
 import assert from "node:assert/strict";
 import {
@@ -20,6 +22,8 @@ import {
   USB,
   type USBDevice as KitDevice,
   type USBInTransferResult,
+  USBIsochronousInTransferPacket,
+  USBIsochronousInTransferResult,
 } from "../../webusb.ts";
 import { pattern, randomBytes, sameBytes } from "./data.ts";
 
@@ -27,6 +31,15 @@ const bench = benchInfo();
 const ss = bench.gadgets.find((g) => g.function === "sourcesink")!;
 const lb = bench.gadgets.find((g) => g.function === "loopback");
 const audio = bench.qemuDevices.find((d) => d.kind === "audio");
+
+/** vhci_hcd is loaded: devices written in TypeScript can be attached. */
+const VHCI = (() => {
+  try {
+    return Deno.statSync("/sys/devices/platform/vhci_hcd.0/attach").isFile;
+  } catch {
+    return false;
+  }
+})();
 
 const tracked: USB[] = [];
 
@@ -441,6 +454,354 @@ Deno.test({
       await device.selectAlternateInterface(streaming.interfaceNumber, 0);
     } finally {
       await device.close();
+    }
+  }),
+});
+
+// A device written in TypeScript, attached to vhci_hcd: interface 0 has an
+// isochronous IN endpoint 0x81 in alternate 1 (none in alternate 0);
+// interface 1 a bulk IN 0x82 that never has data (a transfer that stays
+// pending). Packet k of the URB the device answers f-th ("frame f") holds
+// isoSent(f, k, requested) bytes, byte j being isoByte(f, k, j).
+
+/** The iso IN packet lengths the tests ask for: different, down to 1. */
+const ISO_LENGTHS = [256, 256, 200, 256, 64, 256, 256, 17, 128, 256, 256, 1];
+const ISO_TOTAL = ISO_LENGTHS.reduce((a, b) => a + b, 0);
+
+/** Byte j of packet k of frame f. */
+function isoByte(f: number, k: number, j: number): number {
+  return (f * 37 + k * 11 + j) & 0xff;
+}
+
+/**
+ * How many bytes the device sends in packet k of frame f when `requested`
+ * were asked for: all of them, none, a short packet, one byte too many
+ * (babble, in odd frames), one too few.
+ */
+function isoSent(f: number, k: number, requested: number): number {
+  switch (k % 6) {
+    case 1:
+      return 0;
+    case 2:
+      return 1 + (f * 7 + k) % Math.max(1, requested - 1);
+    case 3:
+      return f % 2 === 1 ? requested + 1 : requested;
+    case 4:
+      return requested - 1;
+    default:
+      return requested;
+  }
+}
+
+/** Packet k of frame f, as the device sends it. */
+function isoPacket(f: number, k: number, requested: number): Uint8Array {
+  return Uint8Array.from(
+    { length: isoSent(f, k, requested) },
+    (_, j) => isoByte(f, k, j),
+  );
+}
+
+/** What the iso test device does with its next URB. */
+type IsoMode = "pattern" | "bad packet" | "hold";
+
+async function isoTestDevice(serialNumber: string) {
+  const { defineDevice } = await import("../../src/emulated/mod.ts");
+  const state = {
+    /** Frames answered so far (the next URB is frame `frames`). */
+    frames: 0,
+    mode: "pattern" as IsoMode,
+    /** The requested lengths of every URB the device saw. */
+    requested: [] as number[][],
+  };
+  const device = defineDevice({
+    speed: "high",
+    vendorId: 0x1209,
+    productId: 0x0004,
+    manufacturer: "usbkit",
+    product: "WebUSB iso IN",
+    serialNumber,
+    interfaces: [{
+      alternates: [{}, {
+        endpoints: [{
+          address: 0x81,
+          type: "isochronous" as const,
+          maxPacketSize: 256,
+          onIsoIn: (packets, info) => {
+            state.requested.push(packets.map((p) => p.length));
+            if (state.mode === "hold") {
+              // Held until the host unlinks the URB.
+              return new Promise((_, reject) =>
+                info.signal.addEventListener(
+                  "abort",
+                  () => reject(info.signal.reason),
+                  { once: true },
+                )
+              );
+            }
+            if (state.mode === "bad packet") {
+              // Packet 3 arrives damaged (EPROTO); the rest are fine.
+              return packets.map((p, k) =>
+                k === 3 ? { status: -71 } : new Uint8Array(p.length)
+              );
+            }
+            const f = state.frames++;
+            return packets.map((p, k) => isoPacket(f, k, p.length));
+          },
+        }],
+      }],
+    }, {
+      alternates: [{
+        endpoints: [{ address: 0x82, type: "bulk" as const }],
+      }],
+    }],
+  });
+  return { device, state };
+}
+
+/**
+ * Checks an isochronousTransferIn result against frame f, as the spec's
+ * algorithm builds it: `data` a DataView over one buffer of the requested
+ * lengths' sum; packet i's `data` a view of that buffer at the sum of the
+ * requested lengths before it, exactly as long as what arrived; status
+ * "babble" where the device sent more than asked, else "ok".
+ */
+function checkIsoFrame(r: USBIsochronousInTransferResult, f: number): void {
+  assert.ok(r instanceof USBIsochronousInTransferResult);
+  const data = r.data!;
+  assert.ok(data instanceof DataView, `frame ${f}: data is a DataView`);
+  assert.deepEqual(
+    [data.byteOffset, data.byteLength, data.buffer.byteLength],
+    [0, ISO_TOTAL, ISO_TOTAL],
+    `frame ${f}: data spans one buffer of the requested lengths' sum`,
+  );
+  assert.equal(r.packets.length, ISO_LENGTHS.length);
+  assert.ok(Object.isFrozen(r.packets), "packets is a FrozenArray");
+  const whole = new Uint8Array(data.buffer);
+  let offset = 0;
+  ISO_LENGTHS.forEach((requested, k) => {
+    const where = `frame ${f} packet ${k}`;
+    const p = r.packets[k]!;
+    assert.ok(p instanceof USBIsochronousInTransferPacket, where);
+    const babble = isoSent(f, k, requested) > requested;
+    assert.equal(p.status, babble ? "babble" : "ok", where);
+    const v = p.data!;
+    assert.ok(v instanceof DataView, `${where}: data is a DataView`);
+    assert.equal(
+      v.buffer,
+      data.buffer,
+      `${where}: a view of result.data's buffer`,
+    );
+    assert.equal(v.byteOffset, offset, `${where}: at its slot`);
+    // A babbled packet: this device (like the USB/IP model) delivers none of it.
+    const expected = babble ? new Uint8Array(0) : isoPacket(f, k, requested);
+    assert.equal(v.byteLength, expected.length, `${where}: its length`);
+    assert.ok(
+      sameBytes(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), expected),
+      `${where}: its bytes`,
+    );
+    assert.ok(
+      whole.subarray(offset + v.byteLength, offset + requested).every((b) =>
+        b === 0
+      ),
+      `${where}: nothing but zeros after what arrived`,
+    );
+    offset += requested;
+  });
+}
+
+Deno.test({
+  name:
+    "WebUSB isochronousTransferIn from a TypeScript device (vhci_hcd): data is one buffer of the packets' slots, each packet a view of what it received, ok/babble per packet, a bad packet is NetworkError, selectAlternateInterface aborts",
+  ignore: !VHCI,
+  fn: guard(async () => {
+    const { attachLocal } = await import("../../src/usbip/mod.ts");
+    const serialNumber = "webusb-iso-in-1";
+    const { device: emulated, state } = await isoTestDevice(serialNumber);
+    await using _attached = await attachLocal(emulated);
+    const usb = track(new USB());
+    const device = await usb.requestDevice({
+      filters: [{ vendorId: 0x1209, productId: 0x0004, serialNumber }],
+    });
+    assert.equal(
+      (await rejection(device.isochronousTransferIn(1, [256]))).name,
+      "InvalidStateError",
+      "not open",
+    );
+    await device.open();
+    try {
+      await device.claimInterface(0);
+      const iface = device.configuration!.interfaces[0]!;
+      // Alternate 0 has no endpoint: the spec's "find the endpoint" fails.
+      assert.equal(
+        (await rejection(device.isochronousTransferIn(1, [256]))).name,
+        "NotFoundError",
+      );
+      await device.selectAlternateInterface(0, 1);
+      assert.equal(iface.alternate.alternateSetting, 1);
+      const ep = iface.alternate.endpoints[0]!;
+      assert.deepEqual(
+        [ep.endpointNumber, ep.direction, ep.type, ep.packetSize],
+        [1, "in", "isochronous", 256],
+      );
+      assert.equal(
+        (await rejection(device.transferIn(1, 256))).name,
+        "InvalidAccessError",
+        "a bulk call on an isochronous endpoint",
+      );
+      assert.equal(
+        (await rejection(
+          device.isochronousTransferOut(1, new Uint8Array(256), [256]),
+        )).name,
+        "NotFoundError",
+        "no OUT endpoint 1",
+      );
+      await assert.rejects(
+        device.isochronousTransferIn(1, [256, -1]),
+        TypeError,
+        "packetLengths are unsigned longs",
+      );
+
+      // One transfer at a time: frames 0 to 5 (odd ones babble).
+      for (let f = 0; f < 6; f++) {
+        checkIsoFrame(
+          await device.isochronousTransferIn(ep.endpointNumber, ISO_LENGTHS),
+          f,
+        );
+      }
+      // Four in flight at once: frames 6 to 9, in the order submitted.
+      const results = await Promise.all(
+        [0, 1, 2, 3].map(() =>
+          device.isochronousTransferIn(ep.endpointNumber, ISO_LENGTHS)
+        ),
+      );
+      results.forEach((r, i) => checkIsoFrame(r, 6 + i));
+      assert.equal(state.frames, 10);
+      // The device saw exactly the lengths asked for, in every URB.
+      assert.ok(
+        state.requested.every((l) =>
+          l.length === ISO_LENGTHS.length &&
+          l.every((n, k) => n === ISO_LENGTHS[k])
+        ),
+      );
+
+      // A packet failed otherwise than by a stall or a babble: NetworkError.
+      state.mode = "bad packet";
+      const bad = await rejection(
+        device.isochronousTransferIn(ep.endpointNumber, ISO_LENGTHS),
+      );
+      assert.equal(bad.name, "NetworkError");
+      state.mode = "pattern";
+      checkIsoFrame(
+        await device.isochronousTransferIn(ep.endpointNumber, ISO_LENGTHS),
+        10,
+      );
+
+      // A pending transfer rejects with AbortError when the alternate
+      // setting changes (the spec's "abort transfers currently scheduled").
+      state.mode = "hold";
+      const seen = state.requested.length;
+      const pending = rejection(
+        device.isochronousTransferIn(ep.endpointNumber, ISO_LENGTHS),
+      );
+      while (state.requested.length === seen) {
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      await device.selectAlternateInterface(0, 0);
+      assert.equal((await pending).name, "AbortError");
+      assert.equal(iface.alternate.alternateSetting, 0);
+      state.mode = "pattern";
+      await device.selectAlternateInterface(0, 1);
+      checkIsoFrame(
+        await device.isochronousTransferIn(ep.endpointNumber, ISO_LENGTHS),
+        11,
+      );
+    } finally {
+      await device.close().catch(() => {});
+    }
+  }),
+});
+
+Deno.test({
+  name:
+    "WebUSB forget(): closes the device (pending transfer: AbortError), leaves getDevices of that USB object only, resolves again, and requestDevice brings the same object back; events skip it",
+  ignore: !VHCI,
+  fn: guard(async () => {
+    const { attachLocal } = await import("../../src/usbip/mod.ts");
+    const serialNumber = "webusb-forget-1";
+    const { device: emulated } = await isoTestDevice(serialNumber);
+    const attached = await attachLocal(emulated);
+    let detached = false;
+    try {
+      const usb = track(new USB());
+      const other = track(new USB());
+      const filters = [{ vendorId: 0x1209, productId: 0x0004, serialNumber }];
+      const device = await usb.requestDevice({ filters });
+      const mine = (d: USBDevice) => d.serialNumber === serialNumber;
+      assert.equal((await usb.getDevices()).find(mine), device);
+      const theirs = (await other.getDevices()).find(mine);
+      assert.ok(theirs !== undefined && theirs !== device);
+
+      await device.open();
+      await device.claimInterface(1);
+      // Interface 1's bulk IN never has data: this stays pending.
+      const pending = rejection(device.transferIn(2, 64));
+      await new Promise((res) => setTimeout(res, 100));
+      assert.equal(await device.forget(), undefined);
+      assert.equal((await pending).name, "AbortError");
+      assert.equal(device.opened, false, "closed");
+      assert.equal(device.configuration!.interfaces[1]!.claimed, false);
+      // Left out of this USB object's getDevices(), not another's.
+      assert.equal((await usb.getDevices()).find(mine), undefined);
+      assert.equal((await other.getDevices()).find(mine), theirs);
+      // Forgetting a forgotten device: nothing to remove, resolves.
+      assert.equal(await device.forget(), undefined);
+      assert.equal((await usb.getDevices()).find(mine), undefined);
+      // It is closed: the methods reject as for any closed device.
+      assert.equal(
+        (await rejection(device.transferIn(2, 64))).name,
+        "InvalidStateError",
+      );
+      assert.equal(
+        (await rejection(device.claimInterface(1))).name,
+        "InvalidStateError",
+      );
+
+      // requestDevice() allows it again: the same object, listed again.
+      assert.equal(await usb.requestDevice({ filters }), device);
+      assert.equal((await usb.getDevices()).find(mine), device);
+      await device.open();
+      await device.claimInterface(0);
+      await device.selectAlternateInterface(0, 1);
+      checkIsoFrame(await device.isochronousTransferIn(1, ISO_LENGTHS), 0);
+      await device.close();
+
+      // Forgotten again: its disconnect reaches only the other USB object.
+      await device.forget();
+      const events: [string, string][] = [];
+      const onUsb = (e: USBConnectionEvent) => {
+        if (mine(e.device)) events.push(["usb", e.type]);
+      };
+      const onOther = (e: USBConnectionEvent) => {
+        if (mine(e.device)) {
+          assert.equal(e.device, theirs);
+          events.push(["other", e.type]);
+        }
+      };
+      usb.addEventListener("disconnect", onUsb);
+      other.addEventListener("disconnect", onOther);
+      // Let both hotplug watchers start before the device goes.
+      await new Promise((res) => setTimeout(res, 200));
+      detached = true;
+      await attached.detach();
+      const t0 = Date.now();
+      while (!events.some(([who]) => who === "other")) {
+        assert.ok(Date.now() - t0 < 15000, "no disconnect event");
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      await new Promise((res) => setTimeout(res, 500));
+      assert.deepEqual(events, [["other", "disconnect"]]);
+    } finally {
+      if (!detached) await attached.detach();
     }
   }),
 });

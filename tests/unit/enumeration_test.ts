@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   comparePortPaths,
+  type DeviceInfo,
   listDevices,
   listDevicesSync,
-  type UsbDeviceInfo,
 } from "../../src/enumeration.ts";
 import { readHexFixture } from "../fixtures/hex.ts";
 import { sysfsDisagreements } from "../fixtures/sysfs_agreement.ts";
@@ -12,9 +12,9 @@ import { sysfsDisagreements } from "../fixtures/sysfs_agreement.ts";
 const SYSFS = new URL("../fixtures/sysfs", import.meta.url).pathname;
 
 function byPort(
-  devices: readonly UsbDeviceInfo[],
+  devices: readonly DeviceInfo[],
   port: string,
-): UsbDeviceInfo {
+): DeviceInfo {
   const d = devices.find((x) => x.portPath === port);
   assert.ok(d, `no device at ${port}`);
   return d;

@@ -2,7 +2,7 @@
 // around them (scripts/usb.ts), against the fixture sysfs tree.
 import assert from "node:assert/strict";
 import { parseDescriptors } from "../../src/descriptors.ts";
-import { listDevicesSync, type UsbDeviceInfo } from "../../src/enumeration.ts";
+import { type DeviceInfo, listDevicesSync } from "../../src/enumeration.ts";
 import { UsbError } from "../../src/errors.ts";
 import {
   formatDeviceTable,
@@ -142,8 +142,8 @@ Deno.test("tree: HID descriptors, low speed intervals, self-powered hub", () => 
 Deno.test("tree: isochronous alternates and a high-bandwidth endpoint", () => {
   const withConfigs = (
     hex: string,
-    speed: UsbDeviceInfo["speed"],
-  ): UsbDeviceInfo => {
+    speed: DeviceInfo["speed"],
+  ): DeviceInfo => {
     const parsed = parseDescriptors(readHexFixture(hex));
     return {
       ...at("2-1"),
@@ -178,7 +178,7 @@ Deno.test("tree: unavailable capabilities and unparsable configurations say why"
       hint: "add a udev rule",
     },
   );
-  const broken: UsbDeviceInfo = {
+  const broken: DeviceInfo = {
     ...at("2-1"),
     configurations: [],
     descriptorError: new UsbError(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { listDevicesSync, type UsbDeviceInfo } from "../../src/enumeration.ts";
+import { type DeviceInfo, listDevicesSync } from "../../src/enumeration.ts";
 import { UsbError } from "../../src/errors.ts";
 import {
   type DeviceSelector,
@@ -18,7 +18,7 @@ function twin(
   port: string,
   serial: string | undefined,
   address: number,
-): UsbDeviceInfo {
+): DeviceInfo {
   return {
     ...gadget,
     portPath: port,

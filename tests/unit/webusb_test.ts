@@ -141,6 +141,33 @@ Deno.test("WebUSB arguments: a bad one is a TypeError (checked before the state)
   assert.match(e.message, /transferIn: length must be an integer/);
 });
 
+Deno.test("WebUSB packetLengths: any iterable converts, as WebIDL's sequence<unsigned long>; a string or a bad element is a TypeError", async () => {
+  const d = fixtureDevice();
+  // Converted fine, then the state check: not open.
+  const iterables: (() => Iterable<number>)[] = [
+    () => [8, 8],
+    () => new Uint32Array([8, 8]),
+    () => new Set([8, 16]),
+    function* () {
+      yield 8;
+    },
+  ];
+  for (const lengths of iterables) {
+    await rejectsWith(
+      d.isochronousTransferIn(1, lengths() as number[]),
+      "InvalidStateError",
+    );
+    await rejectsWith(
+      d.isochronousTransferOut(1, new Uint8Array(32), lengths() as number[]),
+      "InvalidStateError",
+    );
+  }
+  for (const bad of ["88", 8, null, { length: 1, 0: 8 }, [8, -1], [8, 1.5]]) {
+    const e = await d.isochronousTransferIn(1, bad as number[]).catch((e) => e);
+    assert.ok(e instanceof TypeError, `${JSON.stringify(bad)}: ${e}`);
+  }
+});
+
 Deno.test("WebUSB filters: the spec's validity rules and matching", () => {
   assert.throws(
     () => checkFilter("f", { productId: 1 }),

@@ -57,7 +57,7 @@ import {
 } from "../../bench/usbip_device.ts";
 import { defineDevice } from "../../src/emulated/device.ts";
 import {
-  benchmarkBench,
+  benchmarkDevices,
   guestTimeoutSec,
   isFullRun,
   parseBenchCli,
@@ -1137,7 +1137,7 @@ Deno.test("the USB/IP bench device: SourceSink pattern, full iso packets, the ma
 });
 
 Deno.test("scripts/bench.ts: vhci-hcd in the boot, --server-pin, time for the track", () => {
-  assert.deepEqual(benchmarkBench(600).modules, ["vhci-hcd"]);
+  assert.deepEqual(benchmarkDevices(600).modules, ["vhci-hcd"]);
   assert.equal(parseBenchCli(["--server-pin", "none"]).serverPin, "none");
   assert.equal(parseBenchCli([]).serverPin, undefined);
   assert.ok(guestTimeoutSec(3, false, 7, 2) > guestTimeoutSec(3, false, 7, 0));
