@@ -250,6 +250,20 @@ export interface Bench {
    * Parameters may follow the name: `"usbtest realworld=1"`.
    */
   modules?: readonly string[];
+  /**
+   * dummy_hcd UDCs left free for gadgets made at run time (kernel/composite.ts):
+   * they follow the gadgets' (`dummy_udc.<gadgets.length>`, …) and are in
+   * the guest's record as {@link BenchInfo.spareUdcs}. Each is one more
+   * dummy_hcd controller, so one more bus at high speed, two at
+   * SuperSpeed (its USB 2 and USB 3 root hubs). Default 0.
+   */
+  spareUdcs?: number;
+  /**
+   * Gadget function modules to load at boot for gadgets made at run time
+   * (`"usb_f_hid"`, `"usb_f_midi"`…), with their dependencies, like the
+   * modules of the bench's own gadgets. Default none.
+   */
+  gadgetModules?: readonly string[];
   /** Guest memory. Default {@link DEFAULT_MEMORY_MIB}. */
   memoryMiB?: number;
   /** Kill the guest after this long. Default {@link DEFAULT_TIMEOUT_SEC}. */
@@ -311,8 +325,36 @@ export const defaultBench: Bench = deepFreeze({
 });
 
 /**
+ * The gadget function modules of the composite gadgets the device tests
+ * make at run time on {@link fullBench}'s spare UDC (kernel/composite.ts,
+ * `COMPOSITE_PRESETS`): CDC ACM, NCM, ECM, RNDIS and generic serial, HID,
+ * mass storage, printer, and MIDI (which brings ALSA's core: snd,
+ * snd-rawmidi, snd-seq-device, soundcore).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { COMPOSITE_MODULES } from "./bench.ts";
+ * assert.ok(COMPOSITE_MODULES.includes("usb_f_midi"));
+ * ```
+ */
+export const COMPOSITE_MODULES: readonly string[] = deepFreeze([
+  "usb_f_acm",
+  "usb_f_ncm",
+  "usb_f_ecm",
+  "usb_f_rndis",
+  "usb_f_serial",
+  "usb_f_hid",
+  "usb_f_mass_storage",
+  "usb_f_printer",
+  "usb_f_midi",
+]);
+
+/**
  * Every kind of device in one boot: SourceSink, Loopback and CDC-ACM gadgets
- * on three SuperSpeed dummy_hcd controllers, and usb-storage, usb-kbd, usb-serial and
+ * on three SuperSpeed dummy_hcd controllers, a fourth controller left free
+ * for composite gadgets made at run time (with their function modules,
+ * {@link COMPOSITE_MODULES}), and usb-storage, usb-kbd, usb-serial and
  * usb-audio on qemu-xhci. The guest test suite runs against this (with
  * `modules: ["usbtest"]` added).
  *
@@ -321,6 +363,7 @@ export const defaultBench: Bench = deepFreeze({
  * import assert from "node:assert/strict";
  * import { fullBench } from "./bench.ts";
  * assert.ok(fullBench.gadgets.length === 3 && fullBench.qemuDevices.length === 4);
+ * assert.ok(fullBench.spareUdcs === 1);
  * ```
  */
 export const fullBench: Bench = deepFreeze({
@@ -338,6 +381,8 @@ export const fullBench: Bench = deepFreeze({
     { kind: "serial" },
     { kind: "audio" },
   ],
+  spareUdcs: 1,
+  gadgetModules: COMPOSITE_MODULES,
 });
 
 /**
@@ -596,6 +641,12 @@ export interface BenchInfo {
   /** Kernel modules loaded for the bench, in load order. */
   modules: string[];
   /**
+   * dummy_hcd UDCs no gadget of the bench uses, free for gadgets made at
+   * run time (see `createComposite` in kernel/composite.ts). Absent in
+   * records of older runs.
+   */
+  spareUdcs?: string[];
+  /**
    * The directory `modprobe -d` takes to load more of the guest kernel's
    * modules (its `lib/modules/<release>` is the unpacked module tree);
    * see `loadDrivers` in kernel/guest.ts. Absent in records of older runs.
@@ -716,6 +767,10 @@ export interface ResolvedBench {
   qemuDevices: ResolvedQemuDevice[];
   /** Extra modules, as given. */
   modules: string[];
+  /** The spare UDCs' names, after the gadgets' (`dummy_udc.3`…). */
+  spareUdcs: string[];
+  /** Gadget function modules for gadgets made at run time, as given. */
+  gadgetModules: string[];
   /** Guest memory, MiB. */
   memoryMiB: number;
   /** Hang timeout, seconds. */
@@ -766,9 +821,15 @@ export function resolveBench(bench: Bench): ResolvedBench {
       `bench: speed must be "super" or "high", not ${bench.speed}`,
     );
   }
-  if (bench.gadgets.length > 32) {
+  const spare = bench.spareUdcs ?? 0;
+  if (!Number.isInteger(spare) || spare < 0) {
+    throw new Error(`bench: spareUdcs ${spare} is not a count`);
+  }
+  if (bench.gadgets.length + spare > 32) {
     // dummy_hcd.c MAX_NUM_UDC
-    throw new Error("bench: dummy_hcd supports at most 32 gadgets");
+    throw new Error(
+      "bench: dummy_hcd supports at most 32 gadgets and spare UDCs",
+    );
   }
   const gadgets = bench.gadgets.map((g, i): ResolvedGadget => {
     const d = gadgetDefaults(g);
@@ -864,6 +925,11 @@ export function resolveBench(bench: Bench): ResolvedBench {
     gadgets,
     qemuDevices,
     modules: [...(bench.modules ?? [])],
+    spareUdcs: Array.from(
+      { length: spare },
+      (_, i) => `dummy_udc.${bench.gadgets.length + i}`,
+    ),
+    gadgetModules: [...(bench.gadgetModules ?? [])],
     memoryMiB,
     timeoutSec,
   };

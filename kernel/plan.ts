@@ -33,7 +33,7 @@ export interface ModuleLoad {
 
 /**
  * Kernel parameters of dummy_hcd for a bench: `is_super_speed`,
- * `is_high_speed` and `num` (one controller per gadget), as declared in
+ * `is_high_speed` and `num` (one controller per gadget or spare UDC), as declared in
  * drivers/usb/gadget/udc/dummy_hcd.c.
  *
  * @example
@@ -108,16 +108,20 @@ export function benchModules(
 ): ModuleLoad[] {
   const params = new Map<string, string>();
   const wanted: string[] = [];
-  if (bench.gadgets.length > 0) {
+  // One dummy_hcd controller per gadget, and one per spare UDC.
+  const udcs = bench.gadgets.length + bench.spareUdcs.length;
+  if (udcs > 0) {
     wanted.push("dummy_hcd");
-    params.set("dummy_hcd", dummyHcdParams(bench.speed, bench.gadgets.length));
+    params.set("dummy_hcd", dummyHcdParams(bench.speed, udcs));
     for (const g of bench.gadgets) wanted.push(g.module);
   }
+  // Function modules of gadgets made at run time (kernel/composite.ts).
+  for (const m of bench.gadgetModules) wanted.push(m);
   if (bench.qemuDevices.length > 0) wanted.push("xhci_pci");
   // usbmon, for `usb capture` and the capture tests: it costs nothing
   // until a reader opens /dev/usbmonN (drivers/usb/mon/mon_main.c).
   if (
-    (bench.gadgets.length > 0 || bench.qemuDevices.length > 0) &&
+    (udcs > 0 || bench.qemuDevices.length > 0) &&
     (db.has("usbmon") || builtin.has("usbmon"))
   ) wanted.push("usbmon");
   for (const spec of bench.modules) {
@@ -361,6 +365,7 @@ export function benchInfoTemplate(
       location: loc(d.serial),
     })),
     modules,
+    spareUdcs: [...bench.spareUdcs],
     ...(modulesRoot !== undefined ? { modulesRoot } : {}),
   };
 }

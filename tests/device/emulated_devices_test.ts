@@ -444,12 +444,21 @@ function assertMatchesModel(info: DeviceInfo, m: DeviceModel): void {
 /** The `name value` fields of `usb describe`'s tree, in order. */
 function describeFields(text: string): [string, string][] {
   const out: [string, string][] = [];
-  for (const line of text.split("\n")) {
+  // The descriptors the model defines come first; what describe reads from
+  // the device beyond them (BOS, qualifier, status, as lsusb prints them)
+  // follows, and is checked on its own.
+  const end = text.search(DETAIL_SECTIONS);
+  const defined = end < 0 ? text : text.slice(0, end);
+  for (const line of defined.split("\n")) {
     const m = /^\s+([bwi][A-Za-z0-9]+|idVendor|idProduct)\s+(\S+)/.exec(line);
     if (m) out.push([m[1]!, m[2]!]);
   }
   return out;
 }
+
+/** Sections `usb describe` prints after the configurations. */
+const DETAIL_SECTIONS =
+  /^(Binary Object Store Descriptor:|Device Qualifier|Other Speed Configuration:|Hub Descriptor:|Device Status:)/m;
 
 /** What `usb describe` must print for the model, field by field. */
 function expectedFields(
@@ -472,7 +481,13 @@ function expectedFields(
     ],
     ["idVendor", h4(m.vendorId)],
     ["idProduct", h4(m.productId)],
-    ["bcdDevice", h4(m.deviceVersion)],
+    // BCD, as lsusb prints it: 0x0100 is "1.00".
+    [
+      "bcdDevice",
+      `${(m.deviceVersion >> 8).toString(16)}.${
+        (m.deviceVersion & 0xff).toString(16).padStart(2, "0")
+      }`,
+    ],
     ["iManufacturer", String(m.manufacturerIndex)],
     ["iProduct", String(m.productIndex)],
     ["iSerialNumber", String(m.serialNumberIndex)],
@@ -700,6 +715,13 @@ for (const speed of ["full", "high", "super"] as const) {
           describeFields(tree),
           expectedFields(model, encoded.configurations),
         );
+        // Beyond the definition: the device status always, the qualifier of
+        // a high-speed device, the BOS of a SuperSpeed one (USB 3.2 §9.6.2).
+        assert.match(tree, /^Device Status: +0x[0-9a-f]{4}$/m);
+        if (speed === "high") assert.match(tree, /^Device Qualifier/m);
+        if (speed === "super") {
+          assert.match(tree, /^Binary Object Store Descriptor:/m);
+        }
 
         assert.equal(json.code, 0, json.stderr);
         const j = JSON.parse(new TextDecoder().decode(json.stdout));

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import {
   type Bench,
+  COMPOSITE_MODULES,
   defaultBench,
   fullBench,
   resolveBench,
@@ -71,7 +72,26 @@ kernel/drivers/usb/host/xhci-pci.ko: kernel/drivers/usb/host/xhci-hcd.ko kernel/
 kernel/drivers/usb/misc/usbtest.ko: kernel/drivers/usb/core/usbcore.ko kernel/drivers/usb/common/usb-common.ko
 `;
 
+// The composite gadgets' function modules, from linux-image-6.1.0-57-amd64.
+const COMPOSITE_DEP = `
+kernel/drivers/usb/gadget/function/usb_f_serial.ko: kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/function/u_serial.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/u_ether.ko: kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko
+kernel/drivers/usb/gadget/function/usb_f_ncm.ko: kernel/drivers/usb/gadget/function/u_ether.ko kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/usb_f_ecm.ko: kernel/drivers/usb/gadget/function/u_ether.ko kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/usb_f_rndis.ko: kernel/drivers/usb/gadget/function/u_ether.ko kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/usb_f_mass_storage.ko: kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/usb_f_midi.ko: kernel/sound/core/snd-rawmidi.ko kernel/sound/core/snd-seq-device.ko kernel/sound/core/snd.ko kernel/sound/soundcore.ko kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/usb_f_hid.ko: kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/drivers/usb/gadget/function/usb_f_printer.ko: kernel/drivers/usb/gadget/libcomposite.ko kernel/drivers/usb/gadget/udc/udc-core.ko kernel/drivers/usb/common/usb-common.ko kernel/fs/configfs/configfs.ko
+kernel/sound/soundcore.ko:
+kernel/sound/core/snd.ko: kernel/sound/soundcore.ko
+kernel/sound/core/snd-seq-device.ko: kernel/sound/core/snd.ko kernel/sound/soundcore.ko
+kernel/sound/core/snd-rawmidi.ko: kernel/sound/core/snd-seq-device.ko kernel/sound/core/snd.ko kernel/sound/soundcore.ko
+`;
+
 const db = parseModulesDep(MODULES_DEP);
+/** The excerpt with the composite gadgets' modules: what fullBench loads. */
+const fullDb = parseModulesDep(MODULES_DEP + COMPOSITE_DEP);
 const names = (xs: { name: string }[]) => xs.map((x) => x.name);
 
 function assertDepsFirst(order: string[]) {
@@ -162,19 +182,33 @@ Deno.test("benchModules: dummy_hcd params, xhci after gadgets, extras last", () 
   const rb = resolveBench({ ...fullBench, modules: ["usbtest"] });
   const loads = benchModules(
     rb,
-    db,
+    fullDb,
     new Set(),
     new Set(["virtio", "virtio_ring"]),
     (n) => `/lib/modules/${n}.ko`,
   );
   const order = loads.map((l) => l.name);
-  assertDepsFirst(order);
+  const pos = new Map(order.map((n, i) => [n, i]));
+  for (const n of order) {
+    for (const d of fullDb.get(n)?.deps ?? []) {
+      assert.ok(pos.get(d)! < pos.get(n)!, `${d} must load before ${n}`);
+    }
+  }
+  assert.equal(new Set(order).size, order.length, "no module twice");
   assert.ok(order.indexOf("dummy_hcd") < order.indexOf("xhci_pci"));
   assert.equal(order.at(-1), "usbtest");
+  // Three gadgets and one spare UDC: four controllers.
   assert.equal(
     loads.find((l) => l.name === "dummy_hcd")?.params,
-    "is_super_speed=1 num=3",
+    "is_super_speed=1 num=4",
   );
+  // The composite gadgets' function modules, and what they need (ALSA's
+  // core for MIDI), after the gadgets' own and before xhci.
+  for (const m of [...COMPOSITE_MODULES, "u_ether", "snd", "snd_rawmidi"]) {
+    assert.ok(order.includes(m), m);
+    assert.ok(order.indexOf(m) > order.indexOf("usb_f_ss_lb"), m);
+    assert.ok(order.indexOf(m) < order.indexOf("xhci_pci"), m);
+  }
   assert.equal(loads[0]?.guestPath, "/lib/modules/usb_common.ko");
   // No gadgets, no dummy_hcd; no QEMU devices, no xhci.
   const none = benchModules(
@@ -185,6 +219,40 @@ Deno.test("benchModules: dummy_hcd params, xhci after gadgets, extras last", () 
     (n) => n,
   );
   assert.deepEqual(none, []);
+  // Spare UDCs alone still need dummy_hcd, one controller each, and
+  // gadget modules alone their stack.
+  const spare = benchModules(
+    resolveBench({
+      speed: "high",
+      gadgets: [],
+      qemuDevices: [],
+      spareUdcs: 2,
+      gadgetModules: ["usb_f_hid"],
+    }),
+    fullDb,
+    new Set(),
+    new Set(),
+    (n) => n,
+  );
+  assert.deepEqual(spare.map((l) => l.name), [
+    "usb_common",
+    "usbcore",
+    "udc_core",
+    "dummy_hcd",
+    "configfs",
+    "libcomposite",
+    "usb_f_hid",
+  ]);
+  assert.equal(spare[3]?.params, "is_super_speed=0 is_high_speed=1 num=2");
+  // Without spares or gadget modules (defaultBench), nothing more.
+  const plain = benchModules(
+    resolveBench(defaultBench),
+    fullDb,
+    new Set(),
+    new Set(),
+    (n) => n,
+  ).map((l) => l.name);
+  assert.ok(!plain.includes("u_ether") && !plain.includes("snd"));
 });
 
 Deno.test("dummyHcdParams and splitModuleSpec", () => {
@@ -395,6 +463,30 @@ Deno.test("resolveBench fills in names, UDCs, IDs and serials", () => {
       ["loopback0", "dummy_udc.1", "0525:a4ab", "usbkit-lb-0001", "Loopback.0"],
       ["acm0", "dummy_udc.2", "1d6b:0104", "usbkit-acm-0001", "acm.0"],
     ],
+  );
+  // The spare UDC follows the gadgets'; the function modules are as given.
+  assert.deepEqual(r.spareUdcs, ["dummy_udc.3"]);
+  assert.deepEqual(r.gadgetModules, [...COMPOSITE_MODULES]);
+  assert.deepEqual(resolveBench(defaultBench).spareUdcs, []);
+  assert.deepEqual(resolveBench(defaultBench).gadgetModules, []);
+  // A bench spread from fullBench with other modules keeps both.
+  const spread = resolveBench({ ...fullBench, modules: ["usbtest"] });
+  assert.deepEqual(spread.spareUdcs, ["dummy_udc.3"]);
+  assert.throws(
+    () => resolveBench({ ...defaultBench, spareUdcs: -1 }),
+    /spareUdcs -1/,
+  );
+  assert.throws(
+    () => resolveBench({ ...defaultBench, spareUdcs: 1.5 }),
+    /spareUdcs 1.5/,
+  );
+  assert.throws(
+    () => resolveBench({ ...defaultBench, spareUdcs: 32 }),
+    /at most 32/,
+  );
+  assert.equal(
+    resolveBench({ ...defaultBench, spareUdcs: 31 }).spareUdcs.at(-1),
+    "dummy_udc.31",
   );
   assert.deepEqual(
     r.qemuDevices.map((d) => [d.name, d.driver, d.id, d.serial]),
@@ -612,6 +704,7 @@ Deno.test("bench info template becomes JSON once locations are filled", () => {
   assert.equal(parsed.gadgets[0].location.serial, "usbkit-ss-0001");
   assert.equal(parsed.qemuDevices[3].location.serial, "usbkit-audio-0001");
   assert.equal(parsed.qemuDevices[0].kind, "storage");
+  assert.deepEqual(parsed.spareUdcs, ["dummy_udc.3"]);
   assert.equal(parsed.version, 1);
   // Every placeholder sits on a line of its own (the init's loop needs it).
   for (const l of text.split("\n")) {
