@@ -883,6 +883,8 @@ async function runUsbip(
  *
  * @example
  * ```ts ignore
+ * // Runs the benchmark inside a QEMU guest (minutes of both cores): `deno task bench`
+ * // (scripts/bench.ts) boots one and runs this file there; no test runs it.
  * import { drive, parseDriverArgs } from "./run_in_guest.ts";
  * await drive(parseDriverArgs(["--quick", "--rounds", "1"]));
  * ```

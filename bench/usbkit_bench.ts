@@ -933,6 +933,8 @@ async function control(dev: Device, count: number): Promise<Measured> {
  *
  * @example
  * ```ts ignore
+ * // Needs a device (the bench's gadgets, in the guest): bench/run_in_guest.ts runs this
+ * // file under `deno task bench`; no test runs it.
  * import { parseBenchArgs, runBench } from "./usbkit_bench.ts";
  * const line = await runBench(parseBenchArgs(["ctrl", "--dev", "/dev/bus/usb/002/002"]));
  * console.log(JSON.stringify(line));

@@ -7,6 +7,8 @@
  * the teardown is Documentation/usb/gadget_configfs.rst's.
  *
  * ```ts ignore
+ * // Needs root, configfs and a spare dummy_hcd UDC (the guest's fullBench):
+ * // tests/device/descriptors_lsusb_test.ts makes these composites in the guest.
  * import { COMPOSITE_PRESETS, createComposite } from "../kernel/composite.ts";
  * await using g = await createComposite(COMPOSITE_PRESETS[0]!);
  * console.log(g.location.port); // "7-1": two configurations, IADs
@@ -115,6 +117,8 @@ export interface CompositeSpec {
  *
  * @example
  * ```ts ignore
+ * // Needs root, configfs and a spare dummy_hcd UDC (the guest's fullBench):
+ * // tests/device/descriptors_lsusb_test.ts makes these composites in the guest.
  * import { COMPOSITE_PRESETS, createComposite } from "./composite.ts";
  * const g = await createComposite(COMPOSITE_PRESETS[1]!);
  * try { console.log(g.location.devnode); } finally { await g.remove(); }
@@ -252,9 +256,11 @@ export const COMPOSITE_PRESETS: readonly CompositeSpec[] = [
  * not in a guest).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { freeSpareUdc } from "./composite.ts";
- * console.log(freeSpareUdc()); // "dummy_udc.3" in fullBench
+ * // "dummy_udc.3" in the guest's fullBench; here, on the host, there is no bench record
+ * assert.equal(freeSpareUdc(), null);
  * ```
  */
 export function freeSpareUdc(): string | null {
@@ -305,6 +311,8 @@ export interface CreateCompositeOptions extends WaitOptions {
  *
  * @example
  * ```ts ignore
+ * // Needs root, configfs and a spare dummy_hcd UDC (the guest's fullBench):
+ * // tests/device/descriptors_lsusb_test.ts makes these composites in the guest.
  * import { COMPOSITE_PRESETS, createComposite } from "./composite.ts";
  * await using g = await createComposite(COMPOSITE_PRESETS[2]!);
  * ```

@@ -4,7 +4,9 @@
  * re-plugging gadgets.
  *
  * ```ts ignore
- * import { benchInfo, plugGadget, unplugGadget } from "../kernel/guest.ts";
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init) and QEMU's monitor:
+ * // tests/device/hotplug_test.ts and tests/device/sequencing_test.ts do this in the guest.
+ * import { benchInfo, plugGadget, qemuDeviceAdd, qemuDeviceDel, unplugGadget } from "../kernel/guest.ts";
  * const ss = benchInfo().gadgets.find((g) => g.function === "sourcesink")!;
  * await unplugGadget(ss.name); // the device disappears, as if pulled out
  * const where = await plugGadget(ss.name); // and comes back, new devnum
@@ -55,6 +57,8 @@ let cached: BenchInfo | null = null;
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init):
+ * // most of tests/device/ starts with it, in the guest.
  * import { benchInfo } from "./guest.ts";
  * for (const g of benchInfo().gadgets) console.log(g.name, g.id, g.location?.devnode);
  * ```
@@ -81,6 +85,8 @@ export function benchInfo(): BenchInfo {
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init):
+ * // plugGadget and unplugGadget call it, in the guest (tests/device/hotplug_test.ts).
  * import { gadget } from "./guest.ts";
  * console.log(gadget("sourcesink0").udc); // dummy_udc.0
  * ```
@@ -100,6 +106,8 @@ export function gadget(name: string): GadgetInfo {
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init):
+ * // tests/device/io_test.ts and tests/device/enumeration_test.ts call it in the guest.
  * import { qemuDevice } from "./guest.ts";
  * console.log(qemuDevice("storage").image);
  * ```
@@ -132,6 +140,8 @@ function readSys(path: string): string | null {
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init) and sysfs with the bench's devices:
+ * // tests/device/webusb_test.ts calls it in the guest.
  * import { locate } from "./guest.ts";
  * console.log(locate("usbkit-ss-0001")?.devnode); // /dev/bus/usb/002/002
  * ```
@@ -196,6 +206,8 @@ export interface WaitOptions {
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init) and its devices:
+ * // kernel/composite.ts calls it, in the guest (tests/device/descriptors_lsusb_test.ts).
  * import { waitForDevice } from "./guest.ts";
  * const loc = await waitForDevice("usbkit-lb-0001", true);
  * ```
@@ -237,6 +249,8 @@ export async function waitForDevice(
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init), root and configfs:
+ * // tests/device/hotplug_test.ts unbinds gadgets this way in the guest.
  * import { unplugGadget } from "./guest.ts";
  * await unplugGadget("sourcesink0");
  * ```
@@ -271,6 +285,8 @@ export async function unplugGadget(
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init), root and configfs:
+ * // tests/device/hotplug_test.ts binds gadgets this way in the guest.
  * import { plugGadget } from "./guest.ts";
  * const loc = await plugGadget("sourcesink0");
  * console.log(loc.devnode);
@@ -337,6 +353,8 @@ let qmpSequence = 0;
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init) and QEMU's monitor socket:
+ * // qemuDeviceDel and qemuDeviceAdd use it (tests/device/sequencing_test.ts, in the guest).
  * import { qmp } from "./guest.ts";
  * console.log((await qmp("query-status")).return); // { status: "running", … }
  * ```
@@ -440,6 +458,8 @@ function qemuDeviceAt(name: string): { device: QemuDeviceInfo; index: number } {
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init) and QEMU's monitor socket:
+ * // tests/device/sequencing_test.ts unplugs the usb-storage this way in the guest.
  * import { qemuDeviceDel } from "./guest.ts";
  * await qemuDeviceDel("storage0");
  * ```
@@ -482,6 +502,8 @@ export async function qemuDeviceDel(
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init) and QEMU's monitor socket:
+ * // tests/device/sequencing_test.ts plugs the usb-storage back this way in the guest.
  * import { qemuDeviceAdd } from "./guest.ts";
  * const loc = await qemuDeviceAdd("storage0");
  * console.log(loc.devnode);
@@ -529,6 +551,8 @@ export async function qemuDeviceAdd(
  *
  * @example
  * ```ts ignore
+ * // Needs the guest's bench record (/run/usbkit-bench.json, written by its init) and configfs:
+ * // tests/device/hotplug_test.ts calls it in the guest.
  * import { gadgetBound } from "./guest.ts";
  * console.log(gadgetBound("loopback0"));
  * ```
@@ -615,7 +639,8 @@ export interface LoadDriversOptions {
  *
  * @example
  * ```ts ignore
- * // In the guest, with a CDC ACM device written in TypeScript attached at 3-1:
+ * // Needs root and the guest's kernel modules, with a CDC ACM device written in TypeScript
+ * // attached at 3-1: tests/device/webusb_serial_test.ts does this in the guest.
  * import { loadDrivers } from "./guest.ts";
  * console.log(await loadDrivers("3-1")); // [ "cdc_acm" ], and /dev/ttyACM0 exists
  * ```
@@ -668,7 +693,8 @@ export async function loadDrivers(
  *
  * @example
  * ```ts ignore
- * // In the guest:
+ * // Needs root and the guest's kernel modules: tests/device/emulated_devices_test.ts
+ * // loads and unloads class drivers this way in the guest.
  * import { loadDrivers, unloadModules } from "./guest.ts";
  * const loaded = await loadDrivers("3-1");
  * // ... use the device through its kernel driver ...

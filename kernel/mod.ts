@@ -4,7 +4,9 @@
  * and run a command in it.
  *
  * ```ts ignore
- * import { fullBench, runInGuest } from "./kernel/mod.ts";
+ * // Boots a QEMU guest and runs the device suite (half an hour under TCG): this is
+ * // what `deno task test` (scripts/test.ts) does; tests/vm_test.ts boots smaller guests.
+ * import { fullBench, runInGuest } from "./mod.ts";
  * const r = await runInGuest(
  *   { ...fullBench, modules: ["usbtest"] },
  *   ["deno", "test", "-A", "--no-check", "--cached-only", "tests/device/"],

@@ -209,6 +209,8 @@ const CONSOLE_TAIL = 30;
  *
  * @example
  * ```ts ignore
+ * // Writes a 16 MiB image into the project's .cache/bench: runInGuest makes it for
+ * // fullBench's usb-storage, which `deno task test` boots.
  * import { ensureStorageImage } from "./run.ts";
  * const path = await ensureStorageImage(16 * 1024 * 1024);
  * ```
@@ -398,6 +400,8 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
  *
  * @example
  * ```ts ignore
+ * // Needs QEMU and the Debian kernel (downloaded once): tests/vm_test.ts runs the same
+ * // command in a smaller guest.
  * import { runInGuest } from "./run.ts";
  * import { defaultBench } from "./bench.ts";
  * const r = await runInGuest(defaultBench, ["sh", "-c", "exit 7"], { timeoutSec: 120 });

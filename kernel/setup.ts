@@ -159,6 +159,8 @@ async function aptUpdateOnce(): Promise<void> {
  *
  * @example
  * ```ts ignore
+ * // Installs missing host packages with apt-get (root and the network): ensureKernel
+ * // calls it, so every guest boot does (tests/vm_test.ts).
  * import { ensureHostPackages } from "./setup.ts";
  * await ensureHostPackages();
  * ```
@@ -238,6 +240,8 @@ async function aptListsStamp(): Promise<string> {
  *
  * @example
  * ```ts ignore
+ * // Needs apt and the network: ensureKernel calls it, so every guest boot does
+ * // (tests/vm_test.ts).
  * import { resolveKernelPackage } from "./setup.ts";
  * console.log((await resolveKernelPackage()).release);
  * ```
@@ -358,6 +362,8 @@ function pidAlive(pid: number): boolean {
  *
  * @example
  * ```ts ignore
+ * // Needs root and the network the first time (it downloads and unpacks a Debian
+ * // kernel): runInGuest calls it, so every guest boot does (tests/vm_test.ts).
  * import { ensureKernel } from "./setup.ts";
  * const k = await ensureKernel();
  * console.log(k.vmlinux, k.initramfs);
@@ -557,6 +563,8 @@ async function buildKernelDir(
  *
  * @example
  * ```ts ignore
+ * // Needs a compressed kernel image (from the Debian package ensureKernel downloads):
+ * // ensureKernel calls it, so the first guest boot does (tests/vm_test.ts).
  * import { extractVmlinux } from "./setup.ts";
  * await extractVmlinux("/boot/vmlinuz-6.1.0-56-amd64", "/tmp/vmlinux");
  * ```
@@ -596,9 +604,15 @@ export async function extractVmlinux(
  * insmod is not guaranteed to understand compressed modules).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { readModule } from "./setup.ts";
- * const ko = await readModule("/path/to/dummy_hcd.ko.xz");
+ * const dir = await Deno.makeTempDir();
+ * const ko = new TextEncoder().encode("\x7fELF not really a module");
+ * const gz = new Blob([ko]).stream().pipeThrough(new CompressionStream("gzip"));
+ * await Deno.writeFile(`${dir}/dummy_hcd.ko.gz`, gz);
+ * assert.deepEqual(await readModule(`${dir}/dummy_hcd.ko.gz`), ko);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readModule(path: string): Promise<Uint8Array> {
@@ -615,11 +629,20 @@ export async function readModule(path: string): Promise<Uint8Array> {
  * cached in `<kernel dir>/ko/`.
  *
  * @example
- * ```ts ignore
- * import { ensureKernel, guestModulePath } from "./setup.ts";
- * const k = await ensureKernel();
- * const entry = k.db.get("usb_f_acm");
- * if (entry) console.log(await guestModulePath(k, entry));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { guestModulePath } from "./setup.ts";
+ * // A kernel directory with one compressed module (ensureKernel gives the real one)
+ * const dir = await Deno.makeTempDir();
+ * const k = { dir, modulesDir: `${dir}/modules` };
+ * const path = "kernel/drivers/usb/class/cdc-acm.ko.gz";
+ * await Deno.mkdir(`${k.modulesDir}/kernel/drivers/usb/class`, { recursive: true });
+ * const ko = new TextEncoder().encode("\x7fELF not really a module");
+ * await Deno.writeFile(`${k.modulesDir}/${path}`, new Blob([ko]).stream().pipeThrough(new CompressionStream("gzip")));
+ * const out = await guestModulePath(k, { name: "cdc_acm", path, deps: [] });
+ * assert.equal(out, `${dir}/ko/cdc_acm.ko`); // a decompressed copy, for insmod
+ * assert.deepEqual(await Deno.readFile(out), ko);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function guestModulePath(

@@ -4,7 +4,9 @@
  *
  * @example
  * ```ts ignore
- * // shell: deno task vm --full -- sh -c 'cat /sys/bus/usb/devices/* /idVendor'
+ * // Boots a QEMU guest (needs QEMU and the Debian kernel): tests/readme_vm_test.ts runs
+ * // the README's `deno task vm` lines. From a shell:
+ * // deno task vm --full -- sh -c 'cat /sys/bus/usb/devices/* /idVendor'
  * import { main } from "./vm.ts";
  * Deno.exit(await main(["--", "true"]));
  * ```
@@ -22,6 +24,8 @@ import { EXIT_VM_FAILURE, runInGuest } from "./run.ts";
  *
  * @example
  * ```ts ignore
+ * // Boots a QEMU guest (needs QEMU and the Debian kernel): tests/readme_vm_test.ts runs
+ * // the README's `deno task vm` lines.
  * import { main } from "./vm.ts";
  * const code = await main(["--kbd", "--", "ls", "/dev/bus/usb"]);
  * ```

@@ -40,7 +40,8 @@
  *
  * @example
  * ```ts ignore
- * // shell: deno task bench -- --quick --rounds 1
+ * // Boots a QEMU guest and benchmarks for minutes on every core; no test runs it.
+ * // From a shell: deno task bench -- --quick --rounds 1
  * import { main } from "./bench.ts";
  * Deno.exit(await main(["--quick", "--rounds", "1"]));
  * ```
@@ -502,6 +503,7 @@ async function report(samples: SamplesFile, cli: Cli): Promise<void> {
  *
  * @example
  * ```ts ignore
+ * // Boots a QEMU guest and benchmarks for minutes on every core; no test runs it.
  * import { main } from "./bench.ts";
  * Deno.exit(await main(["--quick", "--rounds", "1"]));
  * ```

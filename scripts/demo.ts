@@ -36,6 +36,7 @@ export function demoScript(commands: readonly string[]): string {
  *
  * @example
  * ```ts ignore
+ * // Boots a QEMU guest: tests/readme_vm_test.ts runs the README's `deno task demo`.
  * import { main } from "./demo.ts";
  * Deno.exit(await main());
  * ```

@@ -142,6 +142,8 @@ async function step(
  *
  * @example
  * ```ts ignore
+ * // Runs the host test suite, doc tests included, so it would run itself (and boots
+ * // QEMU guests for tests/vm_test.ts); `deno task test` is this.
  * import { main } from "./test.ts";
  * Deno.exit(await main(["--host-only"]));
  * ```

@@ -115,6 +115,8 @@ export function idsOfDevnode(
  *
  * @example
  * ```ts ignore
+ * // Needs a usbfs device node: `usb describe` (scripts/usb.ts) calls it, which
+ * // tests/device/descriptors_lsusb_test.ts runs on the bench in the guest.
  * import { readCapabilities } from "./capabilities.ts";
  * const caps = readCapabilities("/dev/bus/usb/002/002");
  * console.log(caps.names.includes("MMAP"), caps.speed);

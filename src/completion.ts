@@ -355,6 +355,9 @@ let current: CompletionLoop | undefined;
  *
  * @example
  * ```ts ignore
+ * // Needs open devices to count anything, and would start the helper's reaper thread,
+ * // which stops only when the last device closes; tests/device/wake_probe.ts (run by
+ * // tests/device/stream_test.ts in the guest) reads these stats.
  * import { completions } from "./completion.ts";
  * const { wakeups, records } = completions().stats;
  * console.log(`${records / wakeups} completions per wakeup`);

@@ -495,6 +495,7 @@ export class Device {
    * @example
    * ```ts ignore
    * // Ignored: needs a USB device (tests/device/capture_test.ts opens one).
+   * import { open } from "../mod.ts";
    * await using dev = await open("0525:a4a0", { capture: "run.pcapng" });
    * console.log(dev.capture?.packets);
    * ```

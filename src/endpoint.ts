@@ -432,7 +432,7 @@ export class Endpoint {
    * // Ignored: the bench gadgets have no isochronous endpoint (dummy_hcd drops
    * // them); tests/device/iso_test.ts makes these calls on an emulated device.
    * declare const ep: import("../mod.ts").Endpoint;
-   * const r = await ep.isochronousTransferIn(new Array(32).fill(ep.maxPacketSize));
+   * const r = await ep.isochronousTransferIn(new Array(32).fill(ep.packetSize));
    * console.log(r.packets.filter((p) => p.status === "ok").length, r.data.length);
    * ```
    */

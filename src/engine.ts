@@ -79,6 +79,11 @@ export interface Cancellable {
  *
  * @example
  * ```ts ignore
+ * // Needs a usbfs device node; open() makes the engine, and every test in
+ * // tests/device/ runs it on the bench in the guest.
+ * import { UrbEngine } from "./engine.ts";
+ * import { Usbfs } from "./usbfs.ts";
+ * declare const devnode: string;
  * const engine = new UrbEngine(Usbfs.open(devnode, 64, {}));
  * console.log(engine.slotCount, engine.freeSlots);
  * ```

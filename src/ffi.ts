@@ -257,6 +257,8 @@ const helperDir = new URL("helper/", projectRoot);
  *
  * @example
  * ```ts ignore
+ * // Runs cargo, a minute or more of CPU (force: even when up to date): `deno task build`
+ * // (scripts/build_helper.ts) and `deno task compile` (scripts/compile.ts) call it.
  * import { buildHelper } from "./ffi.ts";
  * buildHelper({ force: true }); // runs cargo build --release --offline
  * ```
@@ -354,9 +356,11 @@ function openHelper(
  * per-user cache, a cargo build).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { helper } from "./ffi.ts";
- * console.log(helper().layout.maxIsoPackets); // 128
+ * assert.equal(helper().layout.maxIsoPackets, 128);
+ * assert.equal(helper(), helper()); // loaded once
  * ```
  */
 export function helper(): Helper {

@@ -293,6 +293,8 @@ interface Pending {
  *
  * @example
  * ```ts ignore
+ * // Runs until interrupted and needs devices that come and go: tests/device/hotplug_test.ts
+ * // watches the bench's gadgets being unbound and bound in the guest.
  * import { watchDevices } from "../mod.ts";
  * await using watcher = watchDevices({ filter: "0525:", snapshot: true });
  * for await (const { type, device } of watcher) console.log(type, device.portPath);
@@ -608,7 +610,9 @@ function sameDevice(a: DeviceInfo, b: DeviceInfo): boolean {
  *
  * @example
  * ```ts ignore
- * import { watchDevices } from "../mod.ts";
+ * // Needs a device to unplug, and waits 10 s: tests/device/hotplug_test.ts sees the
+ * // bench's gadgets go and come back in the guest.
+ * import { type DeviceChangeEvent, watchDevices } from "../mod.ts";
  * const watcher = watchDevices({ filter: { vendorId: 0x0525 } });
  * watcher.addEventListener("remove", (e) => console.log("unplugged", (e as DeviceChangeEvent).device.portPath));
  * await new Promise((r) => setTimeout(r, 10_000));
@@ -807,6 +811,8 @@ export function waitForMatching(
  *
  * @example
  * ```ts ignore
+ * // Needs the device to appear: tests/device/hotplug_test.ts waits for the bench's
+ * // SourceSink after a delayed bind in the guest.
  * import { open, waitForDevice } from "../mod.ts";
  * const info = await waitForDevice("0525:a4a0", { timeout: 30_000 });
  * await using dev = await open(info);
@@ -831,6 +837,8 @@ export async function waitForDevice(
  *
  * @example
  * ```ts ignore
+ * // Needs a device to unplug: tests/device/hotplug_test.ts waits for the bench's
+ * // SourceSink to go after an unbind in the guest.
  * import { waitForDeviceGone } from "../mod.ts";
  * console.log("unplug the device now");
  * await waitForDeviceGone("0525:a4a0", { timeout: 60_000 });
@@ -866,6 +874,10 @@ export async function waitForDeviceGone(
  *
  * @example
  * ```ts ignore
+ * // Needs an open device to unplug: Device.disconnected is this, and
+ * // tests/device/hotplug_test.ts unbinds a gadget under it in the guest.
+ * import { UnplugWatch } from "./hotplug.ts";
+ * declare const info: import("./enumeration.ts").DeviceInfo;
  * const unplug = new UnplugWatch(info);
  * await unplug.promise(); // starts the listener
  * ```

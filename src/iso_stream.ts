@@ -279,6 +279,7 @@ export interface IsoStreamEndpoint {
  * @example
  * ```ts ignore
  * // Needs a device: tests/device/iso_test.ts runs this against one.
+ * declare const ep: import("../mod.ts").Endpoint, consume: (data: Uint8Array) => void;
  * const stream = ep.isochronousStream({ packets: 32, inFlight: 8 });
  * for await (const urb of stream) {
  *   for (const p of urb.packets) if (p.status === "ok") consume(p.data); // p.data: exactly the bytes received

@@ -284,7 +284,10 @@ export function assembleIsoIn(
  *
  * @example Submit, wait, read the packets, submit again
  * ```ts ignore
- * // Needs an open device's URB engine.
+ * // Needs an open device's URB engine: tests/unit/isochronous_test.ts runs IsoUrbs
+ * // against a fake one, tests/device/iso_test.ts on a device in the guest.
+ * import { IsoUrbs, type IsoInPacket, viewIsoInPackets } from "./isochronous.ts";
+ * declare const engine: import("./engine.ts").UrbEngine, buffer: Uint8Array<ArrayBuffer>;
  * const urbs = new IsoUrbs(engine, buffer, [1024, 1024], () => {
  *   const packets: IsoInPacket[] = [];
  *   viewIsoInPackets(urbs.bytes, urbs.lengths, urbs.actual, urbs.packetStatus, packets);

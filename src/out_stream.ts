@@ -48,6 +48,8 @@ export type OutStreamOptions = StreamOptions;
  *
  * @example
  * ```ts ignore
+ * // Needs a device: tests/device/stream_test.ts streams to the bench's SourceSink this way.
+ * declare const ep: import("../mod.ts").Endpoint;
  * await using out = ep.outStream({ transferSize: 65536, inFlight: 16 });
  * for (let i = 0; i < 1000; i++) {
  *   const buf = await out.buffer(); // a free buffer, 65536 bytes
@@ -248,6 +250,10 @@ export class OutStream implements AsyncDisposable {
  *
  * @example
  * ```ts ignore
+ * // Needs a device: Endpoint.openWritable is this, and tests/device/buffers_test.ts
+ * // writes through it on the bench in the guest.
+ * import { writableOf } from "./out_stream.ts";
+ * declare const ep: import("../mod.ts").Endpoint;
  * const w = writableOf(() => ep.outStream({ inFlight: 8 })).getWriter();
  * await w.write(new Uint8Array(4096));
  * await w.close();

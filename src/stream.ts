@@ -191,6 +191,8 @@ export interface StreamCoreOptions {
  * ```ts ignore
  * // Ignored: StreamCore is internal (an engine and a spec from this package);
  * // InStream's and IsoInStream's examples run it.
+ * import { StreamCore } from "./stream.ts";
+ * declare const engine: import("./engine.ts").UrbEngine, spec: import("./usbfs.ts").StreamSpec;
  * const core = new StreamCore(engine, { what: "stream on endpoint 0x81", tag: 0, signal: undefined, spec, unit: "bytes" });
  * ```
  */

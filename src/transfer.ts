@@ -76,6 +76,11 @@ export type BatchRequest = BatchInRequest | BatchOutRequest;
  *
  * @example
  * ```ts ignore
+ * // Needs a URB engine (an open device's): tests/unit/urb_test.ts runs Transfer against
+ * // a fake one, and every transfer in tests/device/io_test.ts goes through it.
+ * import { Transfer } from "./transfer.ts";
+ * import { UrbType } from "./engine.ts";
+ * declare const engine: import("./engine.ts").UrbEngine;
  * const t = Transfer.get(engine, 0);
  * t.add("in", UrbType.bulk, 0x81, new Uint8Array(512), 0, 512, true, false, "bulk IN on endpoint 0x81");
  * const r = await t.start({ timeout: 0, signal: undefined });
@@ -433,6 +438,11 @@ export class Transfer extends UrbBatch<unknown> {
  *
  * @example
  * ```ts ignore
+ * // Needs a URB engine (an open device's); nothing in the tree calls this function
+ * // (Endpoint and Device use Transfer.get), so no test runs it.
+ * import { transfer } from "./transfer.ts";
+ * import { UrbType } from "./engine.ts";
+ * declare const engine: import("./engine.ts").UrbEngine, options: import("./validate.ts").CheckedTransferOptions;
  * const r = await transfer(engine, 0, "in", UrbType.bulk, 0x81, new Uint8Array(64), 0, 64, true, false, "bulk IN", options);
  * ```
  */

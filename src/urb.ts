@@ -349,6 +349,11 @@ function removeAbortListener(signal: AbortSignal, onAbort: () => void): void {
  *
  * @example
  * ```ts ignore
+ * // Needs a URB engine (an open device's): Transfer and IsoUrbs build on it, and
+ * // tests/unit/urb_test.ts and tests/unit/isochronous_test.ts run them against fakes.
+ * import { UrbSet } from "./urb.ts";
+ * import { UrbType } from "./engine.ts";
+ * declare const engine: import("./engine.ts").UrbEngine;
  * const urbs = new UrbSet(engine, 4);
  * urbs.onDone = () => console.log(urbs.urbActual[0]);
  * urbs.begin();

@@ -36,6 +36,9 @@ export type DeviceIds = Pick<
  *
  * @example
  * ```ts ignore
+ * // Needs a usbfs device node (and claims interface 0): open() uses it, and every
+ * // test in tests/device/ runs it on the bench in the guest.
+ * import { Usbfs } from "./usbfs.ts";
  * const usbfs = Usbfs.open("/dev/bus/usb/002/002", 64, {});
  * usbfs.check(usbfs.claim(0), "claiming interface 0");
  * ```
@@ -553,6 +556,10 @@ export interface StreamSpec {
  *
  * @example
  * ```ts ignore
+ * // Needs an open device: Endpoint.stream() uses it, and tests/device/stream_test.ts
+ * // runs that on the bench in the guest.
+ * import { HelperStream } from "./usbfs.ts";
+ * declare const usbfs: import("./usbfs.ts").Usbfs;
  * const s = HelperStream.open(usbfs, { type: 3, endpoint: 0x81, flags: 0, size: 65536, inFlight: 16, buffers: 32, isoLengths: [], zeroCopy: true }, "stream");
  * s.refill(); // the first 16 URBs
  * ```
@@ -736,10 +743,14 @@ function parseEntry(bytes: Uint8Array): HotplugEntry {
  * Not part of the public API: src/hotplug.ts uses it.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HotplugListener } from "./usbfs.ts";
  * const l = HotplugListener.open(0, 0);
- * if ((await l.wait(1000)) > 0) console.log(l.read().events.length);
+ * assert.ok(l.rcvbuf > 0);
+ * if ((await l.wait(100)) > 0) console.log(l.read().events.length); // a device came or went
  * await l.close();
+ * assert.ok((await l.wait(100)) < 0); // stopped
  * ```
  */
 export class HotplugListener {
@@ -844,7 +855,9 @@ export class HotplugListener {
  *
  * @example
  * ```ts ignore
- * // Ignored: needs root and the usbmon module.
+ * // Ignored: needs root and the usbmon module; captureKernel uses it, and
+ * // tests/device/capture_test.ts runs that in the guest.
+ * import { UsbmonReader } from "./usbfs.ts";
  * const mon = UsbmonReader.open(0, 4 << 20);
  * const buf = new Uint8Array(1 << 20);
  * const n = await mon.read(buf, 200); // events: 64-byte header + len_cap bytes each

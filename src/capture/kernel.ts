@@ -86,6 +86,7 @@ const POLL_MS = 100;
  * @example
  * ```ts ignore
  * // Ignored: needs root and usbmon (tests/device/capture_test.ts runs it in the guest).
+ * import { captureKernel } from "./kernel.ts";
  * const ac = new AbortController();
  * const done = captureKernel({ out: "bus.pcapng", bus: 1, signal: ac.signal });
  * // ... traffic ...

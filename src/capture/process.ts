@@ -147,8 +147,23 @@ export function busAndAddress(devnode: string): [number, number] {
  * else undefined. The URB engine (src/engine.ts) calls it.
  *
  * @example
- * ```ts ignore
- * engine.capture = processTap(devnode, engine);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { captureAll, processTap, stopCaptureAll } from "./process.ts";
+ * import type { TapEngine } from "./tap.ts";
+ * import { helper } from "../ffi.ts";
+ * // What the URB engine passes: its slots and the helper's layout (no device needed)
+ * const layout = helper().layout;
+ * const engine: TapEngine = { slotCount: 4, slab: new DataView(new ArrayBuffer(4 * layout.slotSize)), layout };
+ * stopCaptureAll();
+ * assert.equal(processTap("/dev/bus/usb/001/004", engine), undefined); // no capture on
+ * const path = Deno.makeTempFileSync({ suffix: ".pcapng" });
+ * const cap = captureAll(path);
+ * const tap = processTap("/dev/bus/usb/001/004", engine); // what the engine does on open
+ * assert.equal(tap?.capture, cap);
+ * assert.deepEqual([tap?.busnum, tap?.devnum], [1, 4]);
+ * stopCaptureAll();
+ * Deno.removeSync(path);
  * ```
  */
 export function processTap(

@@ -91,10 +91,28 @@ export interface TapStream {
  * Records the URBs of one open device into a {@linkcode Capture}.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Capture } from "./capture.ts";
+ * import { readCapture } from "./read.ts";
+ * import { CaptureTap, type TapEngine } from "./tap.ts";
+ * import { UrbType } from "../engine.ts";
+ * import { helper } from "../ffi.ts";
+ * // What the URB engine passes: its slots and the helper's layout (no device needed)
+ * const layout = helper().layout;
+ * const engine: TapEngine = { slotCount: 4, slab: new DataView(new ArrayBuffer(4 * layout.slotSize)), layout };
+ * const path = Deno.makeTempFileSync({ suffix: ".pcapng" });
+ * const capture = Capture.open(path);
  * const tap = new CaptureTap(capture, 1, 2, engine);
- * tap.submitted(slot, UrbType.bulk, 0x81, 0, array, null, 0, 512, 0);
- * tap.completed(slot, 0, 512, 0);
+ * const array = new Uint8Array(512);
+ * tap.submitted(0, UrbType.bulk, 0x81, 0, array, null, 0, 512, 0);
+ * array.fill(0x5a); // the device's answer
+ * tap.completed(0, 0, 512, 0);
+ * capture.close();
+ * const [s, c] = readCapture(Deno.readFileSync(path));
+ * assert.deepEqual([s!.event.type, c!.event.type], ["S", "C"]);
+ * assert.equal(c!.event.devnum, 2);
+ * Deno.removeSync(path);
  * ```
  */
 export class CaptureTap {

@@ -136,7 +136,9 @@ const WEBUSB_GET_URL = 2;
  *
  * @example In the guest: the bench's SourceSink gadget has strings and, at high speed, a qualifier
  * ```ts ignore
- * // Needs a device (the virtual bench); `usb describe` calls it.
+ * // Needs a device: `usb describe` calls it, which tests/device/descriptors_lsusb_test.ts
+ * // runs on the bench in the guest; tests/unit/descriptor_details_test.ts runs it
+ * // against devices written in TypeScript.
  * import { listDevices, open, readDeviceDetails } from "../../mod.ts";
  * const info = (await listDevices()).find((d) => d.productId === 0xa4a0)!;
  * await using dev = await open(info);

@@ -21,7 +21,8 @@
  *
  * @example Attach, use, detach
  * ```ts ignore
- * // Needs root and vhci_hcd: run in the virtual bench with --module vhci-hcd.
+ * // Needs root and vhci_hcd: tests/device/usbip_test.ts runs attachLocal in the
+ * // guest (`deno task vm --module vhci-hcd`).
  * import { attachLocal } from "./attach.ts";
  * import { open } from "../../mod.ts";
  * declare const device: import("../emulated/urb.ts").EmulatedDevice;
@@ -135,11 +136,18 @@ export function parseVhciStatus(text: string): VhciPort[] {
 /**
  * Every port of every vhci_hcd controller (`status`, `status.1`, ...).
  *
- * @example
- * ```ts ignore
- * // Needs vhci_hcd loaded.
+ * @example On a copy of vhci_hcd's status files (the default `root` needs vhci_hcd loaded)
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { readVhciPorts } from "./attach.ts";
- * console.log((await readVhciPorts()).filter((p) => p.state === 4).length, "free ports");
+ * const root = await Deno.makeTempDir();
+ * const head = "hub port sta spd dev      sockfd local_busid\n";
+ * await Deno.writeTextFile(`${root}/status`, head + "hs  0000 004 000 00000000 000000 0-0\n");
+ * await Deno.writeTextFile(`${root}/status.1`, head + "ss  0008 006 005 00010002 000005 3-1\n");
+ * const ports = await readVhciPorts(root);
+ * assert.equal(ports.filter((p) => p.state === 4).length, 1); // free ports
+ * assert.equal(ports[1]?.busid, "3-1");
+ * await Deno.remove(root, { recursive: true });
  * ```
  *
  * @param root vhci_hcd.0's sysfs directory
@@ -183,7 +191,7 @@ export interface AttachOptions {
  *
  * @example
  * ```ts ignore
- * // Needs root and vhci_hcd.
+ * // Needs root and vhci_hcd: tests/device/usbip_test.ts attaches devices in the guest.
  * import { attachLocal, type LocalAttachment } from "./attach.ts";
  * declare const device: import("../emulated/urb.ts").EmulatedDevice;
  * const a: LocalAttachment = await attachLocal(device);
@@ -274,7 +282,8 @@ function checkDevice(device: unknown): EmulatedDevice {
  *
  * @example
  * ```ts ignore
- * // Needs root and vhci_hcd: `deno task vm --module vhci-hcd -- deno run -A this.ts`.
+ * // Needs root and vhci_hcd: tests/device/usbip_test.ts runs attachLocal in the guest;
+ * // by hand, `deno task vm --module vhci-hcd -- deno run -A this.ts`.
  * import { attachLocal } from "./attach.ts";
  * declare const device: import("../emulated/urb.ts").EmulatedDevice;
  * const a = await attachLocal(device, { timeout: 20000 });

@@ -28,11 +28,17 @@
  * until the RET_UNLINK arrives, which that thread would have to send.
  *
  * @example Serve a device on a stream (a real vhci_hcd attach is in attach.ts)
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { serveConnection } from "./connection.ts";
- * declare const conn: Deno.Conn, device: import("../emulated/urb.ts").EmulatedDevice;
+ * import { defineDevice } from "../emulated/mod.ts";
+ * const device = defineDevice({ speed: "full", vendorId: 0x1209, productId: 0x0001, interfaces: [] });
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const [conn, client] = await Promise.all([listener.accept(), Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port })]);
+ * listener.close();
  * const c = serveConnection(conn, device);
- * console.log(await c.closed); // { reason: "peer-closed" } once the client goes
+ * client.close(); // the client goes
+ * assert.deepEqual(await c.closed, { reason: "peer-closed" });
  * ```
  *
  * @module
@@ -273,12 +279,20 @@ export function encodeUrbResult(
  * {@linkcode serveConnection}, `attachLocal` (attach.ts) or `serve` (server.ts).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { serveConnection } from "./connection.ts";
- * declare const conn: Deno.Conn, device: import("../emulated/urb.ts").EmulatedDevice;
+ * import { defineDevice } from "../emulated/mod.ts";
+ * const device = defineDevice({ speed: "full", vendorId: 0x1209, productId: 0x0001, interfaces: [] });
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const [conn, client] = await Promise.all([listener.accept(), Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port })]);
+ * listener.close();
  * const c = serveConnection(conn, device);
- * setTimeout(() => console.log(c.pending, c.stats), 1000);
- * await c.close();
+ * assert.equal(c.pending, 0);
+ * assert.equal(c.stats.submitted, 0);
+ * assert.equal((await c.close()).reason, "closed"); // the client sees the device unplugged
+ * assert.equal(await client.read(new Uint8Array(1)), null);
+ * client.close();
  * ```
  */
 export class UsbipConnection implements TransportEvents {
@@ -462,13 +476,28 @@ export class UsbipConnection implements TransportEvents {
  * thread (see the module doc for when that can deadlock; `attachLocal` and
  * `serve` use a worker instead).
  *
- * @example
- * ```ts ignore
- * // Needs a stream whose other end speaks USB/IP.
- * import { serveConnection } from "./connection.ts";
- * declare const conn: Deno.Conn, device: import("../emulated/urb.ts").EmulatedDevice;
- * const end = await serveConnection(conn, device, { devid: 0x10001 }).closed;
- * console.log(end.reason);
+ * @example Answer one URB from a client on TCP loopback (a test client plays vhci_hcd)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeReturn, encodeCmdSubmit, serveConnection } from "./mod.ts";
+ * import { defineDevice } from "../emulated/mod.ts";
+ * const device = defineDevice({ speed: "full", vendorId: 0x1209, productId: 0x0001, interfaces: [] });
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const [conn, client] = await Promise.all([listener.accept(), Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port })]);
+ * listener.close();
+ * const c = serveConnection(conn, device, { devid: 0x10001 });
+ * // GET_DESCRIPTOR(device), 18 bytes, on endpoint 0
+ * const setup = new Uint8Array([0x80, 0x06, 0x00, 0x01, 0, 0, 18, 0]);
+ * await client.write(encodeCmdSubmit({ seqnum: 1, devid: 0x10001, direction: "in", ep: 0, transferFlags: 0, transferBufferLength: 18, setup }));
+ * const reply = new Uint8Array(48 + 18);
+ * for (let at = 0; at < reply.length;) at += (await client.read(reply.subarray(at)))!;
+ * const r = decodeReturn(reply, () => ({ direction: "in", transferBufferLength: 18, numberOfPackets: 0 }));
+ * assert.ok("value" in r && r.value.command === "ret-submit");
+ * assert.equal(r.value.status, 0);
+ * assert.equal(r.value.actualLength, 18);
+ * client.close();
+ * assert.equal((await c.closed).reason, "peer-closed");
+ * assert.equal(c.stats.completed, 1);
  * ```
  *
  * @param conn the stream

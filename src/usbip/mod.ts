@@ -16,7 +16,8 @@
  *
  * @example Plug a device in, read from it with usbkit, unplug it
  * ```ts ignore
- * // Needs root and vhci_hcd: `deno task vm --module vhci-hcd -- deno run -A this.ts`.
+ * // Needs root and vhci_hcd: tests/device/usbip_test.ts attaches and reads devices
+ * // this way in the guest; by hand, `deno task vm --module vhci-hcd -- deno run -A this.ts`.
  * import { attachLocal } from "./mod.ts";
  * import { open } from "../../mod.ts";
  * declare const device: import("../emulated/urb.ts").EmulatedDevice;

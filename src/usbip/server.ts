@@ -17,7 +17,10 @@
  *
  * @example Export one device and let the usbip tool attach it
  * ```ts ignore
- * // Needs a USB/IP client: `usbip list -r 127.0.0.1`, `usbip attach -r 127.0.0.1 -b 1-1`.
+ * // Needs a USB/IP client (`usbip list -r 127.0.0.1`, `usbip attach -r 127.0.0.1 -b 1-1`)
+ * // and runs until the server closes; tests/device/usbip_test.ts attaches the
+ * // Debian usbip client to serve() in the guest, tests/unit/usbip_server_test.ts
+ * // plays the client over TCP loopback.
  * import { serve } from "./server.ts";
  * declare const device: import("../emulated/urb.ts").EmulatedDevice;
  * await using server = await serve([device], { hostname: "127.0.0.1" });
@@ -59,11 +62,16 @@ export interface ServeOptions {
  * One exported device.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { serve } from "./server.ts";
- * declare const device: import("../emulated/urb.ts").EmulatedDevice;
- * const s = await serve([device]);
- * for (const e of s.exports) console.log(e.busid, e.imported);
+ * import { defineDevice } from "../emulated/mod.ts";
+ * const device = defineDevice({ speed: "full", vendorId: 0x1209, productId: 0x0001, interfaces: [] });
+ * await using s = await serve([device], { port: 0, hostname: "127.0.0.1" });
+ * const [e] = s.exports;
+ * assert.equal(e?.busid, "1-1");
+ * assert.equal(e?.devid, 0x10001);
+ * assert.equal(e?.imported, false); // no client has imported it yet
  * ```
  */
 export interface ExportedDevice {
@@ -83,12 +91,15 @@ export interface ExportedDevice {
  * A running server.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { serve } from "./server.ts";
- * declare const device: import("../emulated/urb.ts").EmulatedDevice;
+ * import { defineDevice } from "../emulated/mod.ts";
+ * const device = defineDevice({ speed: "full", vendorId: 0x1209, productId: 0x0001, interfaces: [] });
  * const s = await serve([device], { port: 0, hostname: "127.0.0.1" });
- * console.log(s.addr.port);
+ * assert.ok(s.addr.port > 0); // port 0: a free one was picked
  * await s.close();
+ * await s.finished;
  * ```
  */
 export interface UsbipServer {
@@ -152,6 +163,8 @@ function deviceInfo(device: EmulatedDevice, n: number): UsbipDeviceInfo {
  *
  * @example
  * ```ts ignore
+ * // Runs until SIGINT and needs a USB/IP client on another machine; the
+ * // examples of UsbipServer and ExportedDevice run serve() on loopback.
  * // Remote use: on this machine `serve([device])`, on the other one
  * // `usbip list -r THIS_HOST` and `sudo usbip attach -r THIS_HOST -b 1-1`.
  * import { serve } from "./server.ts";

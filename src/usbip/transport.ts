@@ -13,16 +13,29 @@
  * must not need that thread.
  *
  * @example Run a transport on a stream and answer every URB with a stall
- * ```ts ignore
- * // Needs a stream whose other end speaks USB/IP (vhci_hcd or a test client).
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { UrbTransport } from "./transport.ts";
  * import { encodeUrbResult } from "./connection.ts";
- * declare const conn: Deno.Conn;
+ * import { decodeReturn, encodeCmdSubmit } from "./protocol.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const [conn, client] = await Promise.all([listener.accept(), Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port })]);
+ * listener.close();
  * const t: UrbTransport = new UrbTransport(conn, {
  *   submit: (cmd) => t.reply(cmd.seqnum, encodeUrbResult(cmd, { status: -32, actualLength: 0 })),
  *   unlinked: () => {},
- *   end: (e) => console.log(e.reason),
+ *   end: (e) => assert.equal(e.reason, "peer-closed"),
  * });
+ * // The client's side, as vhci_hcd would: a bulk IN URB on endpoint 1
+ * await client.write(encodeCmdSubmit({ seqnum: 7, devid: 0, direction: "in", ep: 1, transferFlags: 0, transferBufferLength: 64 }));
+ * const reply = new Uint8Array(48);
+ * for (let at = 0; at < reply.length;) at += (await client.read(reply.subarray(at)))!;
+ * const r = decodeReturn(reply, () => ({ direction: "in", transferBufferLength: 64, numberOfPackets: 0 }));
+ * assert.ok("value" in r && r.value.command === "ret-submit");
+ * assert.equal(r.value.seqnum, 7);
+ * assert.equal(r.value.status, -32); // stalled
+ * client.close();
+ * assert.equal((await t.closed).reason, "peer-closed");
  * ```
  *
  * @module
@@ -110,12 +123,19 @@ export interface TransportOptions {
 /**
  * The URB phase of one stream. Starts reading at once.
  *
- * @example See the module example.
- * ```ts ignore
- * import { UrbTransport } from "./transport.ts";
- * declare const conn: Deno.Conn, events: import("./transport.ts").TransportEvents;
+ * @example See also the module example.
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type TransportEvents, UrbTransport } from "./transport.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const [conn, client] = await Promise.all([listener.accept(), Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port })]);
+ * listener.close();
+ * const events: TransportEvents = { submit: () => {}, unlinked: () => {}, end: () => {} };
  * const t = new UrbTransport(conn, events, { devid: 0x10001 });
- * await t.close();
+ * assert.equal(t.pending, 0);
+ * assert.equal((await t.close()).reason, "closed");
+ * assert.equal(await client.read(new Uint8Array(1)), null); // the client sees the end
+ * client.close();
  * ```
  */
 export class UrbTransport {

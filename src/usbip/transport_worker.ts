@@ -9,6 +9,8 @@
  *
  * @example Started by the host, never imported directly
  * ```ts ignore
+ * // Not run: the message protocol is internal, only worker_host.ts's TransportWorker
+ * // speaks it (its examples and tests/unit/usbip_worker_test.ts run this worker).
  * const w = new Worker(new URL("./transport_worker.ts", import.meta.url), { type: "module" });
  * w.postMessage({ t: "connect", id: 1, path: "/tmp/usbkit-usbip-x/vhci.sock", options: {} });
  * ```

@@ -4,13 +4,22 @@
  * here, and sends their answers back.
  *
  * @example One worker, one attached stream (what attach.ts does)
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { TransportWorker } from "./worker_host.ts";
- * declare const device: import("../emulated/urb.ts").EmulatedDevice;
+ * import { defineDevice } from "../emulated/mod.ts";
+ * const device = defineDevice({ speed: "full", vendorId: 0x1209, productId: 0x0001, interfaces: [] });
+ * // attach.ts listens here and hands the other end to vhci_hcd; this example is that other end
+ * const dir = await Deno.makeTempDir();
+ * const listener = Deno.listen({ transport: "unix", path: `${dir}/vhci.sock` });
  * const w = new TransportWorker((e) => console.error(e));
- * const c = w.connect("/tmp/usbkit-usbip-x/vhci.sock", device, { devid: 0x10001 });
- * await c.closed;
+ * const c = w.connect(`${dir}/vhci.sock`, device, { devid: 0x10001 });
+ * const peer = await listener.accept();
+ * listener.close();
+ * peer.close(); // vhci_hcd lets go of the port
+ * assert.equal((await c.closed).reason, "peer-closed");
  * w.terminate();
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @module
@@ -46,7 +55,7 @@ interface Entry {
  * A transport worker and the connections it carries.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { TransportWorker } from "./worker_host.ts";
  * const w = new TransportWorker(console.error);
  * w.terminate();

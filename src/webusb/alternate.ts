@@ -13,10 +13,18 @@ import type { WebUsbAlternateInterface } from "./types.ts";
  * An alternate setting: its class codes, its name and its endpoints.
  *
  * @example
- * ```ts ignore
- * // Needs a device: tests/device/webusb_test.ts reads these on the bench's gadgets.
- * const alt = device.configuration.interfaces[0].alternate;
- * console.log(alt.alternateSetting, alt.interfaceClass, alt.endpoints.length);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { USBDevice } from "./device.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * const alt = device.configuration!.interfaces[0]!.alternate;
+ * assert.equal(alt.alternateSetting, 0);
+ * assert.equal(alt.interfaceClass, 0xff); // vendor-specific
+ * assert.equal(alt.endpoints.length, 2);
  * ```
  */
 export class USBAlternateInterface implements WebUsbAlternateInterface {

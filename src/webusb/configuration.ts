@@ -14,9 +14,15 @@ import type { WebUsbConfiguration } from "./types.ts";
  * A configuration of a device.
  *
  * @example
- * ```ts ignore
- * // Needs a device: tests/device/webusb_test.ts reads these on the bench's gadgets.
- * for (const c of device.configurations) console.log(c.configurationValue, c.interfaces.length);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { USBDevice } from "./device.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * assert.deepEqual(device.configurations.map((c) => [c.configurationValue, c.interfaces.length]), [[1, 1]]);
  * ```
  */
 export class USBConfiguration implements WebUsbConfiguration {

@@ -101,9 +101,15 @@ function hooksOf(device: USBDevice): DeviceHooks {
  * What enumeration last found for a device (for selectors and filters).
  *
  * @example
- * ```ts ignore
- * // Needs a device: tests/device/webusb_test.ts runs this.
- * console.log(deviceInfo((await usb.getDevices())[0]).portPath);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { deviceInfo, USBDevice } from "./device.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * assert.equal(deviceInfo(device).portPath, "2-1");
  * ```
  */
 export function deviceInfo(device: USBDevice): DeviceInfo {
@@ -114,9 +120,17 @@ export function deviceInfo(device: USBDevice): DeviceInfo {
  * Tells a device it is plugged in (again), as `info` describes it.
  *
  * @example
- * ```ts ignore
- * // Called by USB on a hotplug `add` event.
- * markConnected(device, info);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { isConnected, markConnected, markDisconnected, USBDevice } from "./device.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * markDisconnected(device);
+ * markConnected(device, info); // what USB does on a hotplug `add` event
+ * assert.equal(isConnected(device), true);
  * ```
  */
 export function markConnected(device: USBDevice, info: DeviceInfo): void {
@@ -128,9 +142,17 @@ export function markConnected(device: USBDevice, info: DeviceInfo): void {
  * `NetworkError`, and it is no longer open.
  *
  * @example
- * ```ts ignore
- * // Called by USB on a hotplug `remove` event.
- * markDisconnected(device);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { isConnected, markDisconnected, USBDevice } from "./device.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * markDisconnected(device); // what USB does on a hotplug `remove` event
+ * assert.equal(isConnected(device), false);
+ * assert.equal(device.opened, false);
  * ```
  */
 export function markDisconnected(device: USBDevice): void {
@@ -141,9 +163,15 @@ export function markDisconnected(device: USBDevice): void {
  * True while the device is known to be plugged in.
  *
  * @example
- * ```ts ignore
- * // Needs a device: tests/device/webusb_test.ts runs this.
- * console.log(isConnected(device));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { isConnected, USBDevice } from "./device.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * assert.equal(isConnected(device), true); // until a hotplug `remove` event
  * ```
  */
 export function isConnected(device: USBDevice): boolean {

@@ -12,12 +12,17 @@ import type { WebUsbEndpoint } from "./types.ts";
  * An endpoint, as the spec describes it: number, direction, type and
  * packet size (wMaxPacketSize bits 10..0).
  *
- * @example Read before open(), on the virtual bench
- * ```ts ignore
- * // Needs a device: tests/device/webusb_test.ts reads these on the bench's gadgets.
- * const [device] = await usb.getDevices();
- * const ep = device.configurations[0].interfaces[0].alternates[0].endpoints[0];
- * console.log(ep.endpointNumber, ep.direction, ep.type, ep.packetSize);
+ * @example Read before open()
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { USBDevice } from "./device.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * const ep = device.configurations[0]!.interfaces[0]!.alternates[0]!.endpoints[0]!;
+ * assert.deepEqual([ep.endpointNumber, ep.direction, ep.type, ep.packetSize], [1, "in", "bulk", 1024]);
  * ```
  */
 export class USBEndpoint implements WebUsbEndpoint {

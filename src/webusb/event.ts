@@ -12,9 +12,20 @@ import type { USBDevice } from "./device.ts";
  * object across both, and across replugs.
  *
  * @example
- * ```ts ignore
- * // Needs a device that is plugged in: tests/device/webusb_test.ts unplugs and replugs a gadget.
- * usb.addEventListener("disconnect", (e) => console.log("gone:", e.device.productName));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { USBDevice } from "./device.ts";
+ * import { USBConnectionEvent } from "./event.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * const seen: string[] = [];
+ * const usb = new EventTarget(); // navigator.usb dispatches these on an unplug (tests/device/webusb_test.ts)
+ * usb.addEventListener("disconnect", (e) => seen.push(`gone: ${(e as USBConnectionEvent).device.productName}`));
+ * usb.dispatchEvent(new USBConnectionEvent("disconnect", { device }));
+ * assert.deepEqual(seen, ["gone: SourceSink bench gadget"]);
  * ```
  */
 export class USBConnectionEvent extends Event {

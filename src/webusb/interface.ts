@@ -39,10 +39,18 @@ export const PROTECTED_CLASSES: readonly number[] = Object.freeze([
  * An interface of a configuration.
  *
  * @example
- * ```ts ignore
- * // Needs a device: tests/device/webusb_test.ts reads these on the bench's gadgets.
- * const iface = device.configuration.interfaces[0];
- * console.log(iface.interfaceNumber, iface.claimed, iface.alternate.alternateSetting);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listDevicesSync } from "../enumeration.ts";
+ * import { USBDevice } from "./device.ts";
+ * // The bench's SourceSink as the sysfs fixture records it: descriptors, nothing to open
+ * const root = new URL("../../tests/fixtures/sysfs", import.meta.url).pathname;
+ * const info = listDevicesSync({ sysfsRoot: root }).find((d) => d.productId === 0xa4a0)!;
+ * const device = new USBDevice(info, { transferTimeout: 0, detachKernelDriver: true, unrestricted: true }, () => {});
+ * const iface = device.configuration!.interfaces[0]!;
+ * assert.equal(iface.interfaceNumber, 0);
+ * assert.equal(iface.claimed, false); // claimInterface needs open(), and so a device
+ * assert.equal(iface.alternate.alternateSetting, 0);
  * ```
  */
 export class USBInterface implements WebUsbInterface {
