@@ -12,7 +12,12 @@ import { benchInfo } from "../../kernel/guest.ts";
 import { captureKernel } from "../../src/capture/kernel.ts";
 import { type CapturedPacket, readCapture } from "../../src/capture/read.ts";
 import type { UsbmonEvent } from "../../src/capture/usbmon_header.ts";
-import { hexOf, tsharkFields, tsharkPath } from "../unit/capture_tshark.ts";
+import {
+  CAPTURE_FIELDS,
+  hexOf,
+  tsharkFields,
+  tsharkPath,
+} from "../unit/capture_tshark.ts";
 import { pattern, randomBytes, sameBytes } from "./data.ts";
 
 const info = benchInfo();
@@ -30,42 +35,12 @@ const USBMON = (() => {
 const NO_USBMON =
   "/dev/usbmon0 is missing: the bench loads usbmon (kernel/plan.ts benchModules)";
 
-const FIELDS = [
-  "usb.urb_id",
-  "usb.urb_type",
-  "usb.transfer_type",
-  "usb.endpoint_address",
-  "usb.device_address",
-  "usb.bus_id",
-  "usb.urb_status",
-  "usb.urb_len",
-  "usb.data_len",
-  "usb.bmRequestType",
-  "usb.setup.bRequest",
-  "usb.setup.wValue",
-  "usb.setup.wIndex",
-  "usb.setup.wLength",
-  "usb.bDescriptorType",
-  "usb.DescriptorIndex",
-  "usb.idVendor",
-  "usb.idProduct",
-  "usb.capdata",
-  "usb.data_fragment",
-  "usb.control.Response",
-  "usb.iso.numdesc",
-  "usb.iso.error_count",
-  "usb.iso.iso_status",
-  "usb.iso.iso_off",
-  "usb.iso.iso_len",
-  "usb.iso.data",
-];
-
 async function decoded(path: string): Promise<Record<string, string>[]> {
   assert.ok(
     tsharkPath() !== null,
     "tshark is missing in the guest: the bench setup installs it on the host (kernel/setup.ts)",
   );
-  return await tsharkFields(path, FIELDS);
+  return await tsharkFields(path, CAPTURE_FIELDS);
 }
 
 /** The same URB event in both captures: everything but id and time. */

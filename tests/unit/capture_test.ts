@@ -21,7 +21,12 @@ import { UsbError } from "../../src/errors.ts";
 import { jsonReport } from "../../src/recipe/report_json.ts";
 import { TerminalReporter } from "../../src/recipe/report_terminal.ts";
 import type { StepResult } from "../../src/recipe/runner.ts";
-import { hexOf, tsharkFields, tsharkPath } from "./capture_tshark.ts";
+import {
+  CAPTURE_FIELDS,
+  hexOf,
+  tsharkFields,
+  tsharkPath,
+} from "./capture_tshark.ts";
 
 const LAYOUT: Layout = {
   slotSize: 56 + 128 * 12,
@@ -130,35 +135,6 @@ function record(cap: Capture): void {
   tap.streamUrb(stream, 1, 0, 0x83, 2, 24, 3, 0, 11);
 }
 
-const FIELDS = [
-  "usb.urb_id",
-  "usb.urb_type",
-  "usb.transfer_type",
-  "usb.endpoint_address",
-  "usb.device_address",
-  "usb.bus_id",
-  "usb.urb_status",
-  "usb.urb_len",
-  "usb.data_len",
-  "usb.bmRequestType",
-  "usb.setup.bRequest",
-  "usb.setup.wValue",
-  "usb.setup.wIndex",
-  "usb.setup.wLength",
-  "usb.bDescriptorType",
-  "usb.idVendor",
-  "usb.idProduct",
-  "usb.capdata",
-  "usb.data_fragment",
-  "usb.iso.numdesc",
-  "usb.iso.error_count",
-  "usb.iso.iso_status",
-  "usb.iso.iso_off",
-  "usb.iso.iso_len",
-  "usb.iso.data",
-  "usb.transfer_flags.zero_packet",
-];
-
 function checkDecoded(rows: Record<string, string>[]): void {
   assert.equal(rows.length, 12);
   const r = (i: number) => rows[i]!;
@@ -237,7 +213,7 @@ for (const ext of [".pcapng", ".pcap"]) {
         assert.equal(cap.format, ext === ".pcap" ? "pcap" : "pcapng");
         record(cap);
         cap.close();
-        checkDecoded(await tsharkFields(path, FIELDS));
+        checkDecoded(await tsharkFields(path, CAPTURE_FIELDS));
       } finally {
         await Deno.remove(path);
       }

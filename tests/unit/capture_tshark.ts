@@ -5,6 +5,42 @@
  * @module
  */
 
+/**
+ * The fields the capture tests read: URB header, setup, descriptor, data and
+ * isochronous fields as Wireshark's USB dissector names them (a control OUT
+ * data stage is `usb.data_fragment`, a vendor IN reply `usb.control.Response`).
+ */
+export const CAPTURE_FIELDS: readonly string[] = [
+  "usb.urb_id",
+  "usb.urb_type",
+  "usb.transfer_type",
+  "usb.endpoint_address",
+  "usb.device_address",
+  "usb.bus_id",
+  "usb.urb_status",
+  "usb.urb_len",
+  "usb.data_len",
+  "usb.bmRequestType",
+  "usb.setup.bRequest",
+  "usb.setup.wValue",
+  "usb.setup.wIndex",
+  "usb.setup.wLength",
+  "usb.bDescriptorType",
+  "usb.DescriptorIndex",
+  "usb.idVendor",
+  "usb.idProduct",
+  "usb.capdata",
+  "usb.data_fragment",
+  "usb.control.Response",
+  "usb.iso.numdesc",
+  "usb.iso.error_count",
+  "usb.iso.iso_status",
+  "usb.iso.iso_off",
+  "usb.iso.iso_len",
+  "usb.iso.data",
+  "usb.transfer_flags.zero_packet",
+];
+
 /** Where tshark is, or null (the bench setup installs Debian's `tshark`). */
 export function tsharkPath(): string | null {
   for (const p of ["/usr/bin/tshark", "/usr/local/bin/tshark"]) {

@@ -26,6 +26,7 @@ import {
 import { cdcAcm } from "../../scripts/examples/serial_device.ts";
 import { vendorBulk } from "../../scripts/examples/vendor_device.ts";
 import { readHexFixture } from "../fixtures/hex.ts";
+import { KEYBOARD_REPORT } from "../fixtures/descriptor_devices.ts";
 
 // ---------------------------------------------------------------------------
 // The round-trip checker: every field the definition gives (or its
@@ -298,72 +299,6 @@ for (const maxp of [8, 16, 32, 64]) {
     roundTrip(vendor("full", maxp));
   });
 }
-
-const KEYBOARD_REPORT = [
-  0x05,
-  0x01,
-  0x09,
-  0x06,
-  0xa1,
-  0x01,
-  0x05,
-  0x07,
-  0x19,
-  0xe0,
-  0x29,
-  0xe7,
-  0x15,
-  0x00,
-  0x25,
-  0x01,
-  0x75,
-  0x01,
-  0x95,
-  0x08,
-  0x81,
-  0x02,
-  0x95,
-  0x01,
-  0x75,
-  0x08,
-  0x81,
-  0x01,
-  0x95,
-  0x05,
-  0x75,
-  0x01,
-  0x05,
-  0x08,
-  0x19,
-  0x01,
-  0x29,
-  0x05,
-  0x91,
-  0x02,
-  0x95,
-  0x01,
-  0x75,
-  0x03,
-  0x91,
-  0x01,
-  0x95,
-  0x06,
-  0x75,
-  0x08,
-  0x15,
-  0x00,
-  0x25,
-  0x65,
-  0x05,
-  0x07,
-  0x19,
-  0x00,
-  0x29,
-  0x65,
-  0x81,
-  0x00,
-  0xc0,
-];
 
 /** A HID boot keyboard with its HID descriptor and report descriptor. */
 const keyboard = (speed: "low" | "full"): DeviceDefinition => ({
