@@ -65,6 +65,16 @@ export class UsbBuffer {
   readonly mappedBytes: number;
   #ab: ArrayBuffer;
   #view: Uint8Array<ArrayBuffer>;
+  /**
+   * Mapped memory: true once `bytes` handed out the current view, so user
+   * code may hold it (or a view over the same ArrayBuffer). While false, no
+   * code outside this object can reach the memory, and a transfer need not
+   * detach it: that saves an ArrayBuffer per transfer when the same buffer
+   * is sent again and again untouched.
+   */
+  #exposed = false;
+  /** Mapped memory: the current ArrayBuffer was detached (a fresh one is due). */
+  #detached = false;
   /** Fallback memory while the kernel owns it. */
   #held: Uint8Array<ArrayBuffer> | null = null;
   #inFlight = false;
@@ -113,6 +123,11 @@ export class UsbBuffer {
    * view taken earlier, has byteLength 0: writes go nowhere.
    */
   get bytes(): Uint8Array<ArrayBuffer> {
+    if (this.#inFlight) {
+      // Not detached at acquire because nobody held a view: detach now, so
+      // the view handed out is empty while the kernel owns the memory.
+      if (!this.#detached && this.#base !== null) this.#detachMapped();
+    } else this.#exposed = true;
     return this.#view;
   }
 
@@ -153,7 +168,9 @@ export class UsbBuffer {
     this.#pool.checkOwner(this, what);
     this.#inFlight = true;
     if (this.#base !== null) {
-      this.#ab.transfer(0);
+      // Views handed out lose the memory; if none was, there is none to
+      // detach (see `#exposed`).
+      if (this.#exposed) this.#detachMapped();
     } else {
       // Move the memory out from under the user's views, without a copy.
       this.#held = new Uint8Array(this.#ab.transfer());
@@ -187,12 +204,21 @@ export class UsbBuffer {
     this.#inFlight = false;
     if (this.#released) return;
     if (this.#base !== null) {
+      // Never handed out since the last fresh view: it is still ours.
+      if (!this.#detached) return;
       this.#ab = Deno.UnsafePointerView.getArrayBuffer(this.#base, this.size);
+      this.#detached = false;
+      this.#exposed = false;
     } else {
       this.#ab = this.#held!.buffer;
       this.#held = null;
     }
     this.#view = new Uint8Array(this.#ab);
+  }
+
+  #detachMapped(): void {
+    this.#ab.transfer(0);
+    this.#detached = true;
   }
 
   /**
@@ -225,7 +251,7 @@ export class UsbBuffer {
   /** Detaches views and marks released; the pool unmaps or reuses the memory. */
   #detach(): void {
     this.#released = true;
-    this.#ab.transfer(0);
+    if (!this.#ab.detached) this.#ab.transfer(0);
     this.#held = null;
   }
 

@@ -31,6 +31,7 @@ import {
   ringSpin,
   ringWait,
 } from "./usbfs.ts";
+import { deadlines } from "./deadlines.ts";
 
 /** Receives the completions of one open device. */
 export interface CompletionSink {
@@ -90,7 +91,8 @@ export interface CompletionStats {
   /** Records drained (URB and stream completions). */
   records: number;
   /**
-   * Records by reap → drain latency, from the record's reap time: bucket 0
+   * Records by reap → drain latency, from the record's reap time, sampled:
+   * the records of one drain in 8 are counted. Bucket 0
    * is under 1 µs, bucket b ≥ 1 is [2^(b-1), 2^b) µs. Use
    * {@linkcode latencyPercentile}.
    */
@@ -139,6 +141,8 @@ const REC_KIND = 0,
   REC_ACTUAL = 4,
   REC_ERRORS = 5;
 
+/** One drain in this many records its records' reap → drain latency. */
+const LATENCY_SAMPLE = 8;
 /** Consecutive spin rounds before the loop parks anyway, so timers and I/O get a turn. */
 const MAX_SPINS_IN_ROW = 64;
 
@@ -185,6 +189,7 @@ class CompletionLoop {
 
   unregister(deviceId: number): void {
     this.drain();
+    if (!this.#busy) deadlines.idle();
     this.#sinks.delete(deviceId);
     this.#nudge();
     this.#maybeShutdown();
@@ -238,20 +243,23 @@ class CompletionLoop {
   }
 
   /**
-   * Reads every published record and dispatches it. Each record is consumed
+   * Reads every published record (up to `published`, a head the caller
+   * just read, else the head it asks for) and dispatches it. Each record is consumed
    * (and counted) exactly once even if a sink throws: the error is reported
    * with `reportError` after the batch, and the loop goes on.
    */
-  drain(): void {
+  drain(published?: number): void {
     const { words, times, mask, stride, handle } = this.#ring;
     let tail = this.#tail;
-    let head = ringAck(handle, tail);
+    let head = published ?? ringAck(handle, tail);
     if (tail === head) return;
-    this.stats.drains++;
+    // Latency is sampled: the records of one drain in LATENCY_SAMPLE, so
+    // the clock read (an FFI call) is not paid on every drain.
+    const sampled = this.stats.drains++ % LATENCY_SAMPLE === 0;
     const hist = this.stats.latencyUs;
     let errors: unknown[] | undefined;
     while (tail !== head) {
-      const now = monotonicMs();
+      const now = sampled ? monotonicMs() : 0;
       // Gone records first: a URB killed by an unplug (EPROTO, ESHUTDOWN)
       // is published in the same batch as its device's gone record, and must
       // be reported as a disconnection, not as an I/O error.
@@ -270,8 +278,10 @@ class CompletionLoop {
         const kind = words[base + REC_KIND]!;
         if (kind === KIND_GONE) continue;
         this.stats.records++;
-        const us = (now - times[(base >>> 1) + 3]!) * 1000;
-        hist[us < 1 ? 0 : Math.min(31, 32 - Math.clz32(us))]!++;
+        if (sampled) {
+          const us = (now - times[(base >>> 1) + 3]!) * 1000;
+          hist[us < 1 ? 0 : Math.min(31, 32 - Math.clz32(us))]!++;
+        }
         try {
           if (kind === KIND_URB) {
             this.#inflight--;
@@ -320,10 +330,11 @@ class CompletionLoop {
           if (!this.#busy) break;
           if (this.#expecting) {
             this.stats.spins++;
-            if (ringSpin(handle, this.#tail, this.#spinUs) !== this.#tail) {
+            const head = ringSpin(handle, this.#tail, this.#spinUs);
+            if (head !== this.#tail) {
               this.stats.spinHits++;
               inRow++;
-              this.drain();
+              this.drain(head);
               continue;
             }
           }
@@ -336,6 +347,7 @@ class CompletionLoop {
     } finally {
       this.#parked = false;
     }
+    deadlines.idle();
     this.#maybeShutdown();
   }
 

@@ -285,6 +285,16 @@ function setupInto(method: string, value: unknown, dir: "in" | "out"): number {
   return s.request;
 }
 
+/** "control IN request 0x06", made once per direction and bRequest. */
+const CONTROL_WHAT: string[] = [];
+
+function controlWhat(dir: "in" | "out", request: number): string {
+  const i = (dir === "in" ? 256 : 0) + request;
+  return CONTROL_WHAT[i] ??= `control ${dir.toUpperCase()} request ${
+    hex(request)
+  }`;
+}
+
 /** The most requests one `transferBatch` call takes. */
 const MAX_BATCH = 4096;
 
@@ -849,9 +859,7 @@ export class Device {
       8 + length,
       false,
       false,
-      dir === "in"
-        ? `control IN request ${hex(request)}`
-        : `control OUT request ${hex(request)}`,
+      controlWhat(dir, request),
       true,
     );
     return t.start(options);

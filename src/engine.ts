@@ -105,7 +105,7 @@ export class UrbEngine implements CompletionSink {
   readonly slotCount: number;
   /** Called when usbfs reports the device gone. */
   onGone: (() => void) | undefined;
-  /** Pooled per-engine state of src/urb.ts (free lists); owned there. */
+  /** The idle Transfer objects of src/transfer.ts (its free list); owned there. */
   pool: unknown = undefined;
   /**
    * Capture (src/capture/): records every URB submitted and reaped when

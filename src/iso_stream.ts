@@ -371,7 +371,8 @@ export class IsoInStream implements AsyncIterableIterator<IsoStreamResult> {
    * every later call.
    */
   async next(): Promise<IteratorResult<IsoStreamResult>> {
-    const i = await this.#core.nextIn();
+    const step = this.#core.nextIn();
+    const i = typeof step === "number" ? step : await step;
     if (i < 0) return { done: true, value: undefined };
     return { done: false, value: this.#deliver(i) };
   }

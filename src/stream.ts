@@ -447,9 +447,11 @@ export class StreamCore implements Cancellable, StreamSink {
    * hands back the buffer the previous step lent (its views die here),
    * waits for the next completed one and returns its index (also in
    * {@linkcode current}), or -1 when the stream is over. Throws why it
-   * ended otherwise (a cancel, a URB error).
+   * ended otherwise (a cancel, a URB error). When a completed buffer is
+   * already waiting, the index comes back as a number, without a promise;
+   * otherwise as a promise (rejected with the error).
    */
-  async nextIn(): Promise<number> {
+  nextIn(): number | Promise<number> {
     if (this.current >= 0) {
       const prev = this.current;
       this.current = -1;
@@ -457,10 +459,21 @@ export class StreamCore implements Cancellable, StreamSink {
         try {
           this.giveBack(prev);
         } catch (e) {
-          return await this.fail(e);
+          return this.fail(e);
         }
       }
     }
+    // The common case, a completed buffer already waiting: no promise.
+    if (this.ready === 0 || this.over) return this.#waitNext();
+    const i = this.shift();
+    const error = this.statusError();
+    if (error !== undefined) return this.fail(error);
+    this.current = i;
+    return i;
+  }
+
+  /** {@linkcode nextIn} when it must wait, or the stream is over. */
+  async #waitNext(): Promise<number> {
     while (this.ready === 0) {
       if (this.over) return await this.#endOfStream();
       await this.wait();
@@ -685,7 +698,8 @@ export class InStream
    */
   async next(): Promise<IteratorResult<Uint8Array<ArrayBuffer>>> {
     const core = this.#core;
-    const i = await core.nextIn();
+    const step = core.nextIn();
+    const i = typeof step === "number" ? step : await step;
     if (i < 0) return { done: true, value: undefined };
     const n = core.actual;
     this.bytes += n;

@@ -34,7 +34,10 @@ const INITIAL_URBS = 8;
 /** Idle transfer objects kept per device. */
 const POOL_LIMIT = 64;
 
-const pools = new WeakMap<UrbEngine, Transfer[]>();
+/** The idle transfers of `engine` (kept in its `pool` field: no map lookup per call). */
+function poolOf(engine: UrbEngine): Transfer[] {
+  return (engine.pool ??= []) as Transfer[];
+}
 
 /** What a request of a batch returned: an InResult or an OutResult. */
 export type BatchResult = InResult | OutResult;
@@ -102,6 +105,10 @@ export class Transfer extends UrbBatch<unknown> {
   #mem: (Uint8Array<ArrayBuffer> | UsbBuffer | null)[] = [];
   #what: string[] = [];
   #scratch = new Uint8Array(8 + 64);
+  /** Set by `#moved`: the request's first failing status. */
+  #status = 0;
+  /** Set by `#moved`: every URB of the request was submitted. */
+  #complete = false;
 
   private constructor(engine: UrbEngine) {
     super(new UrbSet(engine, INITIAL_URBS));
@@ -112,8 +119,7 @@ export class Transfer extends UrbBatch<unknown> {
    * requests yet. `tag` is the interface number (-1 for control).
    */
   static get(engine: UrbEngine, tag: number): Transfer {
-    const pool = pools.get(engine);
-    const t = pool?.pop() ?? new Transfer(engine);
+    const t = poolOf(engine).pop() ?? new Transfer(engine);
     t.tag = tag;
     t.#n = 0;
     t.#batch = false;
@@ -122,7 +128,7 @@ export class Transfer extends UrbBatch<unknown> {
 
   /** Transfers idle in `engine`'s pool (for tests). */
   static pooled(engine: UrbEngine): number {
-    return pools.get(engine)?.length ?? 0;
+    return poolOf(engine).length;
   }
 
   /**
@@ -287,26 +293,31 @@ export class Transfer extends UrbBatch<unknown> {
   }
 
   /**
-   * Request `r`'s outcome: bytes moved (contiguous from the start, up to
-   * the first short or failed URB) and the first failing status.
+   * Request `r`'s outcome: returns the bytes moved (contiguous from the
+   * start, up to the first short or failed URB); the first failing status
+   * goes to `#status` and whether every URB was submitted to `#complete`
+   * (fields, not a tuple: this runs once per transfer).
    */
-  #moved(r: number): [number, number, boolean] {
+  #moved(r: number): number {
     const u = this.urbs;
     const first = this.#firstUrb[r]!;
-    if (first < 0) return [0, 0, false];
-    let moved = 0, status = 0, complete = true;
+    this.#status = 0;
+    if (first < 0) {
+      this.#complete = false;
+      return 0;
+    }
+    let moved = 0;
     for (let i = first; i < u.count && u.urbGroup[i] === r; i++) {
       moved += u.urbActual[i]!;
       const s = u.urbStatus[i]!;
       if (s !== 0 && s !== -Errno.EREMOTEIO) {
-        status = s;
+        this.#status = s;
         break;
       }
       if (u.urbActual[i]! < u.urbLength[i]!) break;
     }
-    const last = first + this.#urbsOf(r, u.engine.maxUrbBytes);
-    if (last > u.count) complete = false;
-    return [moved, status, complete];
+    this.#complete = first + this.#urbsOf(r, u.engine.maxUrbBytes) <= u.count;
+    return moved;
   }
 
   #data(r: number, moved: number): Uint8Array<ArrayBuffer> {
@@ -318,7 +329,8 @@ export class Transfer extends UrbBatch<unknown> {
         ? mem
         : mem.subarray(off, off + moved);
     }
-    return mem.bytes.subarray(0, moved);
+    const bytes = mem.bytes;
+    return moved === bytes.length ? bytes : bytes.subarray(0, moved);
   }
 
   #result(r: number, status: TransferStatus, moved: number): BatchResult {
@@ -336,9 +348,9 @@ export class Transfer extends UrbBatch<unknown> {
   /** The first request that did not end with a result (ok, stall, babble), or `#n`. */
   #firstUnfinished(): number {
     for (let r = 0; r < this.#n; r++) {
-      const [, status, complete] = this.#moved(r);
-      const o = urbOutcome(status);
-      if (!complete || (o !== "ok" && o !== "stall" && o !== "babble")) {
+      this.#moved(r);
+      const o = urbOutcome(this.#status);
+      if (!this.#complete || (o !== "ok" && o !== "stall" && o !== "babble")) {
         return r;
       }
     }
@@ -348,8 +360,8 @@ export class Transfer extends UrbBatch<unknown> {
   #resultsBefore(end: number): BatchResult[] {
     const out: BatchResult[] = [];
     for (let r = 0; r < end; r++) {
-      const [moved, status] = this.#moved(r);
-      const o = urbOutcome(status);
+      const moved = this.#moved(r);
+      const o = urbOutcome(this.#status);
       out.push(
         this.#result(r, o === "stall" || o === "babble" ? o : "ok", moved),
       );
@@ -359,14 +371,11 @@ export class Transfer extends UrbBatch<unknown> {
 
   /** UrbBatch: what an error carries. */
   protected partial(): UsbErrorOptions {
-    if (!this.#batch) {
-      const [moved] = this.#moved(0);
-      return this.#partialOf(0, moved);
-    }
+    if (!this.#batch) return this.#partialOf(0, this.#moved(0));
     const r = this.#firstUnfinished();
     const results = this.#resultsBefore(r);
     if (r === this.#n) return { results, requestIndex: -1 };
-    const [moved] = this.#moved(r);
+    const moved = this.#moved(r);
     return { ...this.#partialOf(r, moved), results, requestIndex: r };
   }
 
@@ -376,7 +385,8 @@ export class Transfer extends UrbBatch<unknown> {
     reject: (e: unknown) => void,
   ): void {
     if (!this.#batch) {
-      const [moved, status] = this.#moved(0);
+      const moved = this.#moved(0);
+      const status = this.#status;
       const o = urbOutcome(status);
       if (o === "ok" || o === "cancelled") {
         resolve(this.#result(0, "ok", moved));
@@ -396,7 +406,8 @@ export class Transfer extends UrbBatch<unknown> {
     }
     const results: BatchResult[] = [];
     for (let r = 0; r < this.#n; r++) {
-      const [moved, status] = this.#moved(r);
+      const moved = this.#moved(r);
+      const status = this.#status;
       const o = urbOutcome(status);
       if (o === "ok" || o === "cancelled") {
         results.push(this.#result(r, "ok", moved));
@@ -423,12 +434,7 @@ export class Transfer extends UrbBatch<unknown> {
       this.#what[r] = "";
     }
     this.#n = 0;
-    const engine = this.urbs.engine;
-    let pool = pools.get(engine);
-    if (pool === undefined) {
-      pool = [];
-      pools.set(engine, pool);
-    }
+    const pool = poolOf(this.urbs.engine);
     if (pool.length < POOL_LIMIT) pool.push(this);
   }
 }

@@ -93,6 +93,38 @@ for (const zeroCopy of [true, false]) {
       buf.release();
     },
   });
+
+  Deno.test({
+    name:
+      `${path}: an OUT UsbBuffer sent again untouched echoes its bytes each time; bytes read in flight is empty`,
+    ignore: lb === undefined,
+    fn: async () => {
+      // With mapped memory a buffer whose bytes nobody took since its last
+      // transfer is not detached at submit (there is no view to detach);
+      // reading bytes while in flight must still give an empty view.
+      await using dev = await open(lb!.serial);
+      const iface = await dev.claimInterface(0);
+      const out = iface.endpoints.find((e) => e.direction === "out")!,
+        inn = iface.endpoints.find((e) => e.direction === "in")!;
+      const buf = dev.allocBuffer(512, { zeroCopy });
+      const sent = crypto.getRandomValues(new Uint8Array(512));
+      buf.bytes.set(sent);
+      for (let i = 0; i < 8; i++) {
+        const reading = inn.transferIn(512, { timeout: 10000 });
+        const writing = out.transferOut(buf);
+        if (i === 5) {
+          const inFlight = buf.bytes;
+          assert.equal(inFlight.byteLength, 0, "a live view while in flight");
+          inFlight[0] = sent[0]! ^ 0xff; // goes nowhere
+        }
+        const [w, r] = await Promise.all([writing, reading]);
+        assert.equal(w.bytesWritten, 512);
+        assert.ok(sameBytes(r.data, sent), `echo ${i} differs`);
+      }
+      assert.ok(sameBytes(buf.bytes, sent), "the buffer's bytes changed");
+      buf.release();
+    },
+  });
 }
 
 Deno.test({

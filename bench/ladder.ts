@@ -1,0 +1,301 @@
+/**
+ * Where a 64-byte round trip's time goes, hop by hop (issue 10's "where the
+ * remaining time goes"). In one boot, pinned to one guest CPU like the
+ * benchmark, each round runs, one process each:
+ *
+ * - the C contenders: `usbfs_bench` (raw usbfs, mapped buffers) and
+ *   `libusb_bench` (libusb, `dev_mem` buffers), from `.cache/bench/bin`
+ *   (built by `deno task bench`);
+ * - usbkit's own contender, `bench/usbkit_bench.ts rt`, the public API;
+ * - the ladder (this file with `--inner`): usbkit's path rebuilt from the
+ *   helper calls up, one hop at a time, in one process:
+ *   - L0: the helper calls alone (submit OUT and IN, the native spin on
+ *     the completion ring, the ack), no promise;
+ *   - L1: + one promise per transfer, resolved from the drain;
+ *   - L2: + the zero-copy ownership rule (the IN buffer's views detached at
+ *     submit, a fresh view at completion);
+ *   - L3: + a timeout per transfer in the deadline heap;
+ *   - L4: + a clock read per drain, and the second ack.
+ *
+ * The gap from L4 to the public API is usbkit's own code per transfer
+ * (argument checks, the pooled Transfer, the URB records, the engine,
+ * results); the gap from L0 to libusb is JavaScript calling the helper.
+ *
+ * ```sh
+ * deno task vm --full -- taskset -c 1 deno run -A --no-check bench/ladder.ts --rounds 5
+ * ```
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { gadget } from "../kernel/guest.ts";
+import { open } from "../mod.ts";
+import { deadlines, type DeadlineTarget } from "../src/deadlines.ts";
+import { monotonicMs, ringAck, ringOpen, ringSpin } from "../src/usbfs.ts";
+
+/** The hops the ladder adds, in order. */
+export interface Hops {
+  /** A promise per transfer, resolved from the drain. */
+  promises: boolean;
+  /** The IN buffer's views detached at submit and made fresh at completion. */
+  buffers: boolean;
+  /** A deadline heap entry per transfer. */
+  timers: boolean;
+  /** A clock read per drain and a second ack. */
+  clock: boolean;
+}
+
+/** The ladder's steps: a name and the hops it includes. */
+export const STEPS: readonly (readonly [string, Hops])[] = [
+  ["L0 helper calls only", {
+    promises: false,
+    buffers: false,
+    timers: false,
+    clock: false,
+  }],
+  ["L1 + a promise per transfer", {
+    promises: true,
+    buffers: false,
+    timers: false,
+    clock: false,
+  }],
+  ["L2 + buffer ownership (views)", {
+    promises: true,
+    buffers: true,
+    timers: false,
+    clock: false,
+  }],
+  ["L3 + a timeout per transfer", {
+    promises: true,
+    buffers: true,
+    timers: true,
+    clock: false,
+  }],
+  ["L4 + clock read, second ack", {
+    promises: true,
+    buffers: true,
+    timers: true,
+    clock: true,
+  }],
+];
+
+/**
+ * The median of `v` and its range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { spread } from "./ladder.ts";
+ * assert.deepEqual(spread([3, 1, 2]), { median: 2, min: 1, max: 3 });
+ * assert.deepEqual(spread([4, 1, 2, 3]), { median: 2.5, min: 1, max: 4 });
+ * ```
+ */
+export function spread(
+  v: readonly number[],
+): { median: number; min: number; max: number } {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return {
+    median: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2,
+    min: s[0]!,
+    max: s[s.length - 1]!,
+  };
+}
+
+class Entry implements DeadlineTarget {
+  deadlineIndex = -1;
+  expire(): void {
+    throw new Error("a ladder transfer timed out");
+  }
+}
+
+/** One round of the ladder in this process: µs per round trip, per step. */
+async function inner(count: number): Promise<number[]> {
+  const dev = await open(gadget("loopback0").location!.devnode);
+  const iface = await dev.claimInterface(0);
+  void iface;
+  const bo = dev.allocBuffer(64), bi = dev.allocBuffer(64);
+  bo.bytes.fill(1);
+  const usbfs = dev.engine.usbfs;
+  // The engine's completion loop never runs here (no transfer goes through
+  // the engine): this process reads the ring itself, from its start.
+  const ring = ringOpen();
+  let tail = 0;
+  const baseOut = bo.base!, baseIn = bi.base!;
+  const eOut = new Entry(), eIn = new Entry();
+  const step = async (h: Hops, n: number): Promise<number> => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const a = h.promises ? Promise.withResolvers<number>() : undefined;
+      const b = h.promises ? Promise.withResolvers<number>() : undefined;
+      if (h.buffers) bi.acquire("ladder");
+      // Slots 0 and 1: free, since the engine submits nothing.
+      if (usbfs.submitMapped(0, 3, 0x02, 0, baseOut, 0, 64, 0) < 0) {
+        throw new Error("ladder: OUT submit failed");
+      }
+      if (h.timers) deadlines.add(eOut, 5000);
+      if (usbfs.submitMapped(1, 3, 0x81, 0, baseIn, 0, 64, 0) < 0) {
+        throw new Error("ladder: IN submit failed");
+      }
+      if (h.timers) deadlines.add(eIn, 5000);
+      let got = 0;
+      const pump = async () => {
+        while (got < 2) {
+          if (h.promises) await null;
+          const head = ringSpin(ring.handle, tail, 100_000);
+          if (h.clock) monotonicMs();
+          for (let t = tail; t !== head; t = (t + 1) >>> 0) {
+            const base = (t & ring.mask) * ring.stride;
+            const out = ring.words[base + 2] === 0; // REC_SLOT
+            const actual = ring.words[base + 4]!; // REC_ACTUAL
+            if (h.timers) deadlines.remove(out ? eOut : eIn);
+            if (h.buffers && !out) bi.complete();
+            if (h.promises) (out ? a! : b!).resolve(actual);
+            got++;
+          }
+          tail = head;
+          ringAck(ring.handle, tail);
+          if (h.clock) ringAck(ring.handle, tail);
+        }
+      };
+      if (h.promises) {
+        void pump();
+        const [x, y] = await Promise.all([a!.promise, b!.promise]);
+        if (x !== 64 || y !== 64) throw new Error(`ladder: lengths ${x} ${y}`);
+      } else await pump();
+      if (h.buffers && bi.bytes[1] !== 1) {
+        throw new Error("ladder: the IN data is not what was sent");
+      }
+    }
+    return (performance.now() - t0) * 1000 / n;
+  };
+  // Warm-up like the benchmark's (2000 round trips), on the full ladder.
+  await step(STEPS[STEPS.length - 1]![1], 2000);
+  const out: number[] = [];
+  for (const [, h] of STEPS) out.push(await step(h, count));
+  deadlines.idle();
+  return out;
+}
+
+async function child(argv: string[]): Promise<Record<string, unknown>> {
+  const p = await new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(p.stdout).trim().split("\n").pop()!;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(
+      `${argv.join(" ")}: no result line (${
+        new TextDecoder().decode(p.stderr).trim().slice(-300)
+      })`,
+    );
+  }
+}
+
+function usPerTrip(line: Record<string, unknown>): number {
+  if (line.ok === false) throw new Error(`contender failed: ${line.error}`);
+  return (line.seconds as number) * 1e6 / (line.transfers as number);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      rounds: { type: "string", default: "5" },
+      count: { type: "string", default: "2000" },
+      inner: { type: "boolean", default: false },
+    },
+  });
+  const count = Number(values.count);
+  if (values.inner) {
+    console.log(JSON.stringify(await inner(count)));
+    Deno.exit(0);
+  }
+  const lb = gadget("loopback0").location!.devnode;
+  const bin = new URL("../.cache/bench/bin/", import.meta.url).pathname;
+  const here = new URL(import.meta.url).pathname;
+  const pin = ["taskset", "-c", "1"];
+  const c = ["--dev", lb, "--inflight", "1", "--count", String(count)];
+  const rows = new Map<string, number[]>();
+  const push = (k: string, v: number) => rows.set(k, [...rows.get(k) ?? [], v]);
+  for (let r = 1; r <= Number(values.rounds); r++) {
+    push(
+      "raw-C mmap",
+      usPerTrip(
+        await child([
+          ...pin,
+          `${bin}usbfs_bench`,
+          "--workload",
+          "rt",
+          "--mem",
+          "mmap",
+          ...c,
+        ]),
+      ),
+    );
+    push(
+      "libusb dev_mem",
+      usPerTrip(
+        await child([
+          ...pin,
+          `${bin}libusb_bench`,
+          "--workload",
+          "rt",
+          "--mem",
+          "devmem",
+          ...c,
+        ]),
+      ),
+    );
+    const steps = await child([
+      ...pin,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--no-check",
+      here,
+      "--inner",
+      "--count",
+      String(count),
+    ]) as unknown as number[];
+    STEPS.forEach(([name], i) => push(name, steps[i]!));
+    push(
+      "usbkit transferOut/transferIn",
+      usPerTrip(
+        await child([
+          ...pin,
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--no-check",
+          new URL("./usbkit_bench.ts", import.meta.url).pathname,
+          "rt",
+          "--mode",
+          "zero-copy",
+          "--ep-out",
+          "0x02",
+          "--ep-in",
+          "0x81",
+          ...c,
+        ]),
+      ),
+    );
+    console.error(`ladder: round ${r} done`);
+  }
+  const libusb = spread(rows.get("libusb dev_mem")!).median;
+  console.log(
+    `64 B round trips on Loopback, 1 in flight, µs per round trip, median [min–max] of ${values.rounds} rounds`,
+  );
+  for (const [k, v] of rows) {
+    const s = spread(v);
+    console.log(
+      `${k.padEnd(32)} ${s.median.toFixed(0).padStart(6)} [${
+        s.min.toFixed(0)
+      }–${s.max.toFixed(0)}]  ${(libusb / s.median).toFixed(2)}× libusb's rate`,
+    );
+  }
+}
