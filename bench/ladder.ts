@@ -35,7 +35,7 @@ import { deadlines, type DeadlineTarget } from "../src/deadlines.ts";
 import { monotonicMs, ringAck, ringOpen, ringSpin } from "../src/usbfs.ts";
 
 /** The hops the ladder adds, in order. */
-export interface Hops {
+interface Hops {
   /** A promise per transfer, resolved from the drain. */
   promises: boolean;
   /** The IN buffer's views detached at submit and made fresh at completion. */
@@ -47,7 +47,7 @@ export interface Hops {
 }
 
 /** The ladder's steps: a name and the hops it includes. */
-export const STEPS: readonly (readonly [string, Hops])[] = [
+const STEPS: readonly (readonly [string, Hops])[] = [
   ["L0 helper calls only", {
     promises: false,
     buffers: false,

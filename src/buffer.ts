@@ -8,8 +8,11 @@
  * memory is fragmented. The kernel's rule is that outgoing data must not
  * change until the transfer completes; usbkit detaches every user-visible
  * view of a buffer when it is submitted (its `byteLength` becomes 0), and
- * hands out a fresh view when the transfer completes. Views are also detached
- * before the memory is unmapped, so a stale view cannot crash the process.
+ * hands out a fresh view when the transfer completes. A buffer whose `bytes`
+ * nobody read since its last transfer has no user-visible view, so sending
+ * it again detaches nothing and makes no new view (a view read while it is in
+ * flight is empty all the same). Views are also detached before the memory
+ * is unmapped, so a stale view cannot crash the process.
  *
  * @module
  */
