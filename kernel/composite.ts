@@ -19,7 +19,12 @@
  */
 
 import type { DeviceLocation } from "./bench.ts";
-import { benchInfo, waitForDevice, type WaitOptions } from "./guest.ts";
+import {
+  benchInfo,
+  existsSync,
+  waitForDevice,
+  type WaitOptions,
+} from "./guest.ts";
 
 const GADGETS = "/sys/kernel/config/usb_gadget";
 
@@ -279,7 +284,7 @@ export function freeSpareUdc(): string | null {
   } catch {
     return null; // not in a guest: no bench record
   }
-  return spare.find((u) => !used.has(u) && exists(`/sys/class/udc/${u}`)) ??
+  return spare.find((u) => !used.has(u) && existsSync(`/sys/class/udc/${u}`)) ??
     null;
 }
 
@@ -473,15 +478,6 @@ function readText(path: string): string {
     return Deno.readTextFileSync(path).trim();
   } catch {
     return "";
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -174,7 +174,17 @@ export function locate(serial: string): DeviceLocation | null {
   return null;
 }
 
-function existsSync(p: string): boolean {
+/**
+ * True when `p` exists (a file, a directory or a device node).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { existsSync } from "./guest.ts";
+ * assert.equal(existsSync("/nonexistent/usbkit"), false);
+ * ```
+ */
+export function existsSync(p: string): boolean {
   try {
     Deno.statSync(p);
     return true;

@@ -15,6 +15,25 @@ const MEMORY_MB = "/sys/module/usbcore/parameters/usbfs_memory_mb";
 for (const zeroCopy of [true, false]) {
   const path = zeroCopy ? "zero-copy" : "fallback";
 
+  /**
+   * The Loopback gadget with interface 0 claimed, its OUT and IN endpoints,
+   * and a buffer of `size` bytes (of this path) holding random `sent`.
+   */
+  const loopbackBuffer = async (size: number) => {
+    const dev = await open(lb!.serial);
+    const iface = await dev.claimInterface(0);
+    const buf = dev.allocBuffer(size, { zeroCopy });
+    const sent = crypto.getRandomValues(new Uint8Array(size));
+    buf.bytes.set(sent);
+    return {
+      dev,
+      out: iface.endpoints.find((e) => e.direction === "out")!,
+      inn: iface.endpoints.find((e) => e.direction === "in")!,
+      buf,
+      sent,
+    };
+  };
+
   Deno.test(`${path}: stream() of 32 MiB from SourceSink matches the pattern; chunks detach on the next iteration`, async () => {
     await using dev = await open(ss.serial);
     const ep = (await dev.claimInterface(0, { detachKernelDriver: true }))
@@ -63,13 +82,9 @@ for (const zeroCopy of [true, false]) {
       `${path}: an OUT UsbBuffer has byteLength 0 in flight, and the data sent is the data at submit time`,
     ignore: lb === undefined,
     fn: async () => {
-      await using dev = await open(lb!.serial);
-      const iface = await dev.claimInterface(0);
-      const out = iface.endpoints.find((e) => e.direction === "out")!,
-        inn = iface.endpoints.find((e) => e.direction === "in")!;
-      const buf = dev.allocBuffer(4096, { zeroCopy });
-      const sent = crypto.getRandomValues(new Uint8Array(4096));
-      buf.bytes.set(sent);
+      const l = await loopbackBuffer(4096);
+      await using _dev = l.dev;
+      const { out, inn, buf, sent } = l;
       const view = buf.bytes;
       const reading = inn.transferIn(4096, { timeout: 10000 });
       const writing = out.transferOut(buf);
@@ -102,13 +117,9 @@ for (const zeroCopy of [true, false]) {
       // With mapped memory a buffer whose bytes nobody took since its last
       // transfer is not detached at submit (there is no view to detach);
       // reading bytes while in flight must still give an empty view.
-      await using dev = await open(lb!.serial);
-      const iface = await dev.claimInterface(0);
-      const out = iface.endpoints.find((e) => e.direction === "out")!,
-        inn = iface.endpoints.find((e) => e.direction === "in")!;
-      const buf = dev.allocBuffer(512, { zeroCopy });
-      const sent = crypto.getRandomValues(new Uint8Array(512));
-      buf.bytes.set(sent);
+      const l = await loopbackBuffer(512);
+      await using _dev = l.dev;
+      const { out, inn, buf, sent } = l;
       for (let i = 0; i < 8; i++) {
         const reading = inn.transferIn(512, { timeout: 10000 });
         const writing = out.transferOut(buf);
