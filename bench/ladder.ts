@@ -15,11 +15,18 @@
  *   - L2: + the zero-copy ownership rule (the IN buffer's views detached at
  *     submit, a fresh view at completion);
  *   - L3: + a timeout per transfer in the deadline heap;
- *   - L4: + a clock read per drain, and the second ack.
+ *   - L4: + a clock read per drain, and the second ack;
+ * - the upper steps (this file with `--inner-api`), through the engine's
+ *   completion loop, in interleaved segments in one process:
+ *   - L5: the engine's slots and its completion loop (spin, park, drain),
+ *     a promise per URB, the IN buffer's ownership rule and a deadline per
+ *     URB, as L4 has them;
+ *   - L6: + usbkit's transfer objects (Transfer, UrbSet, UrbBatch: the
+ *     pooled transfer, URB records, result);
+ *   - L7: + the Endpoint's argument checks: the public API.
  *
- * The gap from L4 to the public API is usbkit's own code per transfer
- * (argument checks, the pooled Transfer, the URB records, the engine,
- * results); the gap from L0 to libusb is JavaScript calling the helper.
+ * The gap from L0 to libusb is JavaScript calling the helper; from L4 to
+ * L5 the completion loop; from L5 to L7 usbkit's own code per transfer.
  *
  * ```sh
  * deno task vm --full -- taskset -c 1 deno run -A --no-check bench/ladder.ts --rounds 5
@@ -32,6 +39,8 @@ import { parseArgs } from "node:util";
 import { gadget } from "../kernel/guest.ts";
 import { open } from "../mod.ts";
 import { deadlines, type DeadlineTarget } from "../src/deadlines.ts";
+import { type UrbOwner, UrbType } from "../src/engine.ts";
+import { Transfer } from "../src/transfer.ts";
 import { monotonicMs, ringAck, ringOpen, ringSpin } from "../src/usbfs.ts";
 
 /** The hops the ladder adds, in order. */
@@ -178,9 +187,113 @@ async function inner(count: number): Promise<number[]> {
   return out;
 }
 
-async function child(argv: string[]): Promise<Record<string, unknown>> {
+/** The upper steps: the engine's own parts, one more each, in one process. */
+const API_STEPS = [
+  "L5 engine: slots + completion loop",
+  "L6 + Transfer, UrbSet, UrbBatch",
+  "L7 + Endpoint checks: the public API",
+] as const;
+
+/** An engine slot owner that resolves a promise (L5). */
+class Resolver implements UrbOwner {
+  resolve: (actual: number) => void = () => {};
+  urbDone(_i: number, _s: number, actual: number): void {
+    this.resolve(actual);
+  }
+}
+
+/**
+ * One round of the upper steps in this process: µs per round trip, per
+ * step. Unlike L0–L4, these go through the completion loop (the spin, the
+ * park, the drain), so the loop reads the ring, not this file. The steps
+ * run in interleaved segments of 100 round trips; each step's figure is
+ * the median of its segments.
+ */
+async function innerApi(count: number): Promise<number[]> {
+  const dev = await open(gadget("loopback0").location!.devnode);
+  const iface = await dev.claimInterface(0);
+  const epOut = iface.endpoint(0x02), epIn = iface.endpoint(0x81);
+  const bo = dev.allocBuffer(64), bi = dev.allocBuffer(64);
+  bo.bytes.fill(1);
+  const engine = dev.engine;
+  const ro = new Resolver(), ri = new Resolver();
+  const eOut = new Entry(), eIn = new Entry();
+  const options = { timeout: 5000 };
+  const checked = { timeout: 5000, signal: undefined };
+  const check = (w: number, data: Uint8Array) => {
+    if (w !== 64 || data.length !== 64 || data[1] !== 1) {
+      throw new Error("ladder: the IN data is not what was sent");
+    }
+  };
+  const steps: (() => Promise<void>)[] = [
+    async () => {
+      const a = new Promise<number>((r) => (ro.resolve = r));
+      const b = new Promise<number>((r) => (ri.resolve = r));
+      bi.acquire("ladder");
+      deadlines.add(eOut, 5000);
+      engine.submitAt(ro, 0, UrbType.bulk, 0x02, 0, null, bo.base!, 0, 64, 0);
+      deadlines.add(eIn, 5000);
+      engine.submitAt(ri, 0, UrbType.bulk, 0x81, 0, null, bi.base!, 0, 64, 0);
+      const [x] = await Promise.all([a, b]);
+      deadlines.remove(eOut);
+      deadlines.remove(eIn);
+      bi.complete();
+      check(x, bi.bytes);
+    },
+    async () => {
+      const a = Transfer.get(engine, 0);
+      a.add("out", UrbType.bulk, 0x02, bo, 0, 64, true, false, "out");
+      const b = Transfer.get(engine, 0);
+      b.add("in", UrbType.bulk, 0x81, bi, 0, 64, true, false, "in");
+      const [w, r] = await Promise.all([a.start(checked), b.start(checked)]);
+      check(
+        (w as { bytesWritten: number }).bytesWritten,
+        (r as { data: Uint8Array }).data,
+      );
+    },
+    async () => {
+      const [w, r] = await Promise.all([
+        epOut.transferOut(bo, options),
+        epIn.transferIn(bi, options),
+      ]);
+      check(w.bytesWritten, r.data);
+    },
+  ];
+  for (const f of steps) for (let i = 0; i < 700; i++) await f();
+  const seg = 100;
+  const per: number[][] = steps.map(() => []);
+  for (let s = 0; s < Math.max(1, Math.round(count / seg)); s++) {
+    for (let k = 0; k < steps.length; k++) {
+      const t0 = performance.now();
+      for (let i = 0; i < seg; i++) await steps[k]!();
+      per[k]!.push((performance.now() - t0) * 1000 / seg);
+    }
+  }
+  bo.release();
+  bi.release();
+  await dev.close();
+  return per.map((v) => spread(v).median);
+}
+
+/**
+ * Runs `argv` (with `env` added) and returns the JSON object its last line
+ * of output holds: a contender's result line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { child } from "./ladder.ts";
+ * const line = await child([Deno.execPath(), "eval", "console.log(JSON.stringify({ ok: Deno.env.get('X') }))"], { X: "1" });
+ * assert.deepEqual(line, { ok: "1" });
+ * ```
+ */
+export async function child(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
   const p = await new Deno.Command(argv[0]!, {
     args: argv.slice(1),
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -208,11 +321,16 @@ if (import.meta.main) {
       rounds: { type: "string", default: "5" },
       count: { type: "string", default: "2000" },
       inner: { type: "boolean", default: false },
+      "inner-api": { type: "boolean", default: false },
     },
   });
   const count = Number(values.count);
   if (values.inner) {
     console.log(JSON.stringify(await inner(count)));
+    Deno.exit(0);
+  }
+  if (values["inner-api"]) {
+    console.log(JSON.stringify(await innerApi(count)));
     Deno.exit(0);
   }
   const lb = gadget("loopback0").location!.devnode;
@@ -263,6 +381,18 @@ if (import.meta.main) {
       String(count),
     ]) as unknown as number[];
     STEPS.forEach(([name], i) => push(name, steps[i]!));
+    const upper = await child([
+      ...pin,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--no-check",
+      here,
+      "--inner-api",
+      "--count",
+      String(count),
+    ]) as unknown as number[];
+    API_STEPS.forEach((name, i) => push(name, upper[i]!));
     push(
       "usbkit transferOut/transferIn",
       usPerTrip(

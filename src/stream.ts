@@ -204,7 +204,14 @@ export class StreamCore implements Cancellable, StreamSink {
   readonly #signal: AbortSignal | undefined;
   readonly #unit: string;
   readonly #n: number;
-  readonly #inFlight: number;
+  /**
+   * {@linkcode giveBack} submits from JavaScript only while the kernel holds
+   * fewer URBs than this; otherwise the reaper resubmits the buffer on the
+   * round of the next completion, on the thread that is awake anyway. Bulk
+   * and interrupt: 1 (only an empty queue, which no completion would
+   * restart). Iso: `inFlight`, so the queue never thins (the iso-gap rule).
+   */
+  readonly #refillBelow: number;
   readonly #ctl: Int32Array<ArrayBuffer>;
   /** Completed buffers, in completion order: a ring of `#n`. */
   readonly #fifo: Int32Array;
@@ -246,7 +253,9 @@ export class StreamCore implements Cancellable, StreamSink {
     this.#signal = options.signal;
     this.#unit = options.unit;
     this.#n = options.spec.buffers;
-    this.#inFlight = options.spec.inFlight;
+    this.#refillBelow = options.spec.isoLengths.length > 0
+      ? options.spec.inFlight
+      : 1;
     this.#spec = options.spec;
     this.#tap = engine.capture;
     if (this.#signal) {
@@ -495,8 +504,10 @@ export class StreamCore implements Cancellable, StreamSink {
   /**
    * Hands buffer `i` back to the helper (for OUT, to be sent with `length`
    * bytes): its view is detached first, so the kernel owns the memory
-   * alone. When fewer than `inFlight` are queued, one sync call refills.
-   * Throws (and ends the stream) when that submit fails.
+   * alone. When the kernel's queue is below the refill mark (see
+   * `#refillBelow`), one sync call refills; otherwise the reaper submits it
+   * at the next completion. Throws (and ends the stream) when that submit
+   * fails.
    */
   giveBack(i: number, length = 0): void {
     const v = this.#views[i];
@@ -510,7 +521,7 @@ export class StreamCore implements Cancellable, StreamSink {
     Atomics.store(ctl, StreamCtl.header + (h >>> 0) % this.#n, i);
     this.#retHead = (h + 1) | 0;
     Atomics.store(ctl, StreamCtl.retHead, this.#retHead);
-    if (Atomics.load(ctl, StreamCtl.queued) < this.#inFlight) {
+    if (Atomics.load(ctl, StreamCtl.queued) < this.#refillBelow) {
       const r = this.hs.refill();
       if (r < 0) {
         this.#endError ??= this.#submitError(r);

@@ -13,9 +13,9 @@
 //! The reaper pushes one `KIND_STREAM` record per reaped URB and, on the
 //! same round, takes returned buffers from the queue and submits them while
 //! fewer than `in_flight` are queued. When the queue ran dry (JavaScript held
-//! every spare), JavaScript sees `CTL_QUEUED < in_flight` after handing a
-//! buffer back and calls `usbkit_stream_refill`, so a drained queue restarts
-//! without waiting for a completion.
+//! every spare), JavaScript sees `CTL_QUEUED` at 0 after handing a buffer
+//! back (below `in_flight`, for iso) and calls `usbkit_stream_refill`, so a
+//! drained queue restarts without waiting for a completion.
 //!
 //! A URB that ends with an error (a stall, a disconnection) halts the stream:
 //! nothing more is submitted, JavaScript reports the error and stops it.
