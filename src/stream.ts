@@ -327,11 +327,6 @@ export class StreamCore implements Cancellable, StreamSink {
   /** {@linkcode submitted} when the stream was freed. */
   #submitted = 0;
 
-  /** StreamSink: a record may still come. */
-  get expecting(): boolean {
-    return this.queued > 0;
-  }
-
   /** StreamSink: buffer `index` came back from the kernel. */
   chunk(index: number, status: number, actual: number): void {
     if (this.#tap !== undefined) this.#capture(index, status, actual);

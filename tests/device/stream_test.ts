@@ -41,7 +41,8 @@ Deno.test("slow JavaScript: the helper resubmits its spares by itself; 48 MiB of
       await sleep(200);
       assert.equal(stream.submitted, stream.buffers, "spares not submitted");
     } else if (n < 40) {
-      // Deliberately slow, yet the queue refills at each hand-back.
+      // Deliberately slow: the kernel drains the queue during each sleep,
+      // and the hand-back that finds it empty submits again (src/stream.ts).
       await sleep(5);
       if (stream.queued === 16) fullAfterSleep++;
     }
