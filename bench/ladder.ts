@@ -276,6 +276,34 @@ async function innerApi(count: number): Promise<number[]> {
 }
 
 /**
+ * The command line that runs `script` with `args` under Deno, pinned to
+ * guest CPU 1 like every contender of the benchmark.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pinnedDeno } from "./ladder.ts";
+ * const argv = pinnedDeno("/p/x.ts", "--inner");
+ * assert.deepEqual(argv.slice(0, 3), ["taskset", "-c", "1"]);
+ * assert.deepEqual(argv.slice(-2), ["/p/x.ts", "--inner"]);
+ * ```
+ */
+export function pinnedDeno(script: string, ...args: string[]): string[] {
+  return [
+    ...PIN,
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--no-check",
+    script,
+    ...args,
+  ];
+}
+
+/** Every contender runs on guest CPU 1, as in the benchmark. */
+export const PIN: readonly string[] = ["taskset", "-c", "1"];
+
+/**
  * Runs `argv` (with `env` added) and returns the JSON object its last line
  * of output holds: a contender's result line.
  *
@@ -336,7 +364,6 @@ if (import.meta.main) {
   const lb = gadget("loopback0").location!.devnode;
   const bin = new URL("../.cache/bench/bin/", import.meta.url).pathname;
   const here = new URL(import.meta.url).pathname;
-  const pin = ["taskset", "-c", "1"];
   const c = ["--dev", lb, "--inflight", "1", "--count", String(count)];
   const rows = new Map<string, number[]>();
   const push = (k: string, v: number) => rows.set(k, [...rows.get(k) ?? [], v]);
@@ -345,7 +372,7 @@ if (import.meta.main) {
       "raw-C mmap",
       usPerTrip(
         await child([
-          ...pin,
+          ...PIN,
           `${bin}usbfs_bench`,
           "--workload",
           "rt",
@@ -359,7 +386,7 @@ if (import.meta.main) {
       "libusb dev_mem",
       usPerTrip(
         await child([
-          ...pin,
+          ...PIN,
           `${bin}libusb_bench`,
           "--workload",
           "rt",
@@ -369,49 +396,30 @@ if (import.meta.main) {
         ]),
       ),
     );
-    const steps = await child([
-      ...pin,
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--no-check",
-      here,
-      "--inner",
-      "--count",
-      String(count),
-    ]) as unknown as number[];
+    const steps = await child(
+      pinnedDeno(here, "--inner", "--count", String(count)),
+    ) as unknown as number[];
     STEPS.forEach(([name], i) => push(name, steps[i]!));
-    const upper = await child([
-      ...pin,
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--no-check",
-      here,
-      "--inner-api",
-      "--count",
-      String(count),
-    ]) as unknown as number[];
+    const upper = await child(
+      pinnedDeno(here, "--inner-api", "--count", String(count)),
+    ) as unknown as number[];
     API_STEPS.forEach((name, i) => push(name, upper[i]!));
     push(
       "usbkit transferOut/transferIn",
       usPerTrip(
-        await child([
-          ...pin,
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--no-check",
-          new URL("./usbkit_bench.ts", import.meta.url).pathname,
-          "rt",
-          "--mode",
-          "zero-copy",
-          "--ep-out",
-          "0x02",
-          "--ep-in",
-          "0x81",
-          ...c,
-        ]),
+        await child(
+          pinnedDeno(
+            new URL("./usbkit_bench.ts", import.meta.url).pathname,
+            "rt",
+            "--mode",
+            "zero-copy",
+            "--ep-out",
+            "0x02",
+            "--ep-in",
+            "0x81",
+            ...c,
+          ),
+        ),
       ),
     );
     console.error(`ladder: round ${r} done`);

@@ -13,9 +13,8 @@
  *   the buffer straight back (no view);
  * - S2: + a fresh view of each chunk, read, then detached at hand-back
  *   (the zero-copy ownership rule);
- * - S3: usbkit's `stream()` with `for await`, parked waits
- *   (`USBKIT_WAKE=park`);
- * - S4: the same with the default wake (a short spin before parking).
+ * - S3: usbkit's `stream()` with `for await`, as the benchmark runs it
+ *   (the default wake: a stream never spins, src/completion.ts).
  *
  * For the usbkit steps it reports each thread's CPU per chunk (from
  * /proc/self/task): the JavaScript thread, the helper's reaper, V8's
@@ -43,7 +42,7 @@ import {
   ringWait,
   StreamCtl,
 } from "../src/usbfs.ts";
-import { child, spread } from "./ladder.ts";
+import { child, PIN, pinnedDeno, spread } from "./ladder.ts";
 
 /** The benchmark's stream shape. */
 const XFER = 65536, IN_FLIGHT = 16;
@@ -171,7 +170,7 @@ async function bare(
   }
 }
 
-/** S3/S4: the public API, as the benchmark runs it. */
+/** S3: the public API, as the benchmark runs it. */
 async function publicApi(iface: Interface, bytes: number): Promise<number> {
   const stream = iface.endpoint(0x81).stream({
     transferSize: XFER,
@@ -211,10 +210,9 @@ async function inner(step: string, bytes: number): Promise<StepResult> {
 
 /** The steps: name, and how the child runs. */
 const STEPS: readonly (readonly [string, string, Record<string, string>])[] = [
-  ["S1 helper stream, JS hands back", "bare", { USBKIT_WAKE: "park" }],
-  ["S2 + a view per chunk", "views", { USBKIT_WAKE: "park" }],
-  ["S3 stream() for await, park", "public", { USBKIT_WAKE: "park" }],
-  ["S4 stream() for await, spin", "public", {}],
+  ["S1 helper stream, JS hands back", "bare", {}],
+  ["S2 + a view per chunk", "views", {}],
+  ["S3 stream() for await", "public", {}],
 ];
 
 /** Thread names, shortened for the table. */
@@ -243,7 +241,6 @@ if (import.meta.main) {
   const ss = gadget("sourcesink0").location!.devnode;
   const bin = new URL("../.cache/bench/bin/", import.meta.url).pathname;
   const here = new URL(import.meta.url).pathname;
-  const pin = ["taskset", "-c", "1"];
   const c = [
     "--workload",
     "in",
@@ -281,23 +278,12 @@ if (import.meta.main) {
         ["libusb dev_mem", "libusb_bench", "devmem"],
       ] as const
     ) {
-      const l = cLine(await child([...pin, bin + prog, ...c, "--mem", mem]));
+      const l = cLine(await child([...PIN, bin + prog, ...c, "--mem", mem]));
       push(name, l.us, l.cpu);
     }
     for (const [name, step, env] of STEPS) {
       const res = await child(
-        [
-          ...pin,
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--no-check",
-          here,
-          "--inner",
-          step,
-          "--mib",
-          String(values.mib),
-        ],
+        pinnedDeno(here, "--inner", step, "--mib", String(values.mib)),
         env,
       ) as unknown as StepResult;
       const by: Record<string, number> = {};
