@@ -43,6 +43,36 @@ import { type UrbOwner, UrbType } from "../src/engine.ts";
 import { Transfer } from "../src/transfer.ts";
 import { monotonicMs, ringAck, ringOpen, ringSpin } from "../src/usbfs.ts";
 
+/**
+ * A completion record's layout in the helper's ring (helper/src/ring.rs;
+ * src/completion.ts reads the same words): word offsets, and record kinds.
+ * The ladders read the ring themselves, so they need it too.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RECORD } from "./ladder.ts";
+ * assert.equal(RECORD.slot, 2);
+ * assert.equal(RECORD.kindStreamEnd, 3);
+ * ```
+ */
+export const RECORD = {
+  /** Word: the record's kind. */
+  kind: 0,
+  /** Word: the URB's slot, or a stream record's stream id. */
+  slot: 2,
+  /** Word: 0 or a negative errno. */
+  status: 3,
+  /** Word: `actual_length`. */
+  actual: 4,
+  /** Word: the error count, or a stream record's buffer index. */
+  errors: 5,
+  /** Kind: a stream buffer came back. */
+  kindStream: 2,
+  /** Kind: a stopped stream has nothing left in the kernel. */
+  kindStreamEnd: 3,
+} as const;
+
 /** The hops the ladder adds, in order. */
 interface Hops {
   /** A promise per transfer, resolved from the drain. */
@@ -156,8 +186,8 @@ async function inner(count: number): Promise<number[]> {
           if (h.clock) monotonicMs();
           for (let t = tail; t !== head; t = (t + 1) >>> 0) {
             const base = (t & ring.mask) * ring.stride;
-            const out = ring.words[base + 2] === 0; // REC_SLOT
-            const actual = ring.words[base + 4]!; // REC_ACTUAL
+            const out = ring.words[base + RECORD.slot] === 0;
+            const actual = ring.words[base + RECORD.actual]!;
             if (h.timers) deadlines.remove(out ? eOut : eIn);
             if (h.buffers && !out) bi.complete();
             if (h.promises) (out ? a! : b!).resolve(actual);

@@ -42,17 +42,10 @@ import {
   ringWait,
   StreamCtl,
 } from "../src/usbfs.ts";
-import { child, PIN, pinnedDeno, spread } from "./ladder.ts";
+import { child, PIN, pinnedDeno, RECORD, spread } from "./ladder.ts";
 
 /** The benchmark's stream shape. */
 const XFER = 65536, IN_FLIGHT = 16;
-/** Ring record words (helper/src/ring.rs). */
-const REC_KIND = 0,
-  REC_STREAM = 2,
-  REC_STATUS = 3,
-  REC_ACTUAL = 4,
-  REC_INDEX = 5;
-const KIND_STREAM = 2, KIND_STREAM_END = 3;
 
 /**
  * CPU time per thread name of this process, in seconds, from
@@ -131,21 +124,23 @@ async function bare(
     }
     for (; tail !== head; tail = (tail + 1) >>> 0) {
       const base = (tail & mask) * stride;
-      const kind = words[base + REC_KIND];
+      const kind = words[base + RECORD.kind];
       // A record of an earlier stream (published after it was freed).
-      if (words[base + REC_STREAM] !== hs.id) continue;
-      if (kind === KIND_STREAM_END) {
+      if (words[base + RECORD.slot] !== hs.id) continue;
+      if (kind === RECORD.kindStreamEnd) {
         tail = (tail + 1) >>> 0;
         ringAck(handle, tail);
         hs.free();
         return chunks;
       }
-      if (kind !== KIND_STREAM || stopped) continue;
-      const i = words[base + REC_INDEX]!;
-      const actual = words[base + REC_ACTUAL]!;
-      if (words[base + REC_STATUS] !== 0 || actual !== XFER) {
+      if (kind !== RECORD.kindStream || stopped) continue;
+      const i = words[base + RECORD.errors]!;
+      const actual = words[base + RECORD.actual]!;
+      if (words[base + RECORD.status] !== 0 || actual !== XFER) {
         throw new Error(
-          `stream ladder: status ${words[base + REC_STATUS]}, ${actual} bytes`,
+          `stream ladder: status ${
+            words[base + RECORD.status]
+          }, ${actual} bytes`,
         );
       }
       if (views) {
@@ -161,6 +156,8 @@ async function bare(
         }
         continue;
       }
+      // The return queue written by hand, as StreamCore.giveBack does: S3
+      // adds StreamCore back, so its cost is the S2 → S3 hop.
       ctl[StreamCtl.header + (retHead >>> 0) % n] = i;
       retHead = (retHead + 1) | 0;
       Atomics.store(ctl, StreamCtl.retHead, retHead);
